@@ -1,0 +1,19 @@
+"""aiofiles_c: aiofiles with a native core.
+
+Use it exactly like aiofiles::
+
+    import aiofiles_c as aiofiles
+
+    async with aiofiles.open("data.bin", "rb") as f:
+        head = await f.read(4096)
+"""
+from __future__ import annotations
+
+from . import _cext, _loop  # noqa: F401  (_loop registers the queues)
+from ._open import open
+from .base import AiofilesContextManager
+
+set_pool_size = _cext.set_pool_size
+pool_size = _cext.pool_size
+
+__all__ = ["open", "AiofilesContextManager", "set_pool_size", "pool_size"]

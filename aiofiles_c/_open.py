@@ -1,0 +1,123 @@
+"""open(): argument handling, done exactly as io.open does it."""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from concurrent.futures import Executor
+from typing import Any, Callable, Union
+
+from . import _cext
+from .base import AiofilesContextManager
+
+_FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
+
+
+class _Captured(Exception):
+    """Raised by the capturing opener to stop io.open after validation."""
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+
+
+def _capture(path: Any, flags: int) -> int:
+    raise _Captured(flags)
+
+
+def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
+                errors: Any, newline: Any, closefd: Any) -> int:
+    """Validate the arguments with io.open itself and get its open flags.
+
+    io.open checks every argument, computes the flags and calls the opener
+    before doing any I/O: an opener that raises gives us the flags with the
+    very exceptions and warnings the stdlib produces.
+    """
+    probe = file
+    if isinstance(file, int) and not isinstance(file, bool):
+        # Validate the other arguments on a path: an int would open for real.
+        probe = "fd"
+    try:
+        io.open(probe, mode, buffering, encoding, errors, newline, closefd,
+                opener=_capture)
+    except _Captured as c:
+        return c.flags
+    raise AssertionError("io.open did not call the opener")  # pragma: no cover
+
+
+def _fileio_mode(mode: str) -> str:
+    plus = "+" in mode
+    if "x" in mode:
+        return "xb+" if plus else "xb"
+    if "a" in mode:
+        return "ab+" if plus else "ab"
+    if plus:
+        return "rb+"
+    return "rb" if "r" in mode else "wb"
+
+
+async def _open(file: Any, mode: str, buffering: int, encoding: Any,
+                errors: Any, newline: Any, closefd: bool,
+                opener: Callable[[Any, int], int] | None,
+                loop: asyncio.AbstractEventLoop | None,
+                executor: Executor | None) -> Any:
+    flags = _open_flags(file, mode, buffering, encoding, errors, newline,
+                        closefd)
+    if "b" not in mode:
+        raise NotImplementedError(
+            "aiofiles_c: text mode is not available yet; open in binary mode"
+        )
+    if isinstance(file, int):
+        if file < 0:
+            raise ValueError("negative file descriptor")
+        name: Any = file
+    else:
+        name = os.fspath(file)
+    readable = "r" in mode or "+" in mode
+    writable = "r" not in mode or "+" in mode
+    appending = "a" in mode
+    if buffering == 1:
+        buffering = -1  # io warned already: binary mode has no line buffering
+    if buffering == 0:
+        cls = _cext.AsyncFileIO
+    elif readable:
+        cls = _cext.AsyncBufferedReader
+    else:
+        cls = _cext.AsyncBufferedIOBase
+    f = cls(name, _fileio_mode(mode), flags, readable, writable, appending,
+            bool(closefd), buffering)
+    if isinstance(file, int):
+        return await f._open(file)
+    if opener is not None:
+        lp = loop if loop is not None else asyncio.get_running_loop()
+        fd = await lp.run_in_executor(executor, opener, name, flags)
+        if not isinstance(fd, int):
+            raise TypeError("expected integer from opener")
+        if fd < 0:
+            raise ValueError(f"opener returned {fd}")
+        return await f._open(fd, True)
+    return await f._open(os.fsencode(name))
+
+
+def open(
+    file: _FileT,
+    mode: str = "r",
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+    opener: Callable[[Any, int], int] | None = None,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    executor: Executor | None = None,
+) -> AiofilesContextManager[Any]:
+    """Open a file, as io.open does, for use with ``await``/``async with``.
+
+    ``loop`` and ``executor`` are accepted for compatibility with aiofiles;
+    file I/O runs on the native pool, and ``executor`` is used only to call
+    a Python ``opener``.
+    """
+    return AiofilesContextManager(
+        _open(file, mode, buffering, encoding, errors, newline, closefd,
+              opener, loop, executor)
+    )

@@ -1,0 +1,43 @@
+"""The awaitable + async context manager that ``open()`` returns."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Coroutine, Generator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
+
+
+class AiofilesContextManager(
+    Awaitable[_T], AbstractAsyncContextManager[_T], Generic[_T]
+):
+    """Await it to get the file, or use it with ``async with``.
+
+    Awaiting it twice gives the same object; leaving the ``async with``
+    block closes the file, also when the body raised or was cancelled.
+    """
+
+    __slots__ = ("_coro", "_obj")
+
+    def __init__(self, coro: Coroutine[Any, Any, _T]) -> None:
+        self._coro = coro
+        self._obj: Any = None
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        if self._obj is None:
+            self._obj = yield from self._coro.__await__()
+        return self._obj  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> _T:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        obj, self._obj = self._obj, None
+        if obj is not None:
+            await obj.close()

@@ -1,0 +1,56 @@
+/* Shared declarations of the aiofiles_c._cext module: module state and the
+ * object layouts used by more than one source file. */
+#ifndef AFC_H
+#define AFC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "pool.h"
+
+typedef struct {
+    PyTypeObject *FileIO_type;       /* AsyncFileIO: raw, like io.FileIO */
+    PyTypeObject *Buffered_type;     /* AsyncBufferedIOBase: writers */
+    PyTypeObject *Reader_type;       /* AsyncBufferedReader: readers */
+    PyTypeObject *Op_type;           /* the awaitable every method returns */
+    PyTypeObject *Completion_type;   /* one per event loop */
+    PyObject *get_running_loop;      /* asyncio.events._get_running_loop */
+    PyObject *cq_factory;            /* aiofiles_c: loop -> Completion */
+    PyObject *UnsupportedOperation;  /* io.UnsupportedOperation */
+    PyObject *io_FileIO;             /* io.FileIO, for detach() and .raw */
+    PyObject *str_create_future;
+    PyObject *str_set_result;
+    PyObject *str_done;
+    PyObject *str_blocking;          /* "_asyncio_future_blocking" */
+    PyObject *str_call_soon;
+} afc_state;
+
+typedef struct {
+    PyObject_HEAD
+    afc_cq *cq;
+    unsigned long generation;
+    int alive;
+} CompletionObject;
+
+extern PyModuleDef afc_module_def;
+
+static inline afc_state *
+afc_get_state(PyObject *module)
+{
+    return (afc_state *)PyModule_GetState(module);
+}
+
+/* file.c */
+extern PyType_Spec afc_fileio_spec;
+extern PyType_Spec afc_buffered_spec;
+extern PyType_Spec afc_reader_spec;
+extern PyType_Spec afc_op_spec;
+void afc_job_done(afc_job *job);      /* loop thread, GIL held */
+void afc_job_discard(afc_job *job);   /* loop gone: release, no callbacks */
+
+/* module.c */
+extern PyType_Spec afc_completion_spec;
+int afc_cq_is_live(CompletionObject *c);
+void afc_reclaim_orphans(void);
+
+#endif

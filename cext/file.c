@@ -1,0 +1,2704 @@
+/* The async file types and the awaitable their methods return.
+ *
+ * Everything here runs on the loop thread with the GIL held. A file keeps
+ * one buffer (read-ahead or pending writes, never both) and a FIFO of
+ * operations; the head of the FIFO is the only one that may have a job in
+ * the pool, so the worker owns the buffer while a job is in flight and the
+ * loop thread does not touch it until the job comes back.
+ *
+ * Positions: for seekable files the logical position lives here (pos) and
+ * workers use pread/pwrite at explicit offsets, so a read whose awaiting
+ * task was cancelled can leave the position where it was. The descriptor's
+ * own offset is brought to pos on flush(), detach() and close(closefd=False).
+ */
+#include "afc.h"
+
+#include <structmember.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AFC_MIN_CAP (128 * 1024)       /* smallest read-ahead buffer */
+#define AFC_CHUNK (8 * 1024 * 1024)    /* largest single pool read */
+#define AFC_BUDGET_NS (500 * 1000)     /* inline work before one yield */
+#define AFC_RAW_LINE_CHUNK 8192
+
+enum op_kind {
+    K_OPEN,
+    K_READ,
+    K_READ1,
+    K_READALL,
+    K_READINTO,
+    K_READLINE,
+    K_READLINES,
+    K_ANEXT,
+    K_PEEK,
+    K_WRITE,
+    K_WRITELINES,
+    K_SEEK,
+    K_TELL,
+    K_TRUNCATE,
+    K_FLUSH,
+    K_CLOSE,
+    K_ISATTY,
+    K_SEEKABLE,
+    K_WRITABLE,
+};
+
+enum op_state { S_QUEUED, S_RUNNING, S_DONE, S_CONSUMED };
+
+/* What the job in flight is for, so its result can be folded back. */
+enum op_phase {
+    P_NONE,
+    P_FILL,     /* read-ahead into the file buffer */
+    P_DIRECT,   /* read into op->acc (a bytes object) or op->view */
+    P_FSTAT,    /* size estimate for readall */
+    P_WRITE,    /* write of the pinned view */
+    P_FLUSH,    /* flush only, then continue */
+    P_SEEK,
+    P_TRUNCATE,
+    P_CLOSE,
+    P_OPEN,
+    P_YIELD,    /* a fairness yield through loop.call_soon */
+};
+
+typedef struct AsyncFile AsyncFile;
+
+typedef struct AsyncOp {
+    PyObject_HEAD
+    afc_state *st;
+    AsyncFile *file;          /* strong */
+    struct AsyncOp *next;     /* FIFO link; the FIFO holds a reference */
+    int kind;
+    int state;
+    int phase;
+    int abandoned;            /* the awaiter is gone: discard the result */
+    int in_pool;              /* job submitted, not yet drained */
+    int eof;                  /* a read-ahead for this op hit EOF */
+    int filled;               /* a read-ahead for this op returned */
+    int has_view;
+    Py_ssize_t n;             /* size / limit / hint */
+    Py_ssize_t got;           /* bytes gathered so far */
+    Py_ssize_t alloc;         /* size of acc while gathering */
+    Py_ssize_t scanned;       /* readline: bytes already searched */
+    int64_t off;
+    int whence;
+    PyObject *arg;            /* argument object (iterator, path, ...) */
+    PyObject *acc;            /* result under construction */
+    PyObject *result;         /* S_DONE: the value */
+    PyObject *exc;            /* S_DONE: the exception instance */
+    PyObject *pending_exc;    /* thrown while a readinto was in flight */
+    PyObject *fut;            /* future the awaiting task is parked on */
+    Py_buffer view;           /* pinned caller buffer (write, readinto) */
+    afc_job job;              /* touched by a worker while in_pool */
+} AsyncOp;
+
+struct AsyncFile {
+    PyObject_HEAD
+    afc_state *st;
+    int fd;
+    int flags;                /* open(2) flags */
+    unsigned readable : 1, writable : 1, appending : 1, seekable : 1,
+        closefd : 1, closed : 1, detached : 1, opened : 1, raw_mode : 1,
+        pumping : 1;
+    PyObject *name;
+    PyObject *mode;
+    PyObject *raw;            /* io.FileIO view for .raw, lazily */
+    PyObject *cq;             /* Completion of cq_loop */
+    PyObject *cq_loop;        /* borrowed: identity only, see cq alive */
+    Py_ssize_t bufsize;       /* io's buffer_size */
+    Py_ssize_t cap;           /* size of buf */
+    char *buf;                /* read-ahead or pending writes */
+    Py_ssize_t rpos, rend;    /* unread bytes buf[rpos:rend] start at pos */
+    Py_ssize_t wlen;          /* pending writes buf[0:wlen] go at wstart */
+    int64_t wstart;
+    int64_t pos;              /* logical position; -1 when not seekable */
+    int64_t inline_since;     /* last time this file yielded to the loop */
+    AsyncOp *qhead, *qtail;   /* operations in call order */
+    PyObject *weakreflist;
+};
+
+#define RUN_DONE 1
+#define RUN_WAIT 0
+#define RL_FINISHED 2   /* raw readline: the op was already finished */
+
+static int op_run(AsyncOp *op);
+static void file_pump(AsyncFile *f);
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- finishing operations ---- */
+
+static void
+op_release_view(AsyncOp *op)
+{
+    if (op->has_view) {
+        PyBuffer_Release(&op->view);
+        op->has_view = 0;
+    }
+}
+
+/* Wake the task parked on op->fut, if any. Errors are reported, never
+ * propagated: this runs inside a batch of completions. */
+static void
+op_wake(AsyncOp *op)
+{
+    PyObject *fut = op->fut;
+    if (fut == NULL) {
+        return;
+    }
+    op->fut = NULL;
+    PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
+    if (done == NULL) {
+        PyErr_WriteUnraisable(fut);
+    }
+    else {
+        if (done == Py_False) {
+            PyObject *r = PyObject_CallMethodOneArg(
+                fut, op->st->str_set_result, Py_None);
+            if (r == NULL) {
+                PyErr_WriteUnraisable(fut);
+            }
+            Py_XDECREF(r);
+        }
+        Py_DECREF(done);
+    }
+    Py_DECREF(fut);
+}
+
+/* Complete op with result (stolen), or with the current exception when
+ * result is NULL. Removes op from the head of its file's FIFO. */
+static int
+op_finish(AsyncOp *op, PyObject *result)
+{
+    if (result == NULL && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_SystemError, "operation failed silently");
+    }
+    if (result == NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL) {
+            PyException_SetTraceback(value, tb);
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        op->exc = value;
+    }
+    op->result = result;
+    op->state = op->abandoned ? S_CONSUMED : S_DONE;
+    if (op->abandoned) {
+        Py_CLEAR(op->result);
+        Py_CLEAR(op->exc);
+    }
+    op_release_view(op);
+    Py_CLEAR(op->acc);
+    Py_CLEAR(op->arg);
+    AsyncFile *f = op->file;
+    if (f != NULL && f->qhead == op) {
+        f->qhead = op->next;
+        if (f->qhead == NULL) {
+            f->qtail = NULL;
+        }
+        op->next = NULL;
+        op_wake(op);
+        Py_DECREF(op);  /* the FIFO's reference; the caller holds another */
+    }
+    else {
+        op_wake(op);
+    }
+    return RUN_DONE;
+}
+
+static int
+op_fail_errno(AsyncOp *op, int err, PyObject *filename)
+{
+    errno = err;
+    if (filename != NULL) {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, filename);
+    }
+    else {
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return op_finish(op, NULL);
+}
+
+static int
+op_fail(AsyncOp *op, PyObject *type, const char *msg)
+{
+    PyErr_SetString(type, msg);
+    return op_finish(op, NULL);
+}
+
+/* ---- the pool side ---- */
+
+static PyObject *
+running_loop(afc_state *st)
+{
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        PyErr_SetString(PyExc_RuntimeError, "no running event loop");
+        return NULL;
+    }
+    return loop;
+}
+
+/* The completion queue of the running loop, cached on the file. Returns a
+ * borrowed reference. */
+static CompletionObject *
+file_cq(AsyncFile *f)
+{
+    afc_state *st = f->st;
+    PyObject *loop = running_loop(st);
+    if (loop == NULL) {
+        return NULL;
+    }
+    if (f->cq == NULL || f->cq_loop != loop ||
+        !afc_cq_is_live((CompletionObject *)f->cq)) {
+        if (st->cq_factory == NULL) {
+            Py_DECREF(loop);
+            PyErr_SetString(PyExc_RuntimeError, "aiofiles_c is not set up");
+            return NULL;
+        }
+        PyObject *cq = PyObject_CallOneArg(st->cq_factory, loop);
+        if (cq == NULL) {
+            Py_DECREF(loop);
+            return NULL;
+        }
+        if (!PyObject_TypeCheck(cq, st->Completion_type)) {
+            Py_DECREF(cq);
+            Py_DECREF(loop);
+            PyErr_SetString(PyExc_TypeError, "bad completion queue");
+            return NULL;
+        }
+        Py_XSETREF(f->cq, cq);
+        f->cq_loop = loop;
+    }
+    Py_DECREF(loop);
+    return (CompletionObject *)f->cq;
+}
+
+static void
+job_init(AsyncOp *op, int kind)
+{
+    AsyncFile *f = op->file;
+    memset(&op->job, 0, sizeof(op->job));
+    op->job.kind = kind;
+    op->job.fd = f->fd;
+    op->job.off = -1;
+    op->job.woff = -1;
+}
+
+/* Put the pending writes in front of the job's main action. */
+static void
+job_add_flush(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (f->wlen > 0) {
+        op->job.wbuf = f->buf;
+        op->job.wlen = (size_t)f->wlen;
+        op->job.woff = f->appending || !f->seekable ? -1 : f->wstart;
+        if (f->appending) {
+            op->job.want_pos = 1;
+        }
+    }
+}
+
+static int
+op_submit(AsyncOp *op, int phase)
+{
+    AsyncFile *f = op->file;
+    CompletionObject *c = file_cq(f);
+    if (c == NULL) {
+        return op_finish(op, NULL);
+    }
+    op->phase = phase;
+    op->job.cq = c->cq;
+    afc_cq_incref(c->cq);
+    Py_INCREF(op);  /* released by the drain */
+    op->in_pool = 1;
+    int rc = afc_pool_submit(&op->job);
+    if (rc != 0) {
+        op->in_pool = 0;
+        afc_cq_decref(c->cq);
+        Py_DECREF(op);
+        return op_fail_errno(op, rc, NULL);
+    }
+    return RUN_WAIT;
+}
+
+/* After a job with a flush prefix: fold the flush result. Returns 0, or -1
+ * with an exception set when the flush failed. */
+static int
+fold_flush(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    if (j->wlen == 0) {
+        return 0;
+    }
+    if (j->werr != 0) {
+        Py_ssize_t done = (Py_ssize_t)j->wdone;
+        memmove(f->buf, f->buf + done, (size_t)(f->wlen - done));
+        f->wlen -= done;
+        f->wstart += done;
+        errno = j->werr;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    f->wlen = 0;
+    if (f->appending && j->kind != AFC_JOB_WRITE && j->pos >= 0) {
+        f->pos = j->pos;
+    }
+    return 0;
+}
+
+/* ---- buffer management (loop thread, no job in flight) ---- */
+
+static int
+file_ensure_buf(AsyncFile *f, Py_ssize_t need)
+{
+    if (f->buf != NULL && f->cap >= need) {
+        return 0;
+    }
+    Py_ssize_t cap = f->cap > 0 ? f->cap : AFC_MIN_CAP;
+    if (cap < f->bufsize) {
+        cap = f->bufsize;
+    }
+    while (cap < need) {
+        cap *= 2;
+    }
+    char *nb = PyMem_RawRealloc(f->buf, (size_t)cap);
+    if (nb == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    f->buf = nb;
+    f->cap = cap;
+    return 0;
+}
+
+static void
+file_drop_readahead(AsyncFile *f)
+{
+    f->rpos = f->rend = 0;
+}
+
+/* Start a read-ahead so that at least `need` unread bytes are buffered (or
+ * EOF is reached). Pending writes are flushed by the same job. */
+static int
+op_start_fill(AsyncOp *op, Py_ssize_t need)
+{
+    AsyncFile *f = op->file;
+    Py_ssize_t have = f->rend - f->rpos;
+    if (f->wlen == 0 && have > 0 && f->rpos > 0) {
+        memmove(f->buf, f->buf + f->rpos, (size_t)have);
+        f->rend = have;
+        f->rpos = 0;
+    }
+    else if (have == 0 && f->wlen == 0) {
+        f->rpos = f->rend = 0;
+    }
+    if (file_ensure_buf(f, need > have + 1 ? need : have + 1) < 0) {
+        return op_finish(op, NULL);
+    }
+    job_init(op, AFC_JOB_PREAD);
+    job_add_flush(op);
+    Py_ssize_t start = f->wlen > 0 ? 0 : f->rend;
+    op->job.ptr = f->buf + start;
+    op->job.len = (size_t)(f->cap - start);
+    op->job.minfill = (size_t)(need - have);
+    if (f->seekable) {
+        op->job.off = (f->wlen > 0 ? f->wstart + f->wlen : f->pos) + have;
+    }
+    return op_submit(op, P_FILL);
+}
+
+/* Read straight into op->acc (bytes) or op->view, from op->got on. */
+static int
+op_start_direct(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    char *base = op->acc != NULL ? PyBytes_AS_STRING(op->acc)
+                                 : (char *)op->view.buf;
+    Py_ssize_t want = op->alloc - op->got;
+    if (want > AFC_CHUNK) {
+        want = AFC_CHUNK;
+    }
+    job_init(op, f->raw_mode ? AFC_JOB_READ : AFC_JOB_PREAD);
+    job_add_flush(op);
+    op->job.ptr = base + op->got;
+    op->job.len = (size_t)want;
+    op->job.minfill = (size_t)want;
+    if (f->seekable) {
+        op->job.off = f->pos + op->got;
+    }
+    return op_submit(op, P_DIRECT);
+}
+
+/* ---- error checks shared by the methods ---- */
+
+static int
+op_err_closed(AsyncOp *op, const char *msg)
+{
+    return op_fail(op, PyExc_ValueError, msg);
+}
+
+static int
+op_unsupported(AsyncOp *op, const char *msg)
+{
+    return op_fail(op, op->st->UnsupportedOperation, msg);
+}
+
+static const char *
+closed_msg(AsyncFile *f, int kind)
+{
+    if (f->raw_mode) {
+        switch (kind) {
+        case K_READLINES:
+        case K_WRITELINES:
+        case K_FLUSH:
+            return "I/O operation on closed file.";
+        default:
+            return "I/O operation on closed file";
+        }
+    }
+    if (f->detached) {
+        return "raw stream has been detached";
+    }
+    switch (kind) {
+    case K_READ:
+    case K_READ1:
+    case K_READALL:
+        return "read of closed file";
+    case K_READINTO:
+        return "readinto of closed file";
+    case K_READLINE:
+    case K_ANEXT:
+        return "readline of closed file";
+    case K_PEEK:
+        return "peek of closed file";
+    case K_WRITE:
+        return "write to closed file";
+    case K_SEEK:
+        return "seek of closed file";
+    case K_TRUNCATE:
+        return "truncate of closed file";
+    case K_FLUSH:
+        return f->writable ? "flush of closed file"
+                           : "I/O operation on closed file.";
+    case K_READLINES:
+    case K_WRITELINES:
+        return "I/O operation on closed file.";
+    default:
+        return "I/O operation on closed file";
+    }
+}
+
+/* io checks the mode before the closed state for some buffered methods and
+ * after it for others; mirror each. Returns RUN_DONE (failed) or -1 (ok). */
+static int
+op_check(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    int kind = op->kind;
+    int isclosed = f->closed || f->detached;
+    if (f->raw_mode) {
+        if (isclosed) {
+            return op_err_closed(op, closed_msg(f, kind));
+        }
+        switch (kind) {
+        case K_READ:
+        case K_READALL:
+        case K_READINTO:
+        case K_READLINE:
+        case K_READLINES:
+        case K_ANEXT:
+            if (!f->readable) {
+                return op_unsupported(op, "File not open for reading");
+            }
+            break;
+        case K_WRITE:
+        case K_WRITELINES:
+        case K_TRUNCATE:
+            if (!f->writable) {
+                return op_unsupported(op, "File not open for writing");
+            }
+            break;
+        }
+        return -1;
+    }
+    switch (kind) {
+    case K_READ:
+    case K_READALL:
+    case K_READINTO:
+    case K_READLINE:
+    case K_ANEXT:
+        if (!f->readable) {
+            return op_unsupported(op, "read");
+        }
+        break;
+    case K_READ1:
+        if (!f->readable) {
+            return op_unsupported(op, "read1");
+        }
+        break;
+    case K_WRITE:
+        if (!f->writable) {
+            return op_unsupported(op, "write");
+        }
+        break;
+    }
+    if (isclosed) {
+        return op_err_closed(op, closed_msg(f, kind));
+    }
+    switch (kind) {
+    case K_READLINES:
+        if (!f->readable) {
+            return op_unsupported(op, "read");
+        }
+        break;
+    case K_WRITELINES:
+        if (!f->writable) {
+            return op_unsupported(op, "write");
+        }
+        break;
+    case K_TRUNCATE:
+        if (!f->writable) {
+            return op_unsupported(op, "truncate");
+        }
+        break;
+    case K_SEEK:
+        if (!f->seekable) {
+            return op_unsupported(op, "File or stream is not seekable.");
+        }
+        break;
+    }
+    return -1;
+}
+
+/* ---- the operations ---- */
+
+static int
+run_open(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_OPEN) {
+        afc_job *j = &op->job;
+        if (j->err != 0) {
+            PyObject *fn = PyLong_Check(f->name) ? NULL : f->name;
+            return op_fail_errno(op, j->err, fn);
+        }
+        if (op->abandoned) {
+            /* Nobody will get this file: close it quietly. */
+            if (j->path != NULL || f->closefd) {
+                close((int)j->res);
+            }
+            f->closed = 1;
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
+        f->fd = (int)j->res;
+        f->opened = 1;
+        f->pos = j->pos;
+        f->seekable = j->pos >= 0;
+        if (f->bufsize < 0) {
+            f->bufsize = j->st.st_blksize > 1 ? (Py_ssize_t)j->st.st_blksize
+                                              : 8192;
+        }
+        Py_INCREF(f);
+        return op_finish(op, (PyObject *)f);
+    }
+    job_init(op, AFC_JOB_OPEN);
+    if (PyLong_Check(op->arg)) {
+        op->job.fd = (int)PyLong_AsLong(op->arg);
+        op->job.own_fd = op->whence;
+    }
+    else {
+        op->job.fd = -1;
+        op->job.path = PyBytes_AS_STRING(op->arg);
+        op->job.flags = f->flags;
+    }
+    op->job.whence = f->appending ? SEEK_END : SEEK_CUR;
+    return op_submit(op, P_OPEN);
+}
+
+/* Serve up to k buffered bytes as a new bytes object (consumes them). */
+static PyObject *
+take_buffered(AsyncFile *f, Py_ssize_t k)
+{
+    PyObject *r = PyBytes_FromStringAndSize(f->buf + f->rpos, k);
+    if (r != NULL) {
+        f->rpos += k;
+        if (f->pos >= 0) {
+            f->pos += k;
+        }
+    }
+    return r;
+}
+
+static int
+fold_fill(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    if (fold_flush(op) < 0) {
+        return -1;
+    }
+    if (j->wlen > 0) {
+        /* The flush emptied the buffer; the read-ahead landed at 0. */
+        f->rpos = 0;
+        f->rend = 0;
+    }
+    op->filled = 1;
+    if (j->res > 0) {
+        f->rend += (Py_ssize_t)j->res;
+    }
+    else if (j->err != 0) {
+        errno = j->err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    else {
+        op->eof = 1;
+    }
+    return 0;
+}
+
+/* Fold a direct read (into op->acc or op->view). Returns 1 when finished,
+ * 0 when another chunk is needed, -1 on error. */
+static int
+fold_direct(AsyncOp *op)
+{
+    afc_job *j = &op->job;
+    if (fold_flush(op) < 0) {
+        return -1;
+    }
+    if (j->res > 0) {
+        op->got += (Py_ssize_t)j->res;
+    }
+    if (j->err != 0 && j->res <= 0) {
+        if (j->err == EAGAIN && op->file->raw_mode) {
+            return 1;
+        }
+        errno = j->err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (op->file->raw_mode || j->res < (int64_t)j->len ||
+        op->got >= op->alloc || op->abandoned) {
+        return 1;
+    }
+    return 0;
+}
+
+/* Consume what a finished direct read gathered: the buffered part copied
+ * before it and the bytes read after. */
+static void
+consume_direct(AsyncOp *op, Py_ssize_t from_buffer)
+{
+    AsyncFile *f = op->file;
+    if (op->abandoned && f->seekable) {
+        return;  /* a cancelled read consumes nothing */
+    }
+    f->rpos += from_buffer;
+    if (f->rpos >= f->rend) {
+        file_drop_readahead(f);
+    }
+    if (f->pos >= 0) {
+        f->pos += op->got;
+    }
+}
+
+static int
+finish_acc(AsyncOp *op)
+{
+    PyObject *r = op->acc;
+    op->acc = NULL;
+    if (PyBytes_GET_SIZE(r) != op->got && _PyBytes_Resize(&r, op->got) < 0) {
+        return op_finish(op, NULL);
+    }
+    return op_finish(op, r);
+}
+
+static int
+run_readall(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    Py_ssize_t have = f->rend - f->rpos;
+    if (op->phase == P_NONE) {
+        job_init(op, AFC_JOB_FSTAT);
+        job_add_flush(op);
+        return op_submit(op, P_FSTAT);
+    }
+    if (op->phase == P_FSTAT) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+        Py_ssize_t est = 0;
+        if (op->job.err == 0 && f->seekable &&
+            op->job.st.st_size > f->pos + have) {
+            est = (Py_ssize_t)(op->job.st.st_size - f->pos - have);
+        }
+        op->alloc = have + est + (est > 0 ? 1 : 8192);
+        op->acc = PyBytes_FromStringAndSize(NULL, op->alloc);
+        if (op->acc == NULL) {
+            return op_finish(op, NULL);
+        }
+        memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+        op->got = have;
+        op->n = have;  /* remember the buffered part */
+        return op_start_direct(op);
+    }
+    /* P_DIRECT */
+    for (;;) {
+        int r = fold_direct(op);
+        if (r < 0) {
+            return op_finish(op, NULL);
+        }
+        if (op->job.res <= 0 || op->abandoned ||
+            (!f->raw_mode && op->job.res < (int64_t)op->job.len)) {
+            break;  /* EOF (a short buffered read means EOF too) */
+        }
+        if (op->got >= op->alloc) {
+            Py_ssize_t grow = op->alloc / 4;
+            if (grow < 65536) {
+                grow = 65536;
+            }
+            op->alloc += grow;
+            if (_PyBytes_Resize(&op->acc, op->alloc) < 0) {
+                return op_finish(op, NULL);
+            }
+        }
+        return op_start_direct(op);
+    }
+    consume_direct(op, op->n);
+    return finish_acc(op);
+}
+
+static int
+run_read(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    Py_ssize_t n = op->n;
+    if (op->phase == P_DIRECT) {
+        int r = fold_direct(op);
+        if (r < 0) {
+            return op_finish(op, NULL);
+        }
+        if (r == 0) {
+            return op_start_direct(op);
+        }
+        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+            Py_CLEAR(op->acc);
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
+        consume_direct(op, op->off);
+        return finish_acc(op);
+    }
+    if (op->phase == P_FILL) {
+        if (fold_fill(op) < 0) {
+            return op_finish(op, NULL);
+        }
+    }
+    if (n == 0) {
+        return op_finish(op, PyBytes_FromStringAndSize(NULL, 0));
+    }
+    if (f->raw_mode) {
+        op->acc = PyBytes_FromStringAndSize(NULL, n);
+        if (op->acc == NULL) {
+            return op_finish(op, NULL);
+        }
+        op->alloc = n;
+        op->got = 0;
+        op->off = 0;
+        return op_start_direct(op);
+    }
+    Py_ssize_t have = f->rend - f->rpos;
+    if (n <= have || op->filled) {
+        if (op->abandoned) {
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
+        return op_finish(op, take_buffered(f, n < have ? n : have));
+    }
+    if (n - have <= AFC_MIN_CAP / 2) {
+        return op_start_fill(op, n);
+    }
+    op->acc = PyBytes_FromStringAndSize(NULL, n);
+    if (op->acc == NULL) {
+        return op_finish(op, NULL);
+    }
+    memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+    op->alloc = n;
+    op->got = have;
+    op->off = have;  /* bytes taken from the buffer */
+    return op_start_direct(op);
+}
+
+static int
+run_read1_peek(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_FILL && fold_fill(op) < 0) {
+        return op_finish(op, NULL);
+    }
+    Py_ssize_t have = f->rend - f->rpos;
+    if (op->kind == K_READ1 && op->n == 0) {
+        return op_finish(op, PyBytes_FromStringAndSize(NULL, 0));
+    }
+    if (have == 0 && !op->filled) {
+        return op_start_fill(op, 1);
+    }
+    if (op->abandoned) {
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    if (op->kind == K_PEEK) {
+        return op_finish(
+            op, PyBytes_FromStringAndSize(f->buf + f->rpos, have));
+    }
+    return op_finish(op, take_buffered(f, op->n < have ? op->n : have));
+}
+
+static int
+run_readinto(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    Py_ssize_t n = op->view.len;
+    if (op->phase == P_DIRECT) {
+        int r = fold_direct(op);
+        if (r < 0) {
+            return op_finish(op, NULL);
+        }
+        if (r == 0) {
+            return op_start_direct(op);
+        }
+        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
+        consume_direct(op, op->off);
+        return op_finish(op, PyLong_FromSsize_t(op->got));
+    }
+    if (op->phase == P_FILL && fold_fill(op) < 0) {
+        return op_finish(op, NULL);
+    }
+    if (n == 0) {
+        return op_finish(op, PyLong_FromLong(0));
+    }
+    if (f->raw_mode) {
+        op->alloc = n;
+        op->got = 0;
+        op->off = 0;
+        return op_start_direct(op);
+    }
+    Py_ssize_t have = f->rend - f->rpos;
+    if (n <= have || op->filled) {
+        Py_ssize_t k = n < have ? n : have;
+        memcpy(op->view.buf, f->buf + f->rpos, (size_t)k);
+        f->rpos += k;
+        if (f->pos >= 0) {
+            f->pos += k;
+        }
+        return op_finish(op, PyLong_FromSsize_t(k));
+    }
+    if (n - have <= AFC_MIN_CAP / 2) {
+        return op_start_fill(op, n);
+    }
+    memcpy(op->view.buf, f->buf + f->rpos, (size_t)have);
+    op->alloc = n;
+    op->got = have;
+    op->off = have;
+    return op_start_direct(op);
+}
+
+/* One line from the buffer, or a read-ahead started. *line gets a new
+ * reference when RUN_DONE is returned with no error; NULL on error. */
+static int
+readline_step(AsyncOp *op, Py_ssize_t limit, PyObject **line)
+{
+    AsyncFile *f = op->file;
+    *line = NULL;
+    for (;;) {
+        Py_ssize_t have = f->rend - f->rpos;
+        Py_ssize_t lim = limit >= 0 ? limit : PY_SSIZE_T_MAX;
+        Py_ssize_t window = have < lim ? have : lim;
+        Py_ssize_t k = -1;
+        if (op->scanned < window) {
+            char *start = f->buf + f->rpos;
+            char *p = memchr(start + op->scanned, '\n',
+                             (size_t)(window - op->scanned));
+            if (p != NULL) {
+                k = p - start + 1;
+            }
+        }
+        if (k < 0) {
+            if (have >= lim) {
+                k = lim;
+            }
+            else if (op->eof) {
+                k = have;
+            }
+            else {
+                op->scanned = window;
+                op->filled = 0;
+                return RUN_WAIT;
+            }
+        }
+        op->scanned = 0;
+        op->eof = 0;
+        *line = take_buffered(f, k);
+        return RUN_DONE;
+    }
+}
+
+static int
+run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line);
+
+static int
+run_readline(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    PyObject *line = NULL;
+    Py_ssize_t limit = op->kind == K_READLINE ? op->n : -1;
+    if (op->phase == P_FILL && fold_fill(op) < 0) {
+        return op_finish(op, NULL);
+    }
+    if (op->abandoned && !f->raw_mode) {
+        /* A cancelled readline consumes nothing. */
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    for (;;) {
+        int r;
+        if (f->raw_mode) {
+            r = run_raw_readline(op, limit, &line);
+        }
+        else {
+            r = readline_step(op, limit, &line);
+            if (r == RUN_WAIT) {
+                Py_ssize_t have = f->rend - f->rpos;
+                return op_start_fill(op, have + 1);
+            }
+        }
+        if (r == RUN_WAIT) {
+            return RUN_WAIT;
+        }
+        if (r == RL_FINISHED) {
+            return RUN_DONE;
+        }
+        if (line == NULL) {
+            return op_finish(op, NULL);
+        }
+        if (op->kind == K_READLINE) {
+            return op_finish(op, line);
+        }
+        if (op->kind == K_ANEXT) {
+            if (PyBytes_GET_SIZE(line) == 0) {
+                Py_DECREF(line);
+                PyErr_SetNone(PyExc_StopAsyncIteration);
+                return op_finish(op, NULL);
+            }
+            return op_finish(op, line);
+        }
+        /* K_READLINES */
+        if (PyBytes_GET_SIZE(line) == 0) {
+            Py_DECREF(line);
+            PyObject *lst = op->acc;
+            op->acc = NULL;
+            return op_finish(op, lst);
+        }
+        op->got += PyBytes_GET_SIZE(line);
+        int rc = PyList_Append(op->acc, line);
+        Py_DECREF(line);
+        if (rc < 0) {
+            return op_finish(op, NULL);
+        }
+        if (op->n > 0 && op->got >= op->n) {
+            PyObject *lst = op->acc;
+            op->acc = NULL;
+            return op_finish(op, lst);
+        }
+    }
+}
+
+/* Raw files have no read-ahead: read a chunk at pos, keep up to the
+ * newline and leave the position right after it (seekable files), or read
+ * byte by byte (pipes), as io.FileIO's readline does. */
+static int
+run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
+{
+    AsyncFile *f = op->file;
+    *line = NULL;
+    if (op->phase == P_DIRECT) {
+        op->phase = P_NONE;
+        afc_job *j = &op->job;
+        if (j->res < 0 || (j->err != 0 && j->res <= 0)) {
+            errno = j->err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return RUN_DONE;
+        }
+        Py_ssize_t got = (Py_ssize_t)j->res;
+        Py_ssize_t take = got;
+        char *p = memchr(f->buf, '\n', (size_t)got);
+        if (p != NULL) {
+            take = p - f->buf + 1;
+        }
+        if (take > 0) {
+            PyObject *part = PyBytes_FromStringAndSize(f->buf, take);
+            if (part == NULL) {
+                return RUN_DONE;
+            }
+            if (op->alloc == 0) {
+                op->alloc = 1;
+                Py_XSETREF(op->arg, PyByteArray_FromStringAndSize("", 0));
+                if (op->arg == NULL) {
+                    Py_DECREF(part);
+                    return RUN_DONE;
+                }
+            }
+            PyObject *r = PySequence_InPlaceConcat(op->arg, part);
+            Py_DECREF(part);
+            if (r == NULL) {
+                return RUN_DONE;
+            }
+            Py_DECREF(r);
+            if (f->pos >= 0) {
+                f->pos += take;
+            }
+        }
+        Py_ssize_t sofar = op->arg ? PyByteArray_GET_SIZE(op->arg) : 0;
+        if (got == 0 || p != NULL || (limit >= 0 && sofar >= limit)) {
+            *line = PyBytes_FromStringAndSize(
+                op->arg ? PyByteArray_AS_STRING(op->arg) : "", sofar);
+            Py_CLEAR(op->arg);
+            op->alloc = 0;
+            return RUN_DONE;
+        }
+    }
+    Py_ssize_t sofar = op->arg ? PyByteArray_GET_SIZE(op->arg) : 0;
+    if (limit >= 0 && sofar >= limit) {
+        *line = PyBytes_FromStringAndSize(
+            op->arg ? PyByteArray_AS_STRING(op->arg) : "", sofar);
+        Py_CLEAR(op->arg);
+        op->alloc = 0;
+        return RUN_DONE;
+    }
+    if (file_ensure_buf(f, AFC_RAW_LINE_CHUNK) < 0) {
+        return RUN_DONE;
+    }
+    Py_ssize_t want = f->seekable ? AFC_RAW_LINE_CHUNK : 1;
+    if (limit >= 0 && limit - sofar < want) {
+        want = limit - sofar;
+    }
+    job_init(op, AFC_JOB_READ);
+    op->job.ptr = f->buf;
+    op->job.len = (size_t)want;
+    op->job.off = f->seekable ? f->pos : -1;
+    /* RUN_DONE here: op_submit already finished the op with an error. */
+    return op_submit(op, P_DIRECT) == RUN_DONE ? RL_FINISHED : RUN_WAIT;
+}
+
+/* Buffered write of op->view. Returns RUN_DONE/RUN_WAIT. */
+static int
+write_view(AsyncOp *op, int *done)
+{
+    AsyncFile *f = op->file;
+    Py_ssize_t len = op->view.len;
+    *done = 0;
+    if (f->rend > f->rpos || f->rend > 0) {
+        file_drop_readahead(f);
+    }
+    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+        job_init(op, AFC_JOB_NOP);
+        job_add_flush(op);
+        return op_submit(op, P_FLUSH);
+    }
+    if (f->wlen + len <= (f->cap > 0 ? f->cap : AFC_MIN_CAP)) {
+        if (file_ensure_buf(f, f->wlen + len) < 0) {
+            return op_finish(op, NULL);
+        }
+        if (f->wlen == 0) {
+            f->wstart = f->pos;
+        }
+        memcpy(f->buf + f->wlen, op->view.buf, (size_t)len);
+        f->wlen += len;
+        if (f->pos >= 0) {
+            f->pos += len;
+        }
+        *done = 1;
+        return RUN_DONE;
+    }
+    if (f->wlen > 0 && len < f->cap / 2) {
+        job_init(op, AFC_JOB_NOP);
+        job_add_flush(op);
+        return op_submit(op, P_FLUSH);
+    }
+    job_init(op, AFC_JOB_WRITE);
+    job_add_flush(op);
+    op->job.ptr = op->view.buf;
+    op->job.len = (size_t)len;
+    if (f->appending || !f->seekable) {
+        op->job.off = -1;
+        op->job.want_pos = f->appending;
+    }
+    else {
+        op->job.off = f->wlen > 0 ? f->wstart + f->wlen : f->pos;
+    }
+    return op_submit(op, P_WRITE);
+}
+
+static int
+fold_write(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    if (fold_flush(op) < 0) {
+        return -1;
+    }
+    if (j->err != 0) {
+        errno = j->err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (f->appending && j->pos >= 0) {
+        f->pos = j->pos;
+    }
+    else if (f->pos >= 0) {
+        f->pos += j->res;
+    }
+    return 0;
+}
+
+static int
+get_view(AsyncOp *op, PyObject *obj)
+{
+    if (PyObject_GetBuffer(obj, &op->view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    op->has_view = 1;
+    return 0;
+}
+
+static int
+run_write(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    int done = 0;
+    if (f->raw_mode) {
+        if (op->phase == P_WRITE) {
+            afc_job *j = &op->job;
+            if (j->err == EAGAIN) {
+                Py_INCREF(Py_None);
+                return op_finish(op, Py_None);
+            }
+            if (j->err != 0) {
+                return op_fail_errno(op, j->err, NULL);
+            }
+            if (f->appending && j->pos >= 0) {
+                f->pos = j->pos;
+            }
+            else if (f->pos >= 0) {
+                f->pos += j->res;
+            }
+            return op_finish(op, PyLong_FromLongLong(j->res));
+        }
+        job_init(op, AFC_JOB_WRITE1);
+        op->job.ptr = op->view.buf;
+        op->job.len = (size_t)op->view.len;
+        op->job.off = f->appending || !f->seekable ? -1 : f->pos;
+        op->job.want_pos = f->appending;
+        return op_submit(op, P_WRITE);
+    }
+    if (op->phase == P_WRITE || op->phase == P_FLUSH) {
+        int was_write = op->phase == P_WRITE;
+        op->phase = P_NONE;
+        if ((was_write ? fold_write(op) : fold_flush(op)) < 0) {
+            return op_finish(op, NULL);
+        }
+        if (was_write) {
+            return op_finish(op, PyLong_FromSsize_t(op->view.len));
+        }
+    }
+    int r = write_view(op, &done);
+    if (r == RUN_WAIT || !done) {
+        return r;
+    }
+    return op_finish(op, PyLong_FromSsize_t(op->view.len));
+}
+
+static int
+run_writelines(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    int done = 0;
+    if (op->phase == P_WRITE || op->phase == P_FLUSH) {
+        int was_write = op->phase == P_WRITE;
+        op->phase = P_NONE;
+        int rc;
+        if (f->raw_mode) {
+            rc = op->job.err != 0 ? (errno = op->job.err,
+                                     PyErr_SetFromErrno(PyExc_OSError), -1)
+                                  : 0;
+            if (rc == 0 && f->pos >= 0) {
+                f->pos = f->appending && op->job.pos >= 0
+                             ? op->job.pos
+                             : f->pos + op->job.res;
+            }
+        }
+        else {
+            rc = was_write ? fold_write(op) : fold_flush(op);
+        }
+        if (rc < 0) {
+            return op_finish(op, NULL);
+        }
+        if (was_write || f->raw_mode) {
+            op_release_view(op);
+        }
+    }
+    for (;;) {
+        if (!op->has_view && op->abandoned) {
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
+        if (!op->has_view) {
+            PyObject *item = PyIter_Next(op->arg);
+            if (item == NULL) {
+                if (PyErr_Occurred()) {
+                    return op_finish(op, NULL);
+                }
+                Py_INCREF(Py_None);
+                return op_finish(op, Py_None);
+            }
+            int rc = get_view(op, item);
+            Py_DECREF(item);
+            if (rc < 0) {
+                return op_finish(op, NULL);
+            }
+        }
+        if (f->raw_mode) {
+            job_init(op, AFC_JOB_WRITE1);
+            op->job.ptr = op->view.buf;
+            op->job.len = (size_t)op->view.len;
+            op->job.off = f->appending || !f->seekable ? -1 : f->pos;
+            op->job.want_pos = f->appending;
+            return op_submit(op, P_WRITE);
+        }
+        int r = write_view(op, &done);
+        if (r == RUN_WAIT) {
+            return RUN_WAIT;
+        }
+        if (!done) {
+            return r;  /* finished with an error */
+        }
+        op_release_view(op);
+    }
+}
+
+static int
+run_seek(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_SEEK) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+        if (op->job.err != 0) {
+            return op_fail_errno(op, op->job.err, NULL);
+        }
+        file_drop_readahead(f);
+        f->pos = op->job.res;
+        return op_finish(op, PyLong_FromLongLong(op->job.res));
+    }
+    if (op->phase == P_FLUSH) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+    }
+    if (!f->seekable) {
+        return op_fail_errno(op, ESPIPE, NULL);
+    }
+    int whence = op->whence;
+    if (!f->raw_mode && (whence < 0 || whence > 4)) {
+        PyErr_Format(PyExc_ValueError, "whence value %d unsupported",
+                     whence);
+        return op_finish(op, NULL);
+    }
+    if ((whence == SEEK_SET || whence == SEEK_CUR)) {
+        int64_t target = whence == SEEK_SET ? op->off : f->pos + op->off;
+        if (target < 0) {
+            return op_fail_errno(op, EINVAL, NULL);
+        }
+        if (f->wlen > 0) {
+            job_init(op, AFC_JOB_NOP);
+            job_add_flush(op);
+            op->job.sync_pos = 0;
+            return op_submit(op, P_FLUSH);
+        }
+        int64_t bufstart = f->pos - f->rpos;
+        if (f->rend > 0 && target >= bufstart && target <= bufstart + f->rend) {
+            f->rpos = (Py_ssize_t)(target - bufstart);
+        }
+        else {
+            file_drop_readahead(f);
+        }
+        f->pos = target;
+        return op_finish(op, PyLong_FromLongLong(target));
+    }
+    job_init(op, AFC_JOB_SEEK);
+    job_add_flush(op);
+    op->job.off = op->off;
+    op->job.whence = whence;
+    return op_submit(op, P_SEEK);
+}
+
+static int
+run_truncate(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_TRUNCATE) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+        if (op->job.err != 0) {
+            return op_fail_errno(op, op->job.err, NULL);
+        }
+        return op_finish(op, PyLong_FromLongLong(op->job.res));
+    }
+    int64_t size = op->whence ? op->off : f->pos;
+    if (size < 0 && !op->whence) {
+        return op_fail_errno(op, ESPIPE, NULL);
+    }
+    file_drop_readahead(f);
+    job_init(op, AFC_JOB_TRUNCATE);
+    job_add_flush(op);
+    op->job.off = size;
+    return op_submit(op, P_TRUNCATE);
+}
+
+static int
+run_flush(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_FLUSH) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    if (f->raw_mode || f->wlen == 0) {
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    job_init(op, AFC_JOB_NOP);
+    job_add_flush(op);
+    if (f->seekable && !f->appending) {
+        op->job.sync_pos = 1;
+        op->job.sync_to = f->pos;
+    }
+    return op_submit(op, P_FLUSH);
+}
+
+static void
+file_free_buf(AsyncFile *f)
+{
+    PyMem_RawFree(f->buf);
+    f->buf = NULL;
+    f->cap = 0;
+    f->rpos = f->rend = f->wlen = 0;
+}
+
+static int
+run_close(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase == P_CLOSE) {
+        afc_job *j = &op->job;
+        f->closed = 1;
+        f->wlen = 0;
+        file_free_buf(f);
+        if (j->werr != 0) {
+            return op_fail_errno(op, j->werr, NULL);
+        }
+        if (j->err != 0) {
+            return op_fail_errno(op, j->err, NULL);
+        }
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    if (f->closed || f->detached || !f->opened) {
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
+    job_init(op, f->closefd ? AFC_JOB_CLOSE : AFC_JOB_NOP);
+    job_add_flush(op);
+    if (!f->closefd && f->seekable && !f->appending) {
+        /* The fd stays open: leave its offset at the logical position. */
+        op->job.sync_pos = 1;
+        op->job.sync_to = f->pos;
+    }
+    return op_submit(op, P_CLOSE);
+}
+
+static int
+op_run_inner(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->kind == K_WRITABLE && !f->raw_mode && !f->writable) {
+        return op_finish(op, PyBool_FromLong(0));
+    }
+    if (op->phase == P_NONE && op->kind != K_OPEN && op->kind != K_CLOSE) {
+        int r = op_check(op);
+        if (r != -1) {
+            return r;
+        }
+    }
+    switch (op->kind) {
+    case K_OPEN:
+        return run_open(op);
+    case K_READ:
+        if (op->n < 0 && op->phase == P_NONE) {
+            op->kind = K_READALL;
+            return run_readall(op);
+        }
+        return run_read(op);
+    case K_READALL:
+        return run_readall(op);
+    case K_READ1:
+    case K_PEEK:
+        return run_read1_peek(op);
+    case K_READINTO:
+        return run_readinto(op);
+    case K_READLINE:
+    case K_READLINES:
+    case K_ANEXT:
+        return run_readline(op);
+    case K_WRITE:
+        return run_write(op);
+    case K_WRITELINES:
+        return run_writelines(op);
+    case K_SEEK:
+        return run_seek(op);
+    case K_TELL:
+        if (!f->seekable || f->pos < 0) {
+            return op_fail_errno(op, ESPIPE, NULL);
+        }
+        return op_finish(op, PyLong_FromLongLong(f->pos));
+    case K_TRUNCATE:
+        return run_truncate(op);
+    case K_FLUSH:
+        return run_flush(op);
+    case K_CLOSE:
+        return run_close(op);
+    case K_ISATTY:
+        return op_finish(op, PyBool_FromLong(isatty(f->fd)));
+    case K_SEEKABLE:
+        return op_finish(op, PyBool_FromLong(f->seekable));
+    case K_WRITABLE:
+        return op_finish(op, PyBool_FromLong(f->writable));
+    }
+    PyErr_SetString(PyExc_SystemError, "bad operation");
+    return op_finish(op, NULL);
+}
+
+static int
+op_run(AsyncOp *op)
+{
+    op->state = S_RUNNING;
+    if (op->phase == P_YIELD) {
+        op->phase = P_NONE;
+    }
+    return op_run_inner(op);
+}
+
+/* Run queued operations until one has to wait. */
+static void
+file_pump(AsyncFile *f)
+{
+    if (f->pumping) {
+        return;
+    }
+    f->pumping = 1;
+    Py_INCREF(f);
+    while (f->qhead != NULL && f->qhead->state == S_QUEUED) {
+        AsyncOp *op = f->qhead;
+        Py_INCREF(op);
+        int r = op_run(op);
+        Py_DECREF(op);
+        if (r == RUN_WAIT) {
+            break;
+        }
+    }
+    f->pumping = 0;
+    Py_DECREF(f);
+}
+
+/* A job came back (drain, loop thread). */
+void
+afc_job_done(afc_job *job)
+{
+    AsyncOp *op = (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
+    AsyncFile *f = op->file;
+    afc_cq_decref(job->cq);
+    job->cq = NULL;
+    op->in_pool = 0;
+    Py_INCREF(f);
+    f->inline_since = now_ns();
+    int r = op_run_inner(op);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)op);
+    }
+    if (r == RUN_DONE && f->qhead != op) {
+        file_pump(f);
+    }
+    Py_DECREF(op);  /* the reference op_submit took */
+    Py_DECREF(f);
+}
+
+void
+afc_job_discard(afc_job *job)
+{
+    AsyncOp *op = (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
+    afc_cq_decref(job->cq);
+    job->cq = NULL;
+    op->in_pool = 0;
+    Py_DECREF(op);
+}
+
+/* ---- the awaitable ---- */
+
+static AsyncOp *
+op_new(AsyncFile *f, int kind)
+{
+    AsyncOp *op = PyObject_GC_New(AsyncOp, f->st->Op_type);
+    if (op == NULL) {
+        return NULL;
+    }
+    memset((char *)op + sizeof(PyObject), 0,
+           sizeof(AsyncOp) - sizeof(PyObject));
+    op->st = f->st;
+    op->file = f;
+    Py_INCREF(f);
+    op->kind = kind;
+    op->state = S_QUEUED;
+    PyObject_GC_Track(op);
+    return op;
+}
+
+/* Resume an op that yielded for fairness (loop.call_soon callback). */
+static PyObject *
+Op_resume(AsyncOp *op, PyObject *Py_UNUSED(ignored))
+{
+    if (op->phase != P_YIELD || op->in_pool) {
+        Py_RETURN_NONE;
+    }
+    AsyncFile *f = op->file;
+    Py_INCREF(f);
+    f->inline_since = now_ns();
+    int r = op_run(op);
+    if (r == RUN_DONE) {
+        file_pump(f);
+    }
+    Py_DECREF(f);
+    Py_RETURN_NONE;
+}
+
+/* Enqueue op and run it at once if nothing is ahead of it. Returns a new
+ * reference to op. */
+static PyObject *
+file_start(AsyncFile *f, AsyncOp *op)
+{
+    Py_INCREF(op);  /* the FIFO's reference */
+    if (f->qtail != NULL) {
+        f->qtail->next = op;
+    }
+    else {
+        f->qhead = op;
+    }
+    f->qtail = op;
+    if (f->qhead != op || f->pumping) {
+        Py_INCREF(op);
+    return (PyObject *)op;
+    }
+    int64_t now = now_ns();
+    if (now - f->inline_since > AFC_BUDGET_NS && op->kind != K_OPEN) {
+        /* Fairness: this file answered from memory for a while; let the
+         * loop run one iteration before serving this call. */
+        PyObject *loop = PyObject_CallNoArgs(f->st->get_running_loop);
+        if (loop != NULL && loop != Py_None) {
+            PyObject *cb = PyObject_GetAttrString((PyObject *)op, "_resume");
+            PyObject *h = cb ? PyObject_CallMethodOneArg(
+                                   loop, f->st->str_call_soon, cb)
+                             : NULL;
+            Py_XDECREF(cb);
+            Py_DECREF(loop);
+            if (h != NULL) {
+                Py_DECREF(h);
+                op->state = S_RUNNING;
+                op->phase = P_YIELD;
+                f->inline_since = now;
+                Py_INCREF(op);
+    return (PyObject *)op;
+            }
+            PyErr_Clear();
+        }
+        else {
+            Py_XDECREF(loop);
+            PyErr_Clear();
+        }
+        f->inline_since = now;
+    }
+    file_pump(f);
+    Py_INCREF(op);
+    return (PyObject *)op;
+}
+
+static int
+op_is_pending(AsyncOp *op)
+{
+    return op->state == S_QUEUED || op->state == S_RUNNING;
+}
+
+/* Park the awaiting task on a fresh future. Returns a new reference. */
+static PyObject *
+op_park(AsyncOp *op)
+{
+    PyObject *loop = running_loop(op->st);
+    if (loop == NULL) {
+        return NULL;
+    }
+    PyObject *fut = PyObject_CallMethodNoArgs(loop, op->st->str_create_future);
+    Py_DECREF(loop);
+    if (fut == NULL) {
+        return NULL;
+    }
+    if (PyObject_SetAttr(fut, op->st->str_blocking, Py_True) < 0) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_XSETREF(op->fut, fut);
+    Py_INCREF(fut);
+    return fut;
+}
+
+static PySendResult
+op_deliver(AsyncOp *op, PyObject **presult)
+{
+    if (op->pending_exc != NULL) {
+        PyObject *e = op->pending_exc;
+        op->pending_exc = NULL;
+        op->state = S_CONSUMED;
+        Py_CLEAR(op->result);
+        Py_CLEAR(op->exc);
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    if (op->state == S_DONE) {
+        op->state = S_CONSUMED;
+        if (op->exc != NULL) {
+            PyObject *e = op->exc;
+            op->exc = NULL;
+            PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+            Py_DECREF(e);
+            *presult = NULL;
+            return PYGEN_ERROR;
+        }
+        *presult = op->result;
+        op->result = NULL;
+        return PYGEN_RETURN;
+    }
+    if (op->state == S_CONSUMED) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot reuse already awaited coroutine");
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    PyObject *fut = op_park(op);
+    *presult = fut;
+    return fut != NULL ? PYGEN_NEXT : PYGEN_ERROR;
+}
+
+static PySendResult
+Op_am_send(AsyncOp *op, PyObject *arg, PyObject **presult)
+{
+    (void)arg;
+    return op_deliver(op, presult);
+}
+
+static PyObject *
+op_result_to_stop(PySendResult r, PyObject *res)
+{
+    if (r == PYGEN_NEXT) {
+        return res;
+    }
+    if (r == PYGEN_RETURN) {
+        if (res == Py_None) {
+            Py_DECREF(res);
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+            PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, res);
+            Py_DECREF(res);
+            if (e != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, e);
+                Py_DECREF(e);
+            }
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+Op_iternext(AsyncOp *op)
+{
+    PyObject *res;
+    PySendResult r = op_deliver(op, &res);
+    return op_result_to_stop(r, res);
+}
+
+static PyObject *
+Op_send(AsyncOp *op, PyObject *arg)
+{
+    PyObject *res;
+    PySendResult r = Op_am_send(op, arg, &res);
+    return op_result_to_stop(r, res);
+}
+
+static PyObject *
+Op_await(AsyncOp *op)
+{
+    Py_INCREF(op);
+    return (PyObject *)op;
+}
+
+/* Take op out of its file's FIFO before it started: it has no effect. */
+static void
+op_unlink(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    AsyncOp *prev = NULL;
+    for (AsyncOp *p = f->qhead; p != NULL; prev = p, p = p->next) {
+        if (p != op) {
+            continue;
+        }
+        if (prev == NULL) {
+            f->qhead = p->next;
+        }
+        else {
+            prev->next = p->next;
+        }
+        if (f->qtail == p) {
+            f->qtail = prev;
+        }
+        p->next = NULL;
+        Py_DECREF(p);  /* the FIFO's reference */
+        return;
+    }
+}
+
+/* The awaiting task is gone (cancelled, closed). Returns 1 when the
+ * caller must keep waiting (a readinto in flight), else 0. */
+static int
+op_abandon(AsyncOp *op, PyObject *exc)
+{
+    Py_CLEAR(op->fut);
+    if (op->state == S_QUEUED) {
+        Py_INCREF(op);
+        op_unlink(op);
+        op->state = S_CONSUMED;
+        op_release_view(op);
+        Py_CLEAR(op->arg);
+        Py_DECREF(op);
+        return 0;
+    }
+    if (op->state == S_RUNNING) {
+        if (op->kind == K_READINTO && op->in_pool && exc != NULL) {
+            /* The worker writes into the caller's buffer: deliver the
+             * exception only after it has finished. */
+            Py_INCREF(exc);
+            Py_XSETREF(op->pending_exc, exc);
+            return 1;
+        }
+        op->abandoned = 1;
+        if (op->phase == P_YIELD && op->file->qhead == op) {
+            /* Not started yet: drop it and let the rest run. */
+            AsyncFile *f = op->file;
+            Py_INCREF(f);
+            Py_INCREF(op);
+            op->phase = P_NONE;
+            op_unlink(op);
+            op->state = S_CONSUMED;
+            op_release_view(op);
+            Py_CLEAR(op->arg);
+            Py_DECREF(op);
+            file_pump(f);
+            Py_DECREF(f);
+        }
+        return 0;
+    }
+    op->state = S_CONSUMED;
+    Py_CLEAR(op->result);
+    Py_CLEAR(op->exc);
+    return 0;
+}
+
+static PyObject *
+Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    PyObject *typ = args[0];
+    PyObject *val = nargs > 1 ? args[1] : Py_None;
+    PyObject *exc = NULL;
+    if (PyExceptionInstance_Check(typ)) {
+        exc = typ;
+        Py_INCREF(exc);
+    }
+    else if (PyExceptionClass_Check(typ)) {
+        if (val == Py_None) {
+            exc = PyObject_CallNoArgs(typ);
+        }
+        else if (PyObject_IsInstance(val, typ) == 1) {
+            exc = val;
+            Py_INCREF(exc);
+        }
+        else {
+            exc = PyObject_CallOneArg(typ, val);
+        }
+        if (exc == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving "
+                        "from BaseException");
+        return NULL;
+    }
+    if (op_is_pending(op) && op_abandon(op, exc)) {
+        Py_DECREF(exc);
+        return op_park(op);
+    }
+    op_abandon(op, NULL);
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *
+Op_close(AsyncOp *op, PyObject *Py_UNUSED(ignored))
+{
+    op_abandon(op, NULL);
+    Py_RETURN_NONE;
+}
+
+static int
+Op_traverse(AsyncOp *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(op->file);
+    Py_VISIT(op->arg);
+    Py_VISIT(op->acc);
+    Py_VISIT(op->result);
+    Py_VISIT(op->exc);
+    Py_VISIT(op->pending_exc);
+    Py_VISIT(op->fut);
+    if (op->has_view) {
+        Py_VISIT(op->view.obj);
+    }
+    return 0;
+}
+
+static int
+Op_clear(AsyncOp *op)
+{
+    if (op->in_pool) {
+        /* A worker owns memory this op keeps alive; nothing to clear. */
+        return 0;
+    }
+    Py_CLEAR(op->arg);
+    Py_CLEAR(op->acc);
+    Py_CLEAR(op->result);
+    Py_CLEAR(op->exc);
+    Py_CLEAR(op->pending_exc);
+    Py_CLEAR(op->fut);
+    op_release_view(op);
+    Py_CLEAR(op->file);
+    return 0;
+}
+
+static void
+Op_dealloc(AsyncOp *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    Op_clear(op);
+    PyObject_GC_Del(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Op_methods[] = {
+    {"send", (PyCFunction)Op_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))Op_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)Op_close, METH_NOARGS, NULL},
+    {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Op_slots[] = {
+    {Py_am_await, Op_await},
+    {Py_am_send, Op_am_send},
+    {Py_tp_iter, Op_await},
+    {Py_tp_iternext, Op_iternext},
+    {Py_tp_methods, Op_methods},
+    {Py_tp_traverse, Op_traverse},
+    {Py_tp_clear, Op_clear},
+    {Py_tp_dealloc, Op_dealloc},
+    {Py_tp_doc, "An operation on an async file: await it like a coroutine."},
+    {0, NULL},
+};
+
+PyType_Spec afc_op_spec = {
+    .name = "aiofiles_c._cext.Operation",
+    .basicsize = sizeof(AsyncOp),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Op_slots,
+};
+
+/* ---- the file types ---- */
+
+static PyObject *
+File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name",     "mode",     "flags",
+                             "readable", "writable", "appending",
+                             "closefd",  "buffering", NULL};
+    PyObject *name, *mode;
+    int flags, readable, writable, appending, closefd;
+    Py_ssize_t buffering;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUippppn:File", kwlist,
+                                     &name, &mode, &flags, &readable,
+                                     &writable, &appending, &closefd,
+                                     &buffering)) {
+        return NULL;
+    }
+    PyObject *module = PyType_GetModuleByDef(type, &afc_module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    AsyncFile *f = (AsyncFile *)type->tp_alloc(type, 0);
+    if (f == NULL) {
+        return NULL;
+    }
+    f->st = afc_get_state(module);
+    f->fd = -1;
+    f->flags = flags;
+    f->readable = readable;
+    f->writable = writable;
+    f->appending = appending;
+    f->closefd = closefd;
+    f->raw_mode = buffering == 0;
+    f->bufsize = buffering;
+    f->pos = -1;
+    f->inline_since = now_ns();
+    Py_INCREF(name);
+    f->name = name;
+    Py_INCREF(mode);
+    f->mode = mode;
+    return (PyObject *)f;
+}
+
+static PyObject *
+file_op(AsyncFile *f, int kind)
+{
+    AsyncOp *op = op_new(f, kind);
+    if (op == NULL) {
+        return NULL;
+    }
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* _open(path_bytes_or_fd, own_fd=False) */
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "_open expects 1 or 2 arguments");
+        return NULL;
+    }
+    PyObject *target = args[0];
+    int own = nargs == 2 ? PyObject_IsTrue(args[1]) : 0;
+    if (own < 0) {
+        return NULL;
+    }
+    if (!PyLong_Check(target) && !PyBytes_Check(target)) {
+        PyErr_SetString(PyExc_TypeError, "_open expects bytes or int");
+        return NULL;
+    }
+    if (f->opened) {
+        PyErr_SetString(PyExc_RuntimeError, "already open");
+        return NULL;
+    }
+    AsyncOp *op = op_new(f, K_OPEN);
+    if (op == NULL) {
+        return NULL;
+    }
+    Py_INCREF(target);
+    op->arg = target;
+    op->whence = own;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+/* size argument as io takes it: int, None (or absent) meaning -1. */
+static int
+parse_size(PyObject *const *args, Py_ssize_t nargs, const char *fname,
+           Py_ssize_t *out)
+{
+    *out = -1;
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s expected at most 1 argument, got %zd", fname, nargs);
+        return -1;
+    }
+    if (nargs == 0 || args[0] == Py_None) {
+        return 0;
+    }
+    if (!PyIndex_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "argument should be integer or None, not '%.200s'",
+                     Py_TYPE(args[0])->tp_name);
+        return -1;
+    }
+    *out = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+    if (*out == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
+         const char *fname)
+{
+    Py_ssize_t n;
+    if (parse_size(args, nargs, fname, &n) < 0) {
+        return NULL;
+    }
+    AsyncOp *op = op_new(f, kind);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->n = n;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_read(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    return sized_op(f, K_READ, args, nargs, "read");
+}
+
+static PyObject *
+File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (parse_size(args, nargs, "read1", &n) < 0) {
+        return NULL;
+    }
+    AsyncOp *op = op_new(f, K_READ1);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->n = n < 0 ? f->bufsize : n;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    return sized_op(f, K_PEEK, args, nargs, "peek");
+}
+
+static PyObject *
+File_readall(AsyncFile *f, PyObject *Py_UNUSED(ignored))
+{
+    return file_op(f, K_READALL);
+}
+
+static PyObject *
+File_readline(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    return sized_op(f, K_READLINE, args, nargs, "readline");
+}
+
+static PyObject *
+File_readlines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (parse_size(args, nargs, "readlines", &n) < 0) {
+        return NULL;
+    }
+    AsyncOp *op = op_new(f, K_READLINES);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->n = n;
+    op->acc = PyList_New(0);
+    if (op->acc == NULL) {
+        Py_DECREF(op);
+        return NULL;
+    }
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_anext(AsyncFile *f)
+{
+    return file_op(f, K_ANEXT);
+}
+
+static PyObject *
+File_aiter(AsyncFile *f)
+{
+    Py_INCREF(f);
+    return (PyObject *)f;
+}
+
+static PyObject *
+File_readinto(AsyncFile *f, PyObject *arg)
+{
+    AsyncOp *op = op_new(f, K_READINTO);
+    if (op == NULL) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &op->view, PyBUF_WRITABLE) < 0) {
+        Py_DECREF(op);
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "readinto() argument must be read-write bytes-like "
+                         "object, not %.100s",
+                         Py_TYPE(arg)->tp_name);
+        }
+        return NULL;
+    }
+    op->has_view = 1;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_write(AsyncFile *f, PyObject *arg)
+{
+    AsyncOp *op = op_new(f, K_WRITE);
+    if (op == NULL) {
+        return NULL;
+    }
+    if (get_view(op, arg) < 0) {
+        Py_DECREF(op);
+        return NULL;
+    }
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_writelines(AsyncFile *f, PyObject *arg)
+{
+    AsyncOp *op = op_new(f, K_WRITELINES);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->arg = PyObject_GetIter(arg);
+    if (op->arg == NULL) {
+        Py_DECREF(op);
+        return NULL;
+    }
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "seek expected 1 or 2 arguments, got %zd",
+                     nargs);
+        return NULL;
+    }
+    if (!PyIndex_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "'%.200s' object cannot be interpreted as an integer",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    long long off = PyLong_AsLongLong(args[0]);
+    if (off == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int whence = 0;
+    if (nargs == 2) {
+        whence = _PyLong_AsInt(args[1]);
+        if (whence == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    AsyncOp *op = op_new(f, K_SEEK);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->off = off;
+    op->whence = whence;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+static PyObject *
+File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "truncate expected at most 1 argument, got %zd", nargs);
+        return NULL;
+    }
+    long long size = 0;
+    int has = nargs == 1 && args[0] != Py_None;
+    if (has) {
+        if (!PyIndex_Check(args[0])) {
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object cannot be interpreted as an integer",
+                         Py_TYPE(args[0])->tp_name);
+            return NULL;
+        }
+        size = PyLong_AsLongLong(args[0]);
+        if (size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    AsyncOp *op = op_new(f, K_TRUNCATE);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->off = size;
+    op->whence = has;
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
+#define SIMPLE_OP(NAME, KIND)                                               \
+    static PyObject *NAME(AsyncFile *f, PyObject *Py_UNUSED(ignored))       \
+    {                                                                       \
+        return file_op(f, KIND);                                            \
+    }
+
+SIMPLE_OP(File_tell, K_TELL)
+SIMPLE_OP(File_flush, K_FLUSH)
+SIMPLE_OP(File_close, K_CLOSE)
+SIMPLE_OP(File_isatty, K_ISATTY)
+SIMPLE_OP(File_seekable, K_SEEKABLE)
+SIMPLE_OP(File_writable, K_WRITABLE)
+
+static int
+check_usable(AsyncFile *f)
+{
+    if (f->detached) {
+        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return -1;
+    }
+    if (f->closed) {
+        PyErr_SetString(PyExc_ValueError, "I/O operation on closed file");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+File_fileno(AsyncFile *f, PyObject *Py_UNUSED(ignored))
+{
+    if (check_usable(f) < 0) {
+        return NULL;
+    }
+    return PyLong_FromLong(f->fd);
+}
+
+static PyObject *
+File_readable(AsyncFile *f, PyObject *Py_UNUSED(ignored))
+{
+    if (!f->raw_mode && !f->readable && !f->detached) {
+        Py_RETURN_FALSE;
+    }
+    if (check_usable(f) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(f->readable);
+}
+
+static PyObject *
+raw_mode_string(AsyncFile *f)
+{
+    return f->mode;
+}
+
+/* Blocking flush of pending writes: used only by detach() and the
+ * finaliser, which are synchronous in io as well. */
+static int
+file_sync_flush(AsyncFile *f)
+{
+    Py_ssize_t done = 0;
+    while (done < f->wlen) {
+        ssize_t r;
+        Py_BEGIN_ALLOW_THREADS
+        if (f->appending || !f->seekable) {
+            r = write(f->fd, f->buf + done, (size_t)(f->wlen - done));
+        }
+        else {
+            r = pwrite(f->fd, f->buf + done, (size_t)(f->wlen - done),
+                       (off_t)(f->wstart + done));
+        }
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        done += r;
+    }
+    f->wlen = 0;
+    return 0;
+}
+
+static PyObject *
+File_detach(AsyncFile *f, PyObject *Py_UNUSED(ignored))
+{
+    if (f->detached) {
+        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return NULL;
+    }
+    if (f->closed) {
+        PyErr_SetString(PyExc_ValueError,
+                        f->writable ? "flush of closed file"
+                                    : "I/O operation on closed file.");
+        return NULL;
+    }
+    if (f->qhead != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "detach() while operations are in progress");
+        return NULL;
+    }
+    if (file_sync_flush(f) < 0) {
+        return NULL;
+    }
+    if (f->seekable && !f->appending) {
+        (void)lseek(f->fd, (off_t)f->pos, SEEK_SET);
+    }
+    PyObject *raw = PyObject_CallFunction(f->st->io_FileIO, "iOO", f->fd,
+                                          raw_mode_string(f),
+                                          f->closefd ? Py_True : Py_False);
+    if (raw == NULL) {
+        return NULL;
+    }
+    if (PyObject_SetAttrString(raw, "name", f->name) < 0) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    f->detached = 1;
+    file_free_buf(f);
+    return raw;
+}
+
+static PyObject *
+File_get_name(AsyncFile *f, void *Py_UNUSED(closure))
+{
+    if (f->detached) {
+        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return NULL;
+    }
+    Py_INCREF(f->name);
+    return f->name;
+}
+
+static PyObject *
+File_get_mode(AsyncFile *f, void *Py_UNUSED(closure))
+{
+    if (f->detached) {
+        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return NULL;
+    }
+    Py_INCREF(f->mode);
+    return f->mode;
+}
+
+static PyObject *
+File_get_closed(AsyncFile *f, void *Py_UNUSED(closure))
+{
+    if (f->detached) {
+        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return NULL;
+    }
+    return PyBool_FromLong(f->closed);
+}
+
+static PyObject *
+File_get_raw(AsyncFile *f, void *Py_UNUSED(closure))
+{
+    if (f->detached) {
+        Py_RETURN_NONE;
+    }
+    if (f->raw == NULL) {
+        if (f->closed) {
+            PyErr_SetString(PyExc_ValueError, "I/O operation on closed file");
+            return NULL;
+        }
+        PyObject *raw = PyObject_CallFunction(f->st->io_FileIO, "iOO", f->fd,
+                                              f->mode, Py_False);
+        if (raw == NULL) {
+            return NULL;
+        }
+        if (PyObject_SetAttrString(raw, "name", f->name) < 0) {
+            Py_DECREF(raw);
+            return NULL;
+        }
+        f->raw = raw;
+    }
+    Py_INCREF(f->raw);
+    return f->raw;
+}
+
+static PyObject *
+File_repr(AsyncFile *f)
+{
+    const char *tn = _PyType_Name(Py_TYPE(f));
+    if (f->detached) {
+        return PyUnicode_FromFormat("<aiofiles_c.%s detached>", tn);
+    }
+    return PyUnicode_FromFormat("<aiofiles_c.%s name=%R mode=%R>", tn,
+                                f->name, f->mode);
+}
+
+static void
+File_finalize(AsyncFile *f)
+{
+    if (!f->opened || f->closed || f->detached || f->fd < 0) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (f->closefd &&
+        PyErr_ResourceWarning((PyObject *)f, 1, "unclosed file %R", f) < 0) {
+        PyErr_WriteUnraisable((PyObject *)f);
+    }
+    if (file_sync_flush(f) < 0) {
+        PyErr_WriteUnraisable((PyObject *)f);
+    }
+    if (f->closefd) {
+        close(f->fd);
+    }
+    f->closed = 1;
+    file_free_buf(f);
+    PyErr_Restore(type, value, tb);
+}
+
+static int
+File_traverse(AsyncFile *f, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(f));
+    Py_VISIT(f->name);
+    Py_VISIT(f->mode);
+    Py_VISIT(f->raw);
+    Py_VISIT(f->cq);
+    for (AsyncOp *op = f->qhead; op != NULL; op = op->next) {
+        Py_VISIT(op);
+    }
+    return 0;
+}
+
+static int
+File_clear(AsyncFile *f)
+{
+    Py_CLEAR(f->raw);
+    Py_CLEAR(f->cq);
+    while (f->qhead != NULL) {
+        AsyncOp *op = f->qhead;
+        if (op->in_pool) {
+            break;  /* a worker still owns it: keep the FIFO */
+        }
+        f->qhead = op->next;
+        op->next = NULL;
+        Py_DECREF(op);
+    }
+    if (f->qhead == NULL) {
+        f->qtail = NULL;
+    }
+    return 0;
+}
+
+static void
+File_dealloc(AsyncFile *f)
+{
+    PyTypeObject *tp = Py_TYPE(f);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)f) < 0) {
+        return;
+    }
+    PyObject_GC_UnTrack(f);
+    if (f->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)f);
+    }
+    File_clear(f);
+    Py_CLEAR(f->name);
+    Py_CLEAR(f->mode);
+    PyMem_RawFree(f->buf);
+    tp->tp_free((PyObject *)f);
+    Py_DECREF(tp);
+}
+
+#define M_FAST(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+#define M_NOARGS(name, fn, doc) {name, (PyCFunction)fn, METH_NOARGS, doc}
+#define M_O(name, fn, doc) {name, (PyCFunction)fn, METH_O, doc}
+
+#define COMMON_METHODS                                                       \
+    M_FAST("read", File_read, "Read up to n bytes (all when n < 0)."),      \
+        M_O("readinto", File_readinto, "Read into a writable buffer."),     \
+        M_FAST("readline", File_readline, "Read one line."),                \
+        M_FAST("readlines", File_readlines, "Read a list of lines."),       \
+        M_O("write", File_write, "Write a bytes-like object."),             \
+        M_O("writelines", File_writelines, "Write an iterable of bytes."),  \
+        M_FAST("seek", File_seek, "Change the position."),                  \
+        M_NOARGS("tell", File_tell, "The current position."),               \
+        M_FAST("truncate", File_truncate, "Resize the file."),              \
+        M_NOARGS("flush", File_flush, "Write out buffered data."),          \
+        M_NOARGS("close", File_close, "Flush and close."),                  \
+        M_NOARGS("isatty", File_isatty, "Whether the file is a tty."),      \
+        M_NOARGS("seekable", File_seekable, "Whether seek() works."),       \
+        M_NOARGS("writable", File_writable, "Whether write() works."),      \
+        M_NOARGS("fileno", File_fileno, "The file descriptor."),            \
+        M_NOARGS("readable", File_readable, "Whether read() works."),       \
+        M_FAST("_open", File_open, NULL)
+
+static PyMethodDef FileIO_methods[] = {
+    COMMON_METHODS,
+    M_NOARGS("readall", File_readall, "Read until EOF."),
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef Buffered_methods[] = {
+    COMMON_METHODS,
+    M_FAST("read1", File_read1, "Read with at most one raw read."),
+    M_NOARGS("detach", File_detach, "Flush and return the raw file."),
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef Reader_methods[] = {
+    M_FAST("peek", File_peek, "Return buffered bytes without moving."),
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef FileIO_getset[] = {
+    {"name", (getter)File_get_name, NULL, NULL, NULL},
+    {"mode", (getter)File_get_mode, NULL, NULL, NULL},
+    {"closed", (getter)File_get_closed, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyGetSetDef Buffered_getset[] = {
+    {"name", (getter)File_get_name, NULL, NULL, NULL},
+    {"mode", (getter)File_get_mode, NULL, NULL, NULL},
+    {"closed", (getter)File_get_closed, NULL, NULL, NULL},
+    {"raw", (getter)File_get_raw, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef File_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(AsyncFile, weakreflist),
+     READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+#define FILE_SLOTS                                                          \
+    {Py_tp_new, File_new}, {Py_tp_dealloc, File_dealloc},                  \
+        {Py_tp_traverse, File_traverse}, {Py_tp_clear, File_clear},        \
+        {Py_tp_finalize, File_finalize}, {Py_tp_repr, File_repr},          \
+        {Py_am_aiter, File_aiter}, {Py_am_anext, File_anext},              \
+        {Py_tp_members, File_members}
+
+static PyType_Slot FileIO_slots[] = {
+    FILE_SLOTS,
+    {Py_tp_methods, FileIO_methods},
+    {Py_tp_getset, FileIO_getset},
+    {Py_tp_doc, "Async raw file, like io.FileIO."},
+    {0, NULL},
+};
+
+static PyType_Slot Buffered_slots[] = {
+    FILE_SLOTS,
+    {Py_tp_methods, Buffered_methods},
+    {Py_tp_getset, Buffered_getset},
+    {Py_tp_doc, "Async buffered file, like io.BufferedWriter."},
+    {0, NULL},
+};
+
+static PyType_Slot Reader_slots[] = {
+    FILE_SLOTS,
+    {Py_tp_methods, Reader_methods},
+    {Py_tp_doc, "Async buffered reader, like io.BufferedReader/Random."},
+    {0, NULL},
+};
+
+#define FILE_FLAGS                                                      \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE)
+
+PyType_Spec afc_fileio_spec = {
+    .name = "aiofiles_c._cext.AsyncFileIO",
+    .basicsize = sizeof(AsyncFile),
+    .flags = FILE_FLAGS,
+    .slots = FileIO_slots,
+};
+
+PyType_Spec afc_buffered_spec = {
+    .name = "aiofiles_c._cext.AsyncBufferedIOBase",
+    .basicsize = sizeof(AsyncFile),
+    .flags = FILE_FLAGS,
+    .slots = Buffered_slots,
+};
+
+PyType_Spec afc_reader_spec = {
+    .name = "aiofiles_c._cext.AsyncBufferedReader",
+    .basicsize = sizeof(AsyncFile),
+    .flags = FILE_FLAGS,
+    .slots = Reader_slots,
+};

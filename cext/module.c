@@ -1,0 +1,328 @@
+/* aiofiles_c._cext: module state, multi-phase init, and the per-loop
+ * completion queue object. */
+#include "afc.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+/* ---- Completion: one per event loop ---- */
+
+int
+afc_cq_is_live(CompletionObject *c)
+{
+    return c->alive && c->generation == afc_fork_generation();
+}
+
+static PyObject *
+Completion_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (!_PyArg_NoPositional("Completion", args) ||
+        !_PyArg_NoKeywords("Completion", kwds)) {
+        return NULL;
+    }
+    afc_pool_init_once();
+    CompletionObject *self = (CompletionObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->cq = afc_cq_new();
+    if (self->cq == NULL) {
+        Py_DECREF(self);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    self->generation = self->cq->generation;
+    self->alive = 1;
+    return (PyObject *)self;
+}
+
+static void
+release_list(afc_job *list, int run_callbacks)
+{
+    while (list != NULL) {
+        afc_job *job = list;
+        list = job->next;
+        if (run_callbacks) {
+            afc_job_done(job);
+        }
+        else {
+            afc_job_discard(job);
+        }
+    }
+}
+
+void
+afc_reclaim_orphans(void)
+{
+    release_list(afc_take_orphans(), 0);
+}
+
+/* The loop is gone (or this process is a forked child): jobs still in
+ * flight are parked on the orphan list when they finish, and released by
+ * the next drain of any loop. */
+static void
+Completion_orphan_impl(CompletionObject *self)
+{
+    if (self->cq == NULL || !self->alive) {
+        return;
+    }
+    self->alive = 0;
+    if (self->generation != afc_fork_generation()) {
+        /* Forked child: the parent's workers will never deliver here. */
+        release_list(afc_cq_take(self->cq), 0);
+        return;
+    }
+    release_list(afc_cq_orphan(self->cq), 0);
+}
+
+static PyObject *
+Completion_orphan(CompletionObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Completion_orphan_impl(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Completion_drain(CompletionObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->cq == NULL || !afc_cq_is_live(self)) {
+        Py_RETURN_NONE;
+    }
+    /* Ack first, then take: a job pushed after the take writes the eventfd
+     * again, so no wake-up is lost. */
+    afc_cq_ack(self->cq);
+    release_list(afc_cq_take(self->cq), 1);
+    afc_reclaim_orphans();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Completion_fileno(CompletionObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(self->cq != NULL ? self->cq->efd : -1);
+}
+
+static PyObject *
+Completion_get_alive(CompletionObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(afc_cq_is_live(self));
+}
+
+static void
+Completion_dealloc(CompletionObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Completion_orphan_impl(self);
+    if (self->cq != NULL) {
+        afc_cq_decref(self->cq);
+        self->cq = NULL;
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Completion_methods[] = {
+    {"drain", (PyCFunction)Completion_drain, METH_NOARGS,
+     "Resolve every finished job of this loop (called by the loop)."},
+    {"fileno", (PyCFunction)Completion_fileno, METH_NOARGS,
+     "The eventfd the loop watches."},
+    {"orphan", (PyCFunction)Completion_orphan, METH_NOARGS,
+     "Detach from a loop that is gone."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Completion_getset[] = {
+    {"alive", (getter)Completion_get_alive, NULL,
+     "True while this queue can deliver to its loop.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Completion_slots[] = {
+    {Py_tp_new, Completion_new},
+    {Py_tp_dealloc, Completion_dealloc},
+    {Py_tp_methods, Completion_methods},
+    {Py_tp_getset, Completion_getset},
+    {Py_tp_doc, "Completion queue of one event loop."},
+    {0, NULL},
+};
+
+PyType_Spec afc_completion_spec = {
+    .name = "aiofiles_c._cext.Completion",
+    .basicsize = sizeof(CompletionObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Completion_slots,
+};
+
+/* ---- module functions ---- */
+
+static PyObject *
+mod_set_pool_size(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 1 || n > 256) {
+        PyErr_SetString(PyExc_ValueError, "pool size must be in 1..256");
+        return NULL;
+    }
+    afc_pool_set_size((int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+mod_pool_size(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromLong(afc_pool_size());
+}
+
+static PyObject *
+mod_set_cq_factory(PyObject *module, PyObject *arg)
+{
+    afc_state *st = afc_get_state(module);
+    Py_INCREF(arg);
+    Py_XSETREF(st->cq_factory, arg);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_pool_size", mod_set_pool_size, METH_O,
+     "Set the largest number of worker threads."},
+    {"pool_size", mod_pool_size, METH_NOARGS,
+     "The largest number of worker threads."},
+    {"_set_cq_factory", mod_set_cq_factory, METH_O,
+     "Register the function that maps a loop to its Completion."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- module state and init ---- */
+
+static int
+add_type(PyObject *module, PyType_Spec *spec, PyObject *base,
+         PyTypeObject **out)
+{
+    PyObject *t = PyType_FromModuleAndSpec(module, spec, base);
+    if (t == NULL) {
+        return -1;
+    }
+    *out = (PyTypeObject *)t;
+    return PyModule_AddType(module, (PyTypeObject *)t);
+}
+
+static int
+module_exec(PyObject *module)
+{
+    afc_state *st = afc_get_state(module);
+    PyObject *mod = NULL;
+
+    if (add_type(module, &afc_op_spec, NULL, &st->Op_type) < 0 ||
+        add_type(module, &afc_completion_spec, NULL, &st->Completion_type) <
+            0 ||
+        add_type(module, &afc_fileio_spec, NULL, &st->FileIO_type) < 0 ||
+        add_type(module, &afc_buffered_spec, NULL, &st->Buffered_type) < 0 ||
+        add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
+                 &st->Reader_type) < 0) {
+        return -1;
+    }
+    mod = PyImport_ImportModule("asyncio.events");
+    if (mod == NULL) {
+        return -1;
+    }
+    st->get_running_loop = PyObject_GetAttrString(mod, "_get_running_loop");
+    Py_CLEAR(mod);
+    if (st->get_running_loop == NULL) {
+        return -1;
+    }
+    mod = PyImport_ImportModule("io");
+    if (mod == NULL) {
+        return -1;
+    }
+    st->UnsupportedOperation =
+        PyObject_GetAttrString(mod, "UnsupportedOperation");
+    st->io_FileIO = PyObject_GetAttrString(mod, "FileIO");
+    Py_CLEAR(mod);
+    if (st->UnsupportedOperation == NULL || st->io_FileIO == NULL) {
+        return -1;
+    }
+    if ((st->str_create_future = PyUnicode_InternFromString(
+             "create_future")) == NULL ||
+        (st->str_set_result = PyUnicode_InternFromString("set_result")) ==
+            NULL ||
+        (st->str_done = PyUnicode_InternFromString("done")) == NULL ||
+        (st->str_blocking = PyUnicode_InternFromString(
+             "_asyncio_future_blocking")) == NULL ||
+        (st->str_call_soon = PyUnicode_InternFromString("call_soon")) ==
+            NULL) {
+        return -1;
+    }
+    afc_pool_init_once();
+    return 0;
+}
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    afc_state *st = afc_get_state(module);
+    Py_VISIT(st->FileIO_type);
+    Py_VISIT(st->Buffered_type);
+    Py_VISIT(st->Reader_type);
+    Py_VISIT(st->Op_type);
+    Py_VISIT(st->Completion_type);
+    Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->cq_factory);
+    Py_VISIT(st->UnsupportedOperation);
+    Py_VISIT(st->io_FileIO);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    afc_state *st = afc_get_state(module);
+    Py_CLEAR(st->FileIO_type);
+    Py_CLEAR(st->Buffered_type);
+    Py_CLEAR(st->Reader_type);
+    Py_CLEAR(st->Op_type);
+    Py_CLEAR(st->Completion_type);
+    Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->cq_factory);
+    Py_CLEAR(st->UnsupportedOperation);
+    Py_CLEAR(st->io_FileIO);
+    Py_CLEAR(st->str_create_future);
+    Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_done);
+    Py_CLEAR(st->str_blocking);
+    Py_CLEAR(st->str_call_soon);
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+PyModuleDef afc_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "aiofiles_c._cext",
+    .m_doc = "Native core of aiofiles_c: worker pool, completion queues, "
+             "file objects.",
+    .m_size = sizeof(afc_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__cext(void)
+{
+    return PyModuleDef_Init(&afc_module_def);
+}

@@ -1,0 +1,541 @@
+/* The worker pool and completion queues. No Python here: workers never take
+ * the GIL and never touch a Python object. */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define AFC_MAX_THREADS 256
+
+/* Everything below is guarded by pool_mu. */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static afc_job *queue_head, *queue_tail;
+static int nthreads;       /* workers started */
+static int nidle;          /* workers waiting on pool_cv */
+static int max_threads;    /* 0: not decided yet */
+
+/* Finished jobs whose loop has gone away; reclaimed with the GIL held. */
+static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static afc_job *orphans;
+
+/* Live completion queues, so a forked child can reset their locks. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static afc_cq *registry;
+
+/* Bumped in a forked child: queues made before are stale there (their
+ * eventfd is shared with the parent). Only written by the child's single
+ * thread during the atfork handler, read with the GIL held. */
+static unsigned long fork_generation;
+
+unsigned long
+afc_fork_generation(void)
+{
+    return fork_generation;
+}
+
+/* ---- job execution (worker side) ---- */
+
+static int
+write_all(int fd, const char *p, size_t n, int64_t off, size_t *done)
+{
+    size_t w = 0;
+    while (w < n) {
+        ssize_t r;
+        if (off >= 0) {
+            r = pwrite(fd, p + w, n - w, (off_t)(off + (int64_t)w));
+        }
+        else {
+            r = write(fd, p + w, n - w);
+        }
+        if (r < 0) {
+            int e = errno;
+            if (e == EINTR) {
+                continue;
+            }
+            *done = w;
+            return e;
+        }
+        w += (size_t)r;
+    }
+    *done = w;
+    return 0;
+}
+
+static ssize_t
+read_once(int fd, char *p, size_t n, int64_t off, int *err)
+{
+    for (;;) {
+        ssize_t r = off >= 0 ? pread(fd, p, n, (off_t)off) : read(fd, p, n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        *err = r < 0 ? errno : 0;
+        return r;
+    }
+}
+
+static void
+run_main(afc_job *job)
+{
+    int e = 0;
+    ssize_t r;
+    switch (job->kind) {
+    case AFC_JOB_NOP:
+        break;
+    case AFC_JOB_OPEN: {
+        int fd = job->fd;
+        if (job->path != NULL) {
+            do {
+                fd = open(job->path, job->flags | O_CLOEXEC, 0666);
+            } while (fd < 0 && errno == EINTR);
+            if (fd < 0) {
+                job->err = errno;
+                return;
+            }
+        }
+        if (fstat(fd, &job->st) < 0) {
+            job->err = errno;
+        }
+        else if (S_ISDIR(job->st.st_mode)) {
+            job->err = EISDIR;
+        }
+        if (job->err != 0) {
+            if (job->path != NULL || job->own_fd) {
+                close(fd);
+            }
+            return;
+        }
+        job->res = fd;
+        off_t p = lseek(fd, 0, job->whence);
+        job->pos = p < 0 ? -1 : (int64_t)p;
+        break;
+    }
+    case AFC_JOB_FSTAT:
+        if (fstat(job->fd, &job->st) < 0) {
+            job->err = errno;
+        }
+        break;
+    case AFC_JOB_PREAD: {
+        size_t got = 0;
+        while (got < job->len) {
+            r = read_once(job->fd, job->ptr + got, job->len - got,
+                          job->off < 0 ? -1 : job->off + (int64_t)got, &e);
+            if (r <= 0) {
+                break;
+            }
+            got += (size_t)r;
+            if (got >= job->minfill) {
+                break;
+            }
+        }
+        job->res = (int64_t)got;
+        job->err = e;
+        break;
+    }
+    case AFC_JOB_READ:
+        r = read_once(job->fd, job->ptr, job->len, job->off, &e);
+        job->res = r;
+        job->err = e;
+        break;
+    case AFC_JOB_WRITE: {
+        size_t done = 0;
+        job->err = write_all(job->fd, job->ptr, job->len, job->off, &done);
+        job->res = (int64_t)done;
+        break;
+    }
+    case AFC_JOB_WRITE1:
+        for (;;) {
+            r = job->off >= 0 ? pwrite(job->fd, job->ptr, job->len,
+                                       (off_t)job->off)
+                              : write(job->fd, job->ptr, job->len);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        job->res = r;
+        job->err = r < 0 ? errno : 0;
+        break;
+    case AFC_JOB_SEEK: {
+        off_t p = lseek(job->fd, (off_t)job->off, job->whence);
+        job->res = p;
+        job->err = p < 0 ? errno : 0;
+        break;
+    }
+    case AFC_JOB_TRUNCATE:
+        for (;;) {
+            if (ftruncate(job->fd, (off_t)job->off) == 0) {
+                job->res = job->off;
+                break;
+            }
+            if (errno != EINTR) {
+                job->err = errno;
+                break;
+            }
+        }
+        break;
+    case AFC_JOB_CLOSE:
+        if (job->fd >= 0 && close(job->fd) < 0 && errno != EINTR) {
+            /* Linux releases the descriptor even when close() is
+             * interrupted, so EINTR is not an error and never retried. */
+            job->err = errno;
+        }
+        break;
+    case AFC_JOB_ISATTY:
+        job->res = isatty(job->fd);
+        break;
+    }
+}
+
+void
+afc_job_run(afc_job *job)
+{
+    job->err = 0;
+    job->werr = 0;
+    job->res = 0;
+    job->wdone = 0;
+    if (job->wlen > 0) {
+        job->werr = write_all(job->fd, job->wbuf, job->wlen, job->woff,
+                              &job->wdone);
+        if (job->werr != 0 && job->kind != AFC_JOB_CLOSE) {
+            /* The main action depends on the flush having happened; a
+             * close releases the descriptor all the same, as io does. */
+            return;
+        }
+    }
+    run_main(job);
+    if (job->want_pos && job->err == 0 && job->werr == 0) {
+        off_t p = lseek(job->fd, 0, SEEK_CUR);
+        job->pos = p < 0 ? -1 : (int64_t)p;
+    }
+    if (job->sync_pos && job->err == 0) {
+        (void)lseek(job->fd, (off_t)job->sync_to, SEEK_SET);
+    }
+}
+
+/* ---- completion queues ---- */
+
+static void
+cq_lock(afc_cq *cq)
+{
+    pthread_mutex_lock((pthread_mutex_t *)cq->mu);
+}
+
+static void
+cq_unlock(afc_cq *cq)
+{
+    pthread_mutex_unlock((pthread_mutex_t *)cq->mu);
+}
+
+afc_cq *
+afc_cq_new(void)
+{
+    afc_cq *cq = calloc(1, sizeof(*cq));
+    pthread_mutex_t *mu = malloc(sizeof(*mu));
+    if (cq == NULL || mu == NULL) {
+        free(cq);
+        free(mu);
+        errno = ENOMEM;
+        return NULL;
+    }
+    cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (cq->efd < 0) {
+        int e = errno;
+        free(cq);
+        free(mu);
+        errno = e;
+        return NULL;
+    }
+    pthread_mutex_init(mu, NULL);
+    cq->mu = mu;
+    atomic_init(&cq->refs, 1);
+    pthread_mutex_lock(&reg_mu);
+    cq->generation = fork_generation;
+    cq->reg_next = registry;
+    if (registry != NULL) {
+        registry->reg_prev = cq;
+    }
+    registry = cq;
+    pthread_mutex_unlock(&reg_mu);
+    return cq;
+}
+
+void
+afc_cq_incref(afc_cq *cq)
+{
+    /* Relaxed is enough: a new reference is always taken from an existing
+     * one, whose holder keeps the queue alive meanwhile. */
+    atomic_fetch_add_explicit(&cq->refs, 1, memory_order_relaxed);
+}
+
+void
+afc_cq_decref(afc_cq *cq)
+{
+    /* acq_rel: the thread that frees must see every write made by the
+     * holders of the other references before they dropped them. */
+    if (atomic_fetch_sub_explicit(&cq->refs, 1, memory_order_acq_rel) != 1) {
+        return;
+    }
+    pthread_mutex_lock(&reg_mu);
+    if (cq->reg_prev != NULL) {
+        cq->reg_prev->reg_next = cq->reg_next;
+    }
+    else {
+        registry = cq->reg_next;
+    }
+    if (cq->reg_next != NULL) {
+        cq->reg_next->reg_prev = cq->reg_prev;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    close(cq->efd);
+    pthread_mutex_destroy((pthread_mutex_t *)cq->mu);
+    free(cq->mu);
+    free(cq);
+}
+
+/* Worker side: hand a finished job to its loop. */
+static void
+cq_push(afc_job *job)
+{
+    afc_cq *cq = job->cq;
+    job->next = NULL;
+    cq_lock(cq);
+    if (cq->orphaned) {
+        cq_unlock(cq);
+        pthread_mutex_lock(&orphan_mu);
+        job->next = orphans;
+        orphans = job;
+        pthread_mutex_unlock(&orphan_mu);
+        return;
+    }
+    int was_empty = cq->head == NULL;
+    if (was_empty) {
+        cq->head = job;
+    }
+    else {
+        cq->tail->next = job;
+    }
+    cq->tail = job;
+    if (was_empty) {
+        /* Written under the lock: once it is released, the loop thread may
+         * take this job and drop the last reference to the queue. */
+        uint64_t one = 1;
+        ssize_t r;
+        do {
+            r = write(cq->efd, &one, sizeof(one));
+        } while (r < 0 && errno == EINTR);
+    }
+    cq_unlock(cq);
+}
+
+void
+afc_cq_ack(afc_cq *cq)
+{
+    uint64_t v;
+    ssize_t r;
+    do {
+        r = read(cq->efd, &v, sizeof(v));
+    } while (r < 0 && errno == EINTR);
+}
+
+afc_job *
+afc_cq_take(afc_cq *cq)
+{
+    cq_lock(cq);
+    afc_job *list = cq->head;
+    cq->head = cq->tail = NULL;
+    cq_unlock(cq);
+    return list;
+}
+
+afc_job *
+afc_cq_orphan(afc_cq *cq)
+{
+    cq_lock(cq);
+    cq->orphaned = 1;
+    afc_job *list = cq->head;
+    cq->head = cq->tail = NULL;
+    cq_unlock(cq);
+    return list;
+}
+
+afc_job *
+afc_take_orphans(void)
+{
+    pthread_mutex_lock(&orphan_mu);
+    afc_job *list = orphans;
+    orphans = NULL;
+    pthread_mutex_unlock(&orphan_mu);
+    return list;
+}
+
+/* ---- the pool ---- */
+
+static void *
+worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_mu);
+    for (;;) {
+        while (queue_head == NULL) {
+            nidle++;
+            pthread_cond_wait(&pool_cv, &pool_mu);
+            nidle--;
+        }
+        afc_job *job = queue_head;
+        queue_head = job->next;
+        if (queue_head == NULL) {
+            queue_tail = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+        afc_job_run(job);
+        cq_push(job);
+        pthread_mutex_lock(&pool_mu);
+    }
+    return NULL;
+}
+
+static int
+default_size(void)
+{
+    const char *s = getenv("AIOFILES_C_THREADS");
+    if (s != NULL && *s) {
+        long n = strtol(s, NULL, 10);
+        if (n >= 1 && n <= AFC_MAX_THREADS) {
+            return (int)n;
+        }
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpu > 0 ? (int)ncpu * 2 : 4;
+    return n < 4 ? 4 : (n > 32 ? 32 : n);
+}
+
+void
+afc_pool_set_size(int n)
+{
+    if (n < 1) {
+        n = 1;
+    }
+    if (n > AFC_MAX_THREADS) {
+        n = AFC_MAX_THREADS;
+    }
+    pthread_mutex_lock(&pool_mu);
+    max_threads = n;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+int
+afc_pool_size(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (max_threads == 0) {
+        max_threads = default_size();
+    }
+    int n = max_threads;
+    pthread_mutex_unlock(&pool_mu);
+    return n;
+}
+
+int
+afc_pool_submit(afc_job *job)
+{
+    int rc = 0;
+    job->next = NULL;
+    pthread_mutex_lock(&pool_mu);
+    if (max_threads == 0) {
+        max_threads = default_size();
+    }
+    if (queue_tail != NULL) {
+        queue_tail->next = job;
+    }
+    else {
+        queue_head = job;
+    }
+    queue_tail = job;
+    if (nidle > 0) {
+        /* Wake one idle worker, only when one is idle. */
+        pthread_cond_signal(&pool_cv);
+    }
+    else if (nthreads < max_threads) {
+        /* Workers start lazily, one more each time none is idle. */
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        rc = pthread_create(&t, &attr, worker_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc == 0) {
+            nthreads++;
+        }
+        else if (nthreads > 0) {
+            /* A running worker will get to the job. */
+            rc = 0;
+        }
+        else {
+            /* No worker at all: take the job back. */
+            queue_head = queue_tail = NULL;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return rc;
+}
+
+/* ---- fork ---- */
+
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    pthread_mutex_lock(&pool_mu);
+    pthread_mutex_lock(&orphan_mu);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&orphan_mu);
+    pthread_mutex_unlock(&pool_mu);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+atfork_child(void)
+{
+    /* Only this thread exists now. Queued and running jobs belong to the
+     * parent's workers; the child starts with an empty pool and makes new
+     * completion queues on first use. The parent's queues may have been
+     * locked by a worker at the time of fork: reset their locks. */
+    pthread_mutex_init(&orphan_mu, NULL);
+    pthread_mutex_init(&pool_mu, NULL);
+    pthread_cond_init(&pool_cv, NULL);
+    queue_head = queue_tail = NULL;
+    nthreads = 0;
+    nidle = 0;
+    orphans = NULL;
+    for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
+        pthread_mutex_init((pthread_mutex_t *)cq->mu, NULL);
+    }
+    fork_generation++;
+    pthread_mutex_init(&reg_mu, NULL);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void
+init_pool(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void
+afc_pool_init_once(void)
+{
+    pthread_once(&init_once, init_pool);
+}

@@ -1,0 +1,99 @@
+/* The worker pool and the completion queues: plain C, no Python.h.
+ *
+ * A job is a small program over one file descriptor (flush pending bytes,
+ * then one main action). Workers run it with no GIL and touch only the
+ * memory the job points at; the loop thread that submitted the job owns
+ * that memory (it keeps the Python objects behind it alive) until the job
+ * comes back through its completion queue.
+ */
+#ifndef AFC_POOL_H
+#define AFC_POOL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+enum afc_job_kind {
+    AFC_JOB_NOP = 0,
+    AFC_JOB_OPEN,      /* open(path, flags) + fstat + initial position */
+    AFC_JOB_FSTAT,     /* fstat(fd): size, mode, blksize */
+    AFC_JOB_PREAD,     /* read up to len at off into ptr, until minfill or EOF */
+    AFC_JOB_READ,      /* read(2) once (non-seekable or raw semantics) */
+    AFC_JOB_WRITE,     /* write all of ptr/len at off (or appending) */
+    AFC_JOB_WRITE1,    /* one write(2) call (raw FileIO semantics) */
+    AFC_JOB_SEEK,      /* lseek(fd, off, whence) */
+    AFC_JOB_TRUNCATE,  /* ftruncate(fd, off) */
+    AFC_JOB_CLOSE,     /* close(fd) */
+    AFC_JOB_ISATTY,    /* isatty(fd) */
+};
+
+typedef struct afc_cq afc_cq;
+typedef struct afc_job afc_job;
+
+struct afc_job {
+    afc_job *next;     /* link in the pool queue or a completion list */
+    afc_cq *cq;        /* where the finished job is delivered */
+    int kind;
+    int fd;
+    /* Flush prefix: written before the main action (wlen == 0: none). */
+    const char *wbuf;
+    size_t wlen;
+    int64_t woff;      /* offset for pwrite; -1: write(2) at the fd offset */
+    /* Main action. */
+    char *ptr;
+    size_t len;
+    size_t minfill;    /* PREAD: keep reading until this many bytes or EOF */
+    int64_t off;       /* -1: use read/write(2) at the fd offset */
+    int whence;
+    int flags;         /* OPEN: open(2) flags */
+    int own_fd;        /* OPEN with fd: close it if the checks fail */
+    int want_pos;      /* afterwards, res pos = lseek(fd, 0, SEEK_CUR) */
+    int sync_pos;      /* after the action, lseek(fd, sync_to, SEEK_SET) */
+    int64_t sync_to;
+    const char *path;
+    /* Results, written by the worker, read by the loop thread after the
+     * completion queue hands the job back (the queue mutex orders them). */
+    int64_t res;       /* bytes moved, new offset, fd, ... */
+    int64_t pos;       /* OPEN / want_pos: the fd offset afterwards */
+    int err;           /* errno of the main action, 0 on success */
+    int werr;          /* errno of the flush prefix, 0 on success */
+    size_t wdone;      /* bytes of the flush prefix written */
+    struct stat st;    /* OPEN, FSTAT */
+};
+
+/* A completion queue belongs to one event loop. Workers append finished
+ * jobs and write the eventfd only when the list goes from empty to
+ * non-empty; the loop thread swaps the whole list out. */
+struct afc_cq {
+    atomic_int refs;   /* the owner object + one per job in flight */
+    int efd;           /* eventfd; closed when refs drops to zero */
+    int orphaned;      /* under mu: the loop is gone, park jobs elsewhere */
+    afc_job *head, *tail;
+    void *mu;          /* pthread_mutex_t*, kept opaque here */
+    afc_cq *reg_next;  /* registry of live queues, for fork */
+    afc_cq *reg_prev;
+    unsigned long generation; /* fork generation the eventfd belongs to */
+};
+
+/* Pool. */
+int afc_pool_submit(afc_job *job);        /* 0 or errno */
+void afc_pool_set_size(int n);            /* before first use, or grows */
+int afc_pool_size(void);
+unsigned long afc_fork_generation(void);
+void afc_pool_init_once(void);
+
+/* Completion queues. */
+afc_cq *afc_cq_new(void);                 /* NULL + errno on failure */
+void afc_cq_incref(afc_cq *cq);
+void afc_cq_decref(afc_cq *cq);
+afc_job *afc_cq_take(afc_cq *cq);         /* loop thread: swap the list */
+void afc_cq_ack(afc_cq *cq);              /* loop thread: read the eventfd */
+afc_job *afc_cq_orphan(afc_cq *cq);       /* mark orphaned, return its list */
+afc_job *afc_take_orphans(void);          /* jobs finished for dead loops */
+
+/* Run one job synchronously on the calling thread (no GIL needed). */
+void afc_job_run(afc_job *job);
+
+#endif
