@@ -63,6 +63,7 @@ enum op_phase {
     P_CLOSE,
     P_OPEN,
     P_YIELD,    /* a fairness yield through loop.call_soon */
+    P_PREFLUSH, /* appending file: flush before reading */
 };
 
 typedef struct AsyncFile AsyncFile;
@@ -117,6 +118,8 @@ struct AsyncFile {
     int64_t wstart;
     int64_t pos;              /* logical position; -1 when not seekable */
     int64_t inline_since;     /* last time this file yielded to the loop */
+    int seekable_io;          /* raw: what io.FileIO.seekable() would say:
+                                 -1 until the first lseek-like call */
     AsyncOp *qhead, *qtail;   /* operations in call order */
     PyObject *weakreflist;
 };
@@ -310,6 +313,22 @@ job_add_flush(AsyncOp *op)
         op->job.woff = f->appending || !f->seekable ? -1 : f->wstart;
         if (f->appending) {
             op->job.want_pos = 1;
+        }
+    }
+}
+
+/* A raw write to an appending file: io.FileIO writes at the descriptor's
+ * offset, which io keeps at the logical position; an empty write leaves it
+ * there, any other moves it to the end. */
+static void
+job_set_append_pos(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (f->appending) {
+        op->job.want_pos = 1;
+        if (f->seekable && f->pos >= 0) {
+            op->job.preseek = 1;
+            op->job.off_pre = f->pos;
         }
     }
 }
@@ -518,8 +537,7 @@ op_check(AsyncOp *op)
             return op_err_closed(op, closed_msg(f, kind));
         }
         switch (kind) {
-        case K_READ:
-        case K_READALL:
+        case K_READ:  /* readall() itself does not check: read(2) fails */
         case K_READINTO:
         case K_READLINE:
         case K_READLINES:
@@ -529,7 +547,6 @@ op_check(AsyncOp *op)
             }
             break;
         case K_WRITE:
-        case K_WRITELINES:
         case K_TRUNCATE:
             if (!f->writable) {
                 return op_unsupported(op, "File not open for writing");
@@ -566,11 +583,6 @@ op_check(AsyncOp *op)
     case K_READLINES:
         if (!f->readable) {
             return op_unsupported(op, "read");
-        }
-        break;
-    case K_WRITELINES:
-        if (!f->writable) {
-            return op_unsupported(op, "write");
         }
         break;
     case K_TRUNCATE:
@@ -612,6 +624,10 @@ run_open(AsyncOp *op)
         f->opened = 1;
         f->pos = j->pos;
         f->seekable = j->pos >= 0;
+        if (f->appending || !f->raw_mode) {
+            /* io seeks to the end (append) or asks tell() (buffered). */
+            f->seekable_io = f->seekable;
+        }
         if (f->bufsize < 0) {
             f->bufsize = j->st.st_blksize > 1 ? (Py_ssize_t)j->st.st_blksize
                                               : 8192;
@@ -1026,7 +1042,7 @@ run_readline(AsyncOp *op)
         if (rc < 0) {
             return op_finish(op, NULL);
         }
-        if (op->n > 0 && op->got >= op->n) {
+        if (op->n > 0 && op->got > op->n) {  /* io: stop once past hint */
             PyObject *lst = op->acc;
             op->acc = NULL;
             return op_finish(op, lst);
@@ -1111,14 +1127,23 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
     return op_submit(op, P_DIRECT) == RUN_DONE ? RL_FINISHED : RUN_WAIT;
 }
 
-/* Buffered write of op->view. Returns RUN_DONE/RUN_WAIT. */
+/* Buffered write of op->view, with io.BufferedWriter's decisions: buffer
+ * it if it fits, else flush and then buffer it, or write it directly when
+ * it is larger than the buffer. Appending files use io's own buffer size,
+ * so the flushes (which move the position to the end of the file) happen
+ * where io's do and tell() agrees with io; others buffer up to the
+ * read-ahead size. Returns RUN_DONE/RUN_WAIT; *done when buffered. */
 static int
 write_view(AsyncOp *op, int *done)
 {
     AsyncFile *f = op->file;
     Py_ssize_t len = op->view.len;
+    Py_ssize_t wcap = f->appending  ? f->bufsize
+                      : f->cap > 0 ? f->cap
+                                   : (f->bufsize > AFC_MIN_CAP ? f->bufsize
+                                                               : AFC_MIN_CAP);
     *done = 0;
-    if (f->rend > f->rpos || f->rend > 0) {
+    if (f->rend > 0) {
         file_drop_readahead(f);
     }
     if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
@@ -1126,7 +1151,7 @@ write_view(AsyncOp *op, int *done)
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
     }
-    if (f->wlen + len <= (f->cap > 0 ? f->cap : AFC_MIN_CAP)) {
+    if (f->wlen + len <= wcap) {
         if (file_ensure_buf(f, f->wlen + len) < 0) {
             return op_finish(op, NULL);
         }
@@ -1141,7 +1166,7 @@ write_view(AsyncOp *op, int *done)
         *done = 1;
         return RUN_DONE;
     }
-    if (f->wlen > 0 && len < f->cap / 2) {
+    if (len <= wcap) {
         job_init(op, AFC_JOB_NOP);
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
@@ -1219,7 +1244,7 @@ run_write(AsyncOp *op)
         op->job.ptr = op->view.buf;
         op->job.len = (size_t)op->view.len;
         op->job.off = f->appending || !f->seekable ? -1 : f->pos;
-        op->job.want_pos = f->appending;
+        job_set_append_pos(op);
         return op_submit(op, P_WRITE);
     }
     if (op->phase == P_WRITE || op->phase == P_FLUSH) {
@@ -1282,8 +1307,14 @@ run_writelines(AsyncOp *op)
                 Py_INCREF(Py_None);
                 return op_finish(op, Py_None);
             }
-            int rc = get_view(op, item);
+            /* io's writelines calls write() per item: its checks apply. */
+            int rc = f->writable ? get_view(op, item) : -1;
             Py_DECREF(item);
+            if (!f->writable) {
+                return op_unsupported(op, f->raw_mode
+                                              ? "File not open for writing"
+                                              : "write");
+            }
             if (rc < 0) {
                 return op_finish(op, NULL);
             }
@@ -1293,7 +1324,7 @@ run_writelines(AsyncOp *op)
             op->job.ptr = op->view.buf;
             op->job.len = (size_t)op->view.len;
             op->job.off = f->appending || !f->seekable ? -1 : f->pos;
-            op->job.want_pos = f->appending;
+            job_set_append_pos(op);
             return op_submit(op, P_WRITE);
         }
         int r = write_view(op, &done);
@@ -1316,10 +1347,16 @@ run_seek(AsyncOp *op)
             return op_finish(op, NULL);
         }
         if (op->job.err != 0) {
+            if (f->seekable_io < 0) {
+                f->seekable_io = 0;
+            }
             return op_fail_errno(op, op->job.err, NULL);
         }
         file_drop_readahead(f);
         f->pos = op->job.res;
+        if (f->seekable_io < 0) {
+            f->seekable_io = 1;
+        }
         return op_finish(op, PyLong_FromLongLong(op->job.res));
     }
     if (op->phase == P_FLUSH) {
@@ -1339,6 +1376,9 @@ run_seek(AsyncOp *op)
     if ((whence == SEEK_SET || whence == SEEK_CUR)) {
         int64_t target = whence == SEEK_SET ? op->off : f->pos + op->off;
         if (target < 0) {
+            if (f->seekable_io < 0) {
+                f->seekable_io = 0;  /* io.FileIO caches the failure */
+            }
             return op_fail_errno(op, EINVAL, NULL);
         }
         if (f->wlen > 0) {
@@ -1355,6 +1395,9 @@ run_seek(AsyncOp *op)
             file_drop_readahead(f);
         }
         f->pos = target;
+        if (f->seekable_io < 0) {
+            f->seekable_io = 1;
+        }
         return op_finish(op, PyLong_FromLongLong(target));
     }
     job_init(op, AFC_JOB_SEEK);
@@ -1376,6 +1419,18 @@ run_truncate(AsyncOp *op)
             return op_fail_errno(op, op->job.err, NULL);
         }
         return op_finish(op, PyLong_FromLongLong(op->job.res));
+    }
+    if (op->phase == P_FLUSH) {
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+    }
+    else if (f->appending && f->wlen > 0 && !op->whence) {
+        /* The size is the position after the flush, which moves an
+         * appending file to its end. */
+        job_init(op, AFC_JOB_NOP);
+        job_add_flush(op);
+        return op_submit(op, P_FLUSH);
     }
     int64_t size = op->whence ? op->off : f->pos;
     if (size < 0 && !op->whence) {
@@ -1454,17 +1509,53 @@ run_close(AsyncOp *op)
 }
 
 static int
+is_read_kind(int kind)
+{
+    switch (kind) {
+    case K_READ:
+    case K_READ1:
+    case K_READALL:
+    case K_READINTO:
+    case K_READLINE:
+    case K_READLINES:
+    case K_ANEXT:
+    case K_PEEK:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int
 op_run_inner(AsyncOp *op)
 {
     AsyncFile *f = op->file;
     if (op->kind == K_WRITABLE && !f->raw_mode && !f->writable) {
         return op_finish(op, PyBool_FromLong(0));
     }
+    if (op->kind == K_READLINE && op->n == 0 && (f->raw_mode || !f->readable)) {
+        /* IOBase.readline(0): returns before reading, so before checks. */
+        return op_finish(op, PyBytes_FromStringAndSize(NULL, 0));
+    }
     if (op->phase == P_NONE && op->kind != K_OPEN && op->kind != K_CLOSE) {
         int r = op_check(op);
         if (r != -1) {
             return r;
         }
+    }
+    if (op->phase == P_PREFLUSH) {
+        op->phase = P_NONE;
+        if (fold_flush(op) < 0) {
+            return op_finish(op, NULL);
+        }
+    }
+    else if (op->phase == P_NONE && f->appending && f->wlen > 0 &&
+             is_read_kind(op->kind)) {
+        /* The flush moves an appending file to its end, and the read
+         * starts there: the offset is known only after the flush. */
+        job_init(op, AFC_JOB_NOP);
+        job_add_flush(op);
+        return op_submit(op, P_PREFLUSH);
     }
     switch (op->kind) {
     case K_OPEN:
@@ -1493,6 +1584,9 @@ op_run_inner(AsyncOp *op)
     case K_SEEK:
         return run_seek(op);
     case K_TELL:
+        if (f->seekable_io < 0) {
+            f->seekable_io = f->seekable;
+        }
         if (!f->seekable || f->pos < 0) {
             return op_fail_errno(op, ESPIPE, NULL);
         }
@@ -1506,7 +1600,10 @@ op_run_inner(AsyncOp *op)
     case K_ISATTY:
         return op_finish(op, PyBool_FromLong(isatty(f->fd)));
     case K_SEEKABLE:
-        return op_finish(op, PyBool_FromLong(f->seekable));
+        if (f->seekable_io < 0) {
+            f->seekable_io = f->seekable;
+        }
+        return op_finish(op, PyBool_FromLong(f->seekable_io));
     case K_WRITABLE:
         return op_finish(op, PyBool_FromLong(f->writable));
     }
@@ -2018,12 +2115,27 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     f->raw_mode = buffering == 0;
     f->bufsize = buffering;
     f->pos = -1;
+    f->seekable_io = -1;
     f->inline_since = now_ns();
     Py_INCREF(name);
     f->name = name;
     Py_INCREF(mode);
     f->mode = mode;
     return (PyObject *)f;
+}
+
+/* An argument was refused: like a coroutine, the returned awaitable raises
+ * the exception when awaited, and the file is not touched. */
+static PyObject *
+op_error(AsyncFile *f)
+{
+    AsyncOp *op = op_new(f, K_TELL);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->state = S_RUNNING;
+    op_finish(op, NULL);
+    return (PyObject *)op;
 }
 
 static PyObject *
@@ -2104,7 +2216,12 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
 {
     Py_ssize_t n;
     if (parse_size(args, nargs, fname, &n) < 0) {
-        return NULL;
+        return op_error(f);
+    }
+    if (kind == K_READ && !f->raw_mode && f->readable && n < -1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "read length must be non-negative or -1");
+        return op_error(f);
     }
     AsyncOp *op = op_new(f, kind);
     if (op == NULL) {
@@ -2127,7 +2244,7 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t n;
     if (parse_size(args, nargs, "read1", &n) < 0) {
-        return NULL;
+        return op_error(f);
     }
     AsyncOp *op = op_new(f, K_READ1);
     if (op == NULL) {
@@ -2162,7 +2279,7 @@ File_readlines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t n;
     if (parse_size(args, nargs, "readlines", &n) < 0) {
-        return NULL;
+        return op_error(f);
     }
     AsyncOp *op = op_new(f, K_READLINES);
     if (op == NULL) {
@@ -2208,7 +2325,7 @@ File_readinto(AsyncFile *f, PyObject *arg)
                          "object, not %.100s",
                          Py_TYPE(arg)->tp_name);
         }
-        return NULL;
+        return op_error(f);
     }
     op->has_view = 1;
     PyObject *r = file_start(f, op);
@@ -2223,9 +2340,11 @@ File_write(AsyncFile *f, PyObject *arg)
     if (op == NULL) {
         return NULL;
     }
-    if (get_view(op, arg) < 0) {
+    /* io parses the argument first, except where write() is IOBase's
+     * (a buffered reader), which refuses before looking at it. */
+    if ((f->raw_mode || f->writable) && get_view(op, arg) < 0) {
         Py_DECREF(op);
-        return NULL;
+        return op_error(f);
     }
     PyObject *r = file_start(f, op);
     Py_DECREF(op);
@@ -2242,7 +2361,7 @@ File_writelines(AsyncFile *f, PyObject *arg)
     op->arg = PyObject_GetIter(arg);
     if (op->arg == NULL) {
         Py_DECREF(op);
-        return NULL;
+        return op_error(f);
     }
     PyObject *r = file_start(f, op);
     Py_DECREF(op);
@@ -2255,23 +2374,23 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (nargs < 1 || nargs > 2) {
         PyErr_Format(PyExc_TypeError, "seek expected 1 or 2 arguments, got %zd",
                      nargs);
-        return NULL;
+        return op_error(f);
     }
     if (!PyIndex_Check(args[0])) {
         PyErr_Format(PyExc_TypeError,
                      "'%.200s' object cannot be interpreted as an integer",
                      Py_TYPE(args[0])->tp_name);
-        return NULL;
+        return op_error(f);
     }
     long long off = PyLong_AsLongLong(args[0]);
     if (off == -1 && PyErr_Occurred()) {
-        return NULL;
+        return op_error(f);
     }
     int whence = 0;
     if (nargs == 2) {
         whence = _PyLong_AsInt(args[1]);
         if (whence == -1 && PyErr_Occurred()) {
-            return NULL;
+            return op_error(f);
         }
     }
     AsyncOp *op = op_new(f, K_SEEK);
@@ -2291,7 +2410,7 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (nargs > 1) {
         PyErr_Format(PyExc_TypeError,
                      "truncate expected at most 1 argument, got %zd", nargs);
-        return NULL;
+        return op_error(f);
     }
     long long size = 0;
     int has = nargs == 1 && args[0] != Py_None;
@@ -2300,11 +2419,11 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Format(PyExc_TypeError,
                          "'%.200s' object cannot be interpreted as an integer",
                          Py_TYPE(args[0])->tp_name);
-            return NULL;
+            return op_error(f);
         }
         size = PyLong_AsLongLong(args[0]);
         if (size == -1 && PyErr_Occurred()) {
-            return NULL;
+            return op_error(f);
         }
     }
     AsyncOp *op = op_new(f, K_TRUNCATE);

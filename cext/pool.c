@@ -209,6 +209,10 @@ afc_job_run(afc_job *job)
             return;
         }
     }
+    if (job->preseek && lseek(job->fd, (off_t)job->off_pre, SEEK_SET) < 0) {
+        job->err = errno;
+        return;
+    }
     run_main(job);
     if (job->want_pos && job->err == 0 && job->werr == 0) {
         off_t p = lseek(job->fd, 0, SEEK_CUR);

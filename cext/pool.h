@@ -50,6 +50,8 @@ struct afc_job {
     int flags;         /* OPEN: open(2) flags */
     int own_fd;        /* OPEN with fd: close it if the checks fail */
     int want_pos;      /* afterwards, res pos = lseek(fd, 0, SEEK_CUR) */
+    int preseek;       /* before the action, lseek(fd, off_pre, SEEK_SET) */
+    int64_t off_pre;
     int sync_pos;      /* after the action, lseek(fd, sync_to, SEEK_SET) */
     int64_t sync_to;
     const char *path;
