@@ -34,8 +34,10 @@ def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
     """
     probe = file
     if isinstance(file, int) and not isinstance(file, bool):
-        # Validate the other arguments on a path: an int would open for real.
+        # Validate the other arguments on a path: an int would open for real
+        # (closefd=False is valid with a descriptor, so it passes as True).
         probe = "fd"
+        closefd = True
     try:
         io.open(probe, mode, buffering, encoding, errors, newline, closefd,
                 opener=_capture)
@@ -62,6 +64,8 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
                 executor: Executor | None) -> Any:
     flags = _open_flags(file, mode, buffering, encoding, errors, newline,
                         closefd)
+    if "b" not in mode and buffering == 0:
+        raise ValueError("can't have unbuffered text I/O")
     if "b" not in mode:
         raise NotImplementedError(
             "aiofiles_c: text mode is not available yet; open in binary mode"

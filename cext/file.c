@@ -129,6 +129,7 @@ struct AsyncFile {
 #define RL_FINISHED 2   /* raw readline: the op was already finished */
 
 static int op_run(AsyncOp *op);
+static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
 static int64_t
@@ -1308,8 +1309,13 @@ run_writelines(AsyncOp *op)
                 return op_finish(op, Py_None);
             }
             /* io's writelines calls write() per item: its checks apply. */
-            int rc = f->writable ? get_view(op, item) : -1;
+            /* FileIO.write parses its argument first; IOBase.write (a
+             * buffered reader's) refuses first. */
+            int rc = f->writable || f->raw_mode ? get_view(op, item) : 0;
             Py_DECREF(item);
+            if (rc < 0) {
+                return op_finish(op, NULL);
+            }
             if (!f->writable) {
                 return op_unsupported(op, f->raw_mode
                                               ? "File not open for writing"
@@ -1494,7 +1500,10 @@ run_close(AsyncOp *op)
         Py_INCREF(Py_None);
         return op_finish(op, Py_None);
     }
-    if (f->closed || f->detached || !f->opened) {
+    if (f->detached) {
+        return op_err_closed(op, "raw stream has been detached");
+    }
+    if (f->closed || !f->opened) {
         Py_INCREF(Py_None);
         return op_finish(op, Py_None);
     }
@@ -2214,8 +2223,12 @@ static PyObject *
 sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
          const char *fname)
 {
-    Py_ssize_t n;
-    if (parse_size(args, nargs, fname, &n) < 0) {
+    Py_ssize_t n = -1;
+    if (!f->raw_mode && !f->readable && kind != K_READLINE) {
+        /* A buffered writer's read methods are IOBase's: they refuse before
+         * looking at the arguments. */
+    }
+    else if (parse_size(args, nargs, fname, &n) < 0) {
         return op_error(f);
     }
     if (kind == K_READ && !f->raw_mode && f->readable && n < -1) {
@@ -2242,8 +2255,27 @@ File_read(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n;
-    if (parse_size(args, nargs, "read1", &n) < 0) {
+    Py_ssize_t n = -1;
+    if (f->readable && nargs == 1 && args[0] == Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "'NoneType' object cannot be interpreted as an integer");
+        return op_error(f);
+    }
+    if (f->readable && nargs == 1) {
+        if (!PyIndex_Check(args[0])) {
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object cannot be interpreted as an integer",
+                         Py_TYPE(args[0])->tp_name);
+            return op_error(f);
+        }
+        n = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+        if (n == -1 && PyErr_Occurred()) {
+            return op_error(f);
+        }
+    }
+    else if (f->readable && nargs > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "read1 expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
     AsyncOp *op = op_new(f, K_READ1);
@@ -2259,6 +2291,12 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs == 1 && !PyIndex_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "'%.200s' object cannot be interpreted as an integer",
+                     Py_TYPE(args[0])->tp_name);
+        return op_error(f);
+    }
     return sized_op(f, K_PEEK, args, nargs, "peek");
 }
 
@@ -2310,15 +2348,20 @@ File_aiter(AsyncFile *f)
 }
 
 static PyObject *
-File_readinto(AsyncFile *f, PyObject *arg)
+File_readinto(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (one_arg(f, "readinto", nargs) < 0) {
+        return op_error(f);
+    }
+    PyObject *arg = args[0];
     AsyncOp *op = op_new(f, K_READINTO);
     if (op == NULL) {
         return NULL;
     }
     if (PyObject_GetBuffer(arg, &op->view, PyBUF_WRITABLE) < 0) {
         Py_DECREF(op);
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_BufferError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError,
                          "readinto() argument must be read-write bytes-like "
@@ -2333,9 +2376,38 @@ File_readinto(AsyncFile *f, PyObject *arg)
     return r;
 }
 
-static PyObject *
-File_write(AsyncFile *f, PyObject *arg)
+/* The io class this file stands for, for messages io words with it. */
+static const char *
+io_class_name(AsyncFile *f)
 {
+    if (f->raw_mode) {
+        return "FileIO";
+    }
+    if (f->readable && f->writable) {
+        return "BufferedRandom";
+    }
+    return f->readable ? "BufferedReader" : "BufferedWriter";
+}
+
+static int
+one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs)
+{
+    if (nargs == 1) {
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "%s.%s() takes exactly one argument (%zd given)",
+                 io_class_name(f), meth, nargs);
+    return -1;
+}
+
+static PyObject *
+File_write(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if ((f->raw_mode || f->writable) && one_arg(f, "write", nargs) < 0) {
+        return op_error(f);
+    }
+    PyObject *arg = nargs > 0 ? args[0] : Py_None;
     AsyncOp *op = op_new(f, K_WRITE);
     if (op == NULL) {
         return NULL;
@@ -2352,8 +2424,12 @@ File_write(AsyncFile *f, PyObject *arg)
 }
 
 static PyObject *
-File_writelines(AsyncFile *f, PyObject *arg)
+File_writelines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (one_arg(f, "writelines", nargs) < 0) {
+        return op_error(f);
+    }
+    PyObject *arg = args[0];
     AsyncOp *op = op_new(f, K_WRITELINES);
     if (op == NULL) {
         return NULL;
@@ -2372,7 +2448,9 @@ static PyObject *
 File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "seek expected 1 or 2 arguments, got %zd",
+        PyErr_Format(PyExc_TypeError,
+                     nargs < 1 ? "seek expected at least 1 argument, got %zd"
+                               : "seek expected at most 2 arguments, got %zd",
                      nargs);
         return op_error(f);
     }
@@ -2382,7 +2460,12 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      Py_TYPE(args[0])->tp_name);
         return op_error(f);
     }
-    long long off = PyLong_AsLongLong(args[0]);
+    long off = PyLong_AsLong(args[0]);
+    if (off == -1 && PyErr_Occurred() && !f->raw_mode &&
+        PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "cannot fit 'int' into an offset-sized integer");
+    }
     if (off == -1 && PyErr_Occurred()) {
         return op_error(f);
     }
@@ -2414,6 +2497,9 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     long long size = 0;
     int has = nargs == 1 && args[0] != Py_None;
+    if (has && (!f->writable || (f->raw_mode && f->closed))) {
+        has = 0;  /* io.FileIO checks the mode before the argument */
+    }
     if (has) {
         if (!PyIndex_Check(args[0])) {
             PyErr_Format(PyExc_TypeError,
@@ -2421,7 +2507,7 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                          Py_TYPE(args[0])->tp_name);
             return op_error(f);
         }
-        size = PyLong_AsLongLong(args[0]);
+        size = PyLong_AsLong(args[0]);
         if (size == -1 && PyErr_Occurred()) {
             return op_error(f);
         }
@@ -2476,7 +2562,7 @@ File_fileno(AsyncFile *f, PyObject *Py_UNUSED(ignored))
 static PyObject *
 File_readable(AsyncFile *f, PyObject *Py_UNUSED(ignored))
 {
-    if (!f->raw_mode && !f->readable && !f->detached) {
+    if (!f->raw_mode && !f->readable) {
         Py_RETURN_FALSE;
     }
     if (check_usable(f) < 0) {
@@ -2712,11 +2798,11 @@ File_dealloc(AsyncFile *f)
 
 #define COMMON_METHODS                                                       \
     M_FAST("read", File_read, "Read up to n bytes (all when n < 0)."),      \
-        M_O("readinto", File_readinto, "Read into a writable buffer."),     \
+        M_FAST("readinto", File_readinto, "Read into a writable buffer."),  \
         M_FAST("readline", File_readline, "Read one line."),                \
         M_FAST("readlines", File_readlines, "Read a list of lines."),       \
-        M_O("write", File_write, "Write a bytes-like object."),             \
-        M_O("writelines", File_writelines, "Write an iterable of bytes."),  \
+        M_FAST("write", File_write, "Write a bytes-like object."),          \
+        M_FAST("writelines", File_writelines, "Write an iterable of bytes."), \
         M_FAST("seek", File_seek, "Change the position."),                  \
         M_NOARGS("tell", File_tell, "The current position."),               \
         M_FAST("truncate", File_truncate, "Resize the file."),              \
