@@ -1,0 +1,447 @@
+"""Shared helpers for the aiofiles_c test-suite.
+
+The implementation under test is selected with the environment variable
+``AIOFILES_IMPL`` (default ``aiofiles_c``; ``aiofiles`` selects the real
+aiofiles package, which is used to validate the tests themselves).
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import io
+import os
+import random
+import warnings
+
+import uvloop
+
+IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
+IS_C = IMPL_NAME == "aiofiles_c"
+
+# Multiply hypothesis example counts (e.g. AIOFILES_TEST_EXAMPLES=10 for a
+# long bug hunt); the default keeps the suite fast.
+EXAMPLES_SCALE = float(os.environ.get("AIOFILES_TEST_EXAMPLES", "1"))
+
+
+def examples(n: int) -> int:
+    return max(1, int(n * EXAMPLES_SCALE))
+
+
+LOOP_FACTORIES = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+BINARY_MODES = ["rb", "wb", "ab", "xb", "r+b", "w+b", "a+b"]
+
+
+def load_impl():
+    return importlib.import_module(IMPL_NAME)
+
+
+async def maybe_await(x):
+    """Await ``x`` if it is awaitable (lets tests accept both a sync object
+    and an async wrapper where the API leaves it open)."""
+    if inspect.isawaitable(x):
+        return await x
+    return x
+
+
+def gen_bytes(size: int, seed: int, newline_every: int = 0) -> bytes:
+    """Deterministic pseudo random bytes; optionally sprinkle newlines."""
+    rnd = random.Random(seed)
+    data = bytearray(rnd.randbytes(size))
+    if newline_every:
+        for i in range(0, size, max(1, newline_every)):
+            j = i + rnd.randrange(max(1, newline_every))
+            if j < size:
+                data[j] = 0x0A
+    return bytes(data)
+
+
+# --------------------------------------------------------------------------
+# exception comparison
+
+
+def exc_signature(e: BaseException):
+    sig = {
+        "type": type(e),
+        "args": e.args,
+        "str": str(e),
+    }
+    if isinstance(e, OSError):
+        sig.update(
+            errno=e.errno,
+            strerror=e.strerror,
+            filename=e.filename,
+            filename2=e.filename2,
+        )
+    return sig
+
+
+def assert_same_exception(actual: BaseException, expected: BaseException,
+                          context: str = "") -> None:
+    a = exc_signature(actual)
+    e = exc_signature(expected)
+    assert a == e, (
+        f"{context}: exception mismatch\n  impl:   {actual!r} {a}\n"
+        f"  stdlib: {expected!r} {e}"
+    )
+
+
+class Outcome:
+    """Result of calling something: either a value or an exception."""
+
+    __slots__ = ("value", "exc")
+
+    def __init__(self, value=None, exc=None):
+        self.value = value
+        self.exc = exc
+
+    def __repr__(self):
+        if self.exc is not None:
+            return f"raise {self.exc!r}"
+        return f"return {self.value!r}"
+
+
+def call_sync(fn, *args, **kwargs) -> Outcome:
+    try:
+        return Outcome(value=fn(*args, **kwargs))
+    except Exception as e:  # noqa: BLE001
+        return Outcome(exc=e)
+
+
+async def call_async(fn, *args, **kwargs) -> Outcome:
+    try:
+        return Outcome(value=await fn(*args, **kwargs))
+    except Exception as e:  # noqa: BLE001
+        return Outcome(exc=e)
+
+
+def assert_same_outcome(actual: Outcome, expected: Outcome, context: str = ""):
+    if expected.exc is not None:
+        assert actual.exc is not None, (
+            f"{context}: stdlib raised {expected.exc!r} but impl returned "
+            f"{actual.value!r}"
+        )
+        assert_same_exception(actual.exc, expected.exc, context)
+        return
+    assert actual.exc is None, (
+        f"{context}: stdlib returned {expected.value!r} but impl raised "
+        f"{actual.exc!r}"
+    )
+    assert type(actual.value) is type(expected.value), (
+        f"{context}: type mismatch impl {type(actual.value)!r} "
+        f"stdlib {type(expected.value)!r} (values {actual.value!r} / "
+        f"{expected.value!r})"
+    )
+    assert actual.value == expected.value, (
+        f"{context}: value mismatch\n  impl:   {actual.value!r}\n"
+        f"  stdlib: {expected.value!r}"
+    )
+
+
+# --------------------------------------------------------------------------
+# opening twins
+
+
+def open_stdlib(path, mode, buffering):
+    """stdlib open(); swallow (but verify) the buffering=1 RuntimeWarning."""
+    if buffering == 1:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            f = open(path, mode, buffering=buffering)
+        assert any(issubclass(w.category, RuntimeWarning) for w in rec), rec
+        return f
+    return open(path, mode, buffering=buffering)
+
+
+async def open_impl(impl, path, mode, buffering):
+    """impl.open(); for buffering=1 check it warns RuntimeWarning like io."""
+    if buffering == 1:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            f = await impl.open(path, mode, buffering=buffering)
+        msgs = [w for w in rec if issubclass(w.category, RuntimeWarning)]
+        assert msgs, f"buffering=1 in binary mode must warn, got {rec!r}"
+        assert str(msgs[0].message) == (
+            "line buffering (buffering=1) isn't supported in binary mode, "
+            "the default buffer size will be used"
+        )
+        return f
+    return await impl.open(path, mode, buffering=buffering)
+
+
+# differential op engine
+#
+# An op is a tuple (name, args).  Special names:
+#   ("readinto", (n, kind))   kind in {"bytearray", "memoryview"}
+#   ("write", (data, kind))   kind in {"bytes", "bytearray", "memoryview",
+#                             "str"}
+#   ("writelines", (chunks,)) impl gets a generator, stdlib a list
+#   ("anext", ())             one step of ``async for`` vs next(twin)
+#   ("sync", (name,))         plain method: readable / fileno
+#   ("prop", (name,))         property: closed / mode
+#   ("call", (name, args))    async method with literal args (no copying)
+# every other name is an async method called with ``args``.
+
+
+def _make_write_arg(data, kind):
+    if kind == "bytes":
+        return data
+    if kind == "bytearray":
+        return bytearray(data)
+    if kind == "memoryview":
+        return memoryview(bytearray(data))
+    if kind == "str":
+        return data.decode("latin-1")
+    raise AssertionError(kind)
+
+
+def _fresh_args(args):
+    """Copy mutable buffer arguments so that a call can be replayed."""
+    out = []
+    for a in args:
+        if isinstance(a, (bytearray, memoryview)):
+            out.append(bytearray(a) if isinstance(a, bytearray)
+                       else memoryview(bytearray(a)))
+        elif isinstance(a, list):
+            out.append(list(a))
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+class Twin:
+    """The stdlib oracle: a file opened with builtin open().
+
+    Every call made on it is recorded, so that its exact state can be
+    reproduced on a *shadow* copy (same initial content, same mode and
+    buffering, same calls).  The shadow is used to look ahead ("what would io
+    return by reading further") without perturbing the twin: CPython's
+    buffered objects have state-dependent quirks (e.g. in append mode), so
+    any extra read/seek on the twin itself could change later results.
+    """
+
+    def __init__(self, path, shadow_path, mode, buffering, initial):
+        self.path = path
+        self.shadow_path = shadow_path
+        self.mode = mode
+        self.buffering = buffering
+        self.initial = initial
+        self.calls = []
+        self.f = open_stdlib(path, mode, buffering)
+
+    def call(self, name, *args) -> Outcome:
+        self.calls.append((name, _fresh_args(args)))
+        return call_sync(getattr(self.f, name), *args)
+
+    def lookahead(self, n) -> bytes:
+        """bytes a read(n) on the twin would return now (twin unchanged)."""
+        _prepare(self.shadow_path, self.initial)
+        shadow = open_stdlib(self.shadow_path, self.mode, self.buffering)
+        try:
+            for name, args in self.calls:
+                call_sync(getattr(shadow, name), *_fresh_args(args))
+            return shadow.read(n)
+        finally:
+            shadow.close()
+            os.unlink(self.shadow_path)
+
+
+def _attr_presence(f, twin, name, ctx):
+    has_twin = hasattr(twin.f, name)
+    has_impl = hasattr(f, name)
+    assert has_impl == has_twin, (
+        f"{ctx}: hasattr(impl, {name!r}) is {has_impl}, stdlib object "
+        f"{type(twin.f).__name__} has it: {has_twin}"
+    )
+    return has_twin
+
+
+async def apply_op(f, twin: Twin, op, ctx: str) -> None:
+    name, args = op
+    if name == "readinto":
+        n, kind = args
+        if not _attr_presence(f, twin, name, ctx):
+            return
+        b_impl = bytearray(b"\xee" * n)
+        b_twin = bytearray(b"\xee" * n)
+        a_impl = memoryview(b_impl) if kind == "memoryview" else b_impl
+        a_twin = memoryview(b_twin) if kind == "memoryview" else b_twin
+        exp = twin.call("readinto", a_twin)
+        act = await call_async(f.readinto, a_impl)
+        assert_same_outcome(act, exp, ctx)
+        assert b_impl == b_twin, f"{ctx}: readinto buffers differ"
+        return
+    if name == "write":
+        data, kind = args
+        exp = twin.call("write", _make_write_arg(data, kind))
+        act = await call_async(f.write, _make_write_arg(data, kind))
+        assert_same_outcome(act, exp, ctx)
+        return
+    if name == "writelines":
+        (chunks,) = args
+        exp = twin.call("writelines", list(chunks))
+        # impl gets a generator to make sure any iterable is accepted
+        act = await call_async(f.writelines, (c for c in chunks))
+        assert_same_outcome(act, exp, ctx)
+        return
+    if name == "anext":
+        exp = twin.call("__next__")
+        if isinstance(exp.exc, StopIteration):
+            exp = Outcome(value="<stop>")
+        try:
+            act = Outcome(value=await f.__anext__())
+        except StopAsyncIteration:
+            act = Outcome(value="<stop>")
+        except Exception as e:  # noqa: BLE001
+            act = Outcome(exc=e)
+        assert_same_outcome(act, exp, ctx)
+        return
+    if name == "sync":
+        (meth,) = args
+        if not _attr_presence(f, twin, meth, ctx):
+            return
+        exp = twin.call(meth)
+        act = call_sync(getattr(f, meth))
+        if meth == "fileno" and exp.exc is None:
+            # different fds: only check it is a valid int
+            assert act.exc is None, f"{ctx}: fileno() raised {act.exc!r}"
+            assert type(act.value) is int and act.value >= 0, (ctx, act)
+            return
+        assert_same_outcome(act, exp, ctx)
+        return
+    if name == "prop":
+        (attr,) = args
+        a, e = getattr(f, attr), getattr(twin.f, attr)
+        assert type(a) is type(e) and a == e, (
+            f"{ctx}: property {attr}: impl {a!r} stdlib {e!r}")
+        return
+    if name == "call":
+        # generic call with literal arguments (used for bad argument types)
+        meth, margs = args
+        if not _attr_presence(f, twin, meth, ctx):
+            return
+        exp = twin.call(meth, *margs)
+        act = await call_async(getattr(f, meth), *margs)
+        assert_same_outcome(act, exp, ctx)
+        return
+    if name == "read1":
+        await _apply_read1(f, twin, args, ctx)
+        return
+    if name == "peek":
+        await _apply_peek(f, twin, args, ctx)
+        return
+
+    if not _attr_presence(f, twin, name, ctx):
+        return
+    exp = twin.call(name, *args)
+    act = await call_async(getattr(f, name), *args)
+    assert_same_outcome(act, exp, ctx)
+
+
+async def _apply_read1(f, twin: Twin, args, ctx):
+    if not _attr_presence(f, twin, "read1", ctx):
+        return
+    if isinstance(twin.f, io.BufferedRandom):
+        # CPython 3.11 bug: BufferedRandom.read1() does not flush pending
+        # writes first and returns stale data (and misplaces the write).
+        # Flush both files (a compared op) so that the stdlib twin is a
+        # valid oracle; read1 right after a write is covered separately in
+        # test_binary_errors.py.
+        await apply_op(f, twin, ("flush", ()), ctx + " (flush before read1)")
+    act = await call_async(f.read1, *args)
+    if act.exc is not None:
+        exp = twin.call("read1", *args)
+        assert_same_outcome(act, exp, ctx)
+        return
+    r = act.value
+    assert type(r) is bytes, f"{ctx}: read1 returned {type(r)!r}"
+    n = args[0] if args else -1
+    if n == 0:
+        assert r == b"", f"{ctx}: read1(0) returned {r!r}"
+        exp = twin.call("read1", 0)
+        assert exp.exc is None and exp.value == b"", (ctx, exp)
+        return
+    if n > 0:
+        assert len(r) <= n, f"{ctx}: read1({n}) returned {len(r)} bytes"
+    if r:
+        # advance the twin by exactly the bytes the impl returned
+        exp = twin.call("read", len(r))
+        assert exp.exc is None and exp.value == r, (
+            f"{ctx}: read1 returned {r!r} but the stream holds {exp!r} there")
+    else:
+        exp = twin.call("read1", *args)
+        assert exp.exc is None and exp.value == b"", (
+            f"{ctx}: read1 returned b'' but not at EOF (stdlib: {exp!r})")
+
+
+async def _apply_peek(f, twin: Twin, args, ctx):
+    if not _attr_presence(f, twin, "peek", ctx):
+        return
+    act = await call_async(f.peek, *args)
+    # peek the twin too: it has the same side effects as on the impl
+    # (BufferedRandom.peek flushes pending writes, which matters for the
+    # position reported in append mode).
+    exp = twin.call("peek", *args)
+    if act.exc is not None or exp.exc is not None:
+        assert_same_outcome(act, exp, ctx)
+        return
+    r = act.value
+    assert type(r) is bytes, f"{ctx}: peek returned {type(r)!r}"
+    ahead = twin.lookahead(max(len(r), 1))
+    if r:
+        assert ahead == r, (
+            f"{ctx}: peek returned {r!r}, but the stream holds {ahead!r}")
+    else:
+        assert ahead == b"", (
+            f"{ctx}: peek returned b'' but not at EOF (next: {ahead!r})")
+    # peek must not move the position
+    t_exp = twin.call("tell")
+    t_act = await call_async(f.tell)
+    assert_same_outcome(t_act, t_exp, ctx + " (tell after peek)")
+
+
+def _prepare(path, initial):
+    if initial is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        with open(path, "wb") as fh:
+            fh.write(initial)
+
+
+async def run_differential(impl, path_impl, path_twin, mode, buffering,
+                           initial, ops):
+    """Open ``path_impl`` with impl and ``path_twin`` with stdlib and apply
+    ``ops`` to both, comparing everything.  ``initial`` (bytes or None)
+    is written to both paths first (None: the paths do not exist)."""
+    _prepare(path_impl, initial)
+    _prepare(path_twin, initial)
+    twin = Twin(path_twin, path_twin + ".shadow", mode, buffering, initial)
+    try:
+        f = await open_impl(impl, path_impl, mode, buffering)
+        try:
+            assert type(f.mode) is str and f.mode == twin.f.mode, (
+                f.mode, twin.f.mode)
+            assert f.closed is False
+            for i, op in enumerate(ops):
+                ctx = f"mode={mode!r} buffering={buffering} op #{i} {op!r}"
+                await apply_op(f, twin, op, ctx)
+            await apply_op(f, twin, ("tell", ()), "final tell()")
+        finally:
+            c_act = await call_async(f.close)
+    finally:
+        c_exp = call_sync(twin.f.close)
+    assert_same_outcome(c_act, c_exp, "close()")
+    assert f.closed is True
+    with open(path_impl, "rb") as fh:
+        data_impl = fh.read()
+    with open(path_twin, "rb") as fh:
+        data_twin = fh.read()
+    assert data_impl == data_twin, (
+        f"final file content differs (len impl={len(data_impl)} "
+        f"stdlib={len(data_twin)})\n  impl:   {data_impl[:200]!r}\n"
+        f"  stdlib: {data_twin[:200]!r}")
