@@ -472,7 +472,7 @@ afc_pool_submit(afc_job *job)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_attr_setstacksize(&attr, 1024 * 1024);
         rc = pthread_create(&t, &attr, worker_main, NULL);
         pthread_attr_destroy(&attr);
         if (rc == 0) {
