@@ -369,7 +369,9 @@ fold_flush(AsyncOp *op)
     }
     if (j->werr != 0) {
         Py_ssize_t done = (Py_ssize_t)j->wdone;
-        memmove(f->buf, f->buf + done, (size_t)(f->wlen - done));
+        if (f->wlen - done > 0) {
+            memmove(f->buf, f->buf + done, (size_t)(f->wlen - done));
+        }
         f->wlen -= done;
         f->wstart += done;
         errno = j->werr;
@@ -422,7 +424,9 @@ op_start_fill(AsyncOp *op, Py_ssize_t need)
     AsyncFile *f = op->file;
     Py_ssize_t have = f->rend - f->rpos;
     if (f->wlen == 0 && have > 0 && f->rpos > 0) {
-        memmove(f->buf, f->buf + f->rpos, (size_t)have);
+        if (have > 0) {
+            memmove(f->buf, f->buf + f->rpos, (size_t)have);
+        }
         f->rend = have;
         f->rpos = 0;
     }
@@ -772,7 +776,9 @@ run_readall(AsyncOp *op)
         if (op->acc == NULL) {
             return op_finish(op, NULL);
         }
-        memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+        if (have > 0) {
+            memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+        }
         op->got = have;
         op->n = have;  /* remember the buffered part */
         return op_start_direct(op);
@@ -857,7 +863,9 @@ run_read(AsyncOp *op)
     if (op->acc == NULL) {
         return op_finish(op, NULL);
     }
-    memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+    if (have > 0) {
+        memcpy(PyBytes_AS_STRING(op->acc), f->buf + f->rpos, (size_t)have);
+    }
     op->alloc = n;
     op->got = have;
     op->off = have;  /* bytes taken from the buffer */
@@ -924,7 +932,9 @@ run_readinto(AsyncOp *op)
     Py_ssize_t have = f->rend - f->rpos;
     if (n <= have || op->filled) {
         Py_ssize_t k = n < have ? n : have;
-        memcpy(op->view.buf, f->buf + f->rpos, (size_t)k);
+        if (k > 0) {
+            memcpy(op->view.buf, f->buf + f->rpos, (size_t)k);
+        }
         f->rpos += k;
         if (f->pos >= 0) {
             f->pos += k;
@@ -934,7 +944,9 @@ run_readinto(AsyncOp *op)
     if (n - have <= AFC_MIN_CAP / 2) {
         return op_start_fill(op, n);
     }
-    memcpy(op->view.buf, f->buf + f->rpos, (size_t)have);
+    if (have > 0) {
+        memcpy(op->view.buf, f->buf + f->rpos, (size_t)have);
+    }
     op->alloc = n;
     op->got = have;
     op->off = have;
@@ -1159,7 +1171,9 @@ write_view(AsyncOp *op, int *done)
         if (f->wlen == 0) {
             f->wstart = f->pos;
         }
-        memcpy(f->buf + f->wlen, op->view.buf, (size_t)len);
+        if (len > 0) {
+            memcpy(f->buf + f->wlen, op->view.buf, (size_t)len);
+        }
         f->wlen += len;
         if (f->pos >= 0) {
             f->pos += len;
