@@ -1394,18 +1394,19 @@ run_seek(AsyncOp *op)
         return op_finish(op, NULL);
     }
     if ((whence == SEEK_SET || whence == SEEK_CUR)) {
+        if (f->wlen > 0) {
+            /* io flushes before the raw seek, even one that fails; an
+             * appending file's position is then its end. */
+            job_init(op, AFC_JOB_NOP);
+            job_add_flush(op);
+            return op_submit(op, P_FLUSH);
+        }
         int64_t target = whence == SEEK_SET ? op->off : f->pos + op->off;
         if (target < 0) {
             if (f->seekable_io < 0) {
                 f->seekable_io = 0;  /* io.FileIO caches the failure */
             }
             return op_fail_errno(op, EINVAL, NULL);
-        }
-        if (f->wlen > 0) {
-            job_init(op, AFC_JOB_NOP);
-            job_add_flush(op);
-            op->job.sync_pos = 0;
-            return op_submit(op, P_FLUSH);
         }
         int64_t bufstart = f->pos - f->rpos;
         if (f->rend > 0 && target >= bufstart && target <= bufstart + f->rend) {
@@ -1453,6 +1454,9 @@ run_truncate(AsyncOp *op)
         return op_submit(op, P_FLUSH);
     }
     int64_t size = op->whence ? op->off : f->pos;
+    if (!op->whence && f->seekable_io < 0) {
+        f->seekable_io = f->seekable;  /* FileIO asks lseek for the size */
+    }
     if (size < 0 && !op->whence) {
         return op_fail_errno(op, ESPIPE, NULL);
     }

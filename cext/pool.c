@@ -214,7 +214,8 @@ afc_job_run(afc_job *job)
         return;
     }
     run_main(job);
-    if (job->want_pos && job->err == 0 && job->werr == 0) {
+    /* After a failed main action too: the flush moved the offset. */
+    if (job->want_pos && job->werr == 0) {
         off_t p = lseek(job->fd, 0, SEEK_CUR);
         job->pos = p < 0 ? -1 : (int64_t)p;
     }

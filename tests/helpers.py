@@ -233,9 +233,13 @@ class Twin:
         self.calls = []
         self.f = open_stdlib(path, mode, buffering)
 
+    last_exc = None
+
     def call(self, name, *args) -> Outcome:
         self.calls.append((name, _fresh_args(args)))
-        return call_sync(getattr(self.f, name), *args)
+        out = call_sync(getattr(self.f, name), *args)
+        self.last_exc = out.exc
+        return out
 
     def lookahead(self, n) -> bytes:
         """bytes a read(n) on the twin would return now (twin unchanged)."""
@@ -413,6 +417,11 @@ def _prepare(path, initial):
             fh.write(initial)
 
 
+READ_OPS = frozenset({"read", "read1", "readinto", "readline", "readlines",
+                      "peek", "anext"})
+WRITE_OPS = frozenset({"write", "writelines"})
+
+
 async def run_differential(impl, path_impl, path_twin, mode, buffering,
                            initial, ops):
     """Open ``path_impl`` with impl and ``path_twin`` with stdlib and apply
@@ -427,10 +436,34 @@ async def run_differential(impl, path_impl, path_twin, mode, buffering,
             assert type(f.mode) is str and f.mode == twin.f.mode, (
                 f.mode, twin.f.mode)
             assert f.closed is False
+            buffered_plus = buffering != 0 and "+" in mode
+            read_since_sync = False
             for i, op in enumerate(ops):
                 ctx = f"mode={mode!r} buffering={buffering} op #{i} {op!r}"
+                if (buffered_plus and "a" in mode and op[0] in WRITE_OPS
+                        and read_since_sync):
+                    # CPython 3.11 bug: in a+ mode, a write into a buffer that
+                    # holds read-ahead leaves a stale read buffer and a
+                    # position past EOF (read() after it returns old bytes,
+                    # tell() > size). Flush first (a compared op), as for
+                    # read1 above, so io is a valid oracle.
+                    await apply_op(f, twin, ("flush", ()),
+                                   ctx + " (flush before write)")
+                    read_since_sync = False
                 await apply_op(f, twin, op, ctx)
-            await apply_op(f, twin, ("tell", ()), "final tell()")
+                if op[0] in READ_OPS:
+                    read_since_sync = True
+                elif op[0] in ("seek", "flush", "truncate"):
+                    read_since_sync = False
+                if (buffered_plus and op[0] == "seek"
+                        and isinstance(twin.last_exc, OSError)):
+                    # CPython 3.11 bug: after a failed raw seek,
+                    # BufferedRandom's cached raw position is wrong (a later
+                    # seek(0) returns -1). Nothing after it can be compared;
+                    # the file bytes still are, below.
+                    break
+            else:
+                await apply_op(f, twin, ("tell", ()), "final tell()")
         finally:
             c_act = await call_async(f.close)
     finally:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import IS_C, Outcome, assert_same_outcome, call_async, \
-    call_sync, examples, gen_bytes
+    call_sync, examples, gen_bytes, READ_OPS
 
 MiB = 1 << 20
 BIG_SIZE = 16 * MiB
@@ -187,13 +187,33 @@ def test_gather_equals_sequential_stdlib(impl, runner, tmp_path_factory,
             return (bytearray(args[0]),)
         return args
 
+    # Steer clear of two CPython 3.11 BufferedRandom bugs, as
+    # helpers.run_differential does: flush before a write that follows a
+    # read in a+ mode, and stop at a failed seek in a buffered + mode.
+    buffered_plus = buffering != 0 and "+" in mode
     twin = open(p_twin, mode, buffering=buffering)
-    exp_bufs, exp = [], []
+    exp_bufs, exp, kept = [], [], []
+    read_since_sync = False
     for name, args in ops:
+        if (buffered_plus and "a" in mode and name == "write"
+                and read_since_sync):
+            kept.append(("flush", ()))
+            exp_bufs.append(())
+            exp.append(call_sync(twin.flush))
+            read_since_sync = False
         a = arg(name, args)
+        kept.append((name, args))
         exp_bufs.append(a)
-        exp.append(call_sync(getattr(twin, name), *a))
+        out = call_sync(getattr(twin, name), *a)
+        exp.append(out)
+        if name in READ_OPS:
+            read_since_sync = True
+        elif name in ("seek", "flush", "truncate"):
+            read_since_sync = False
+        if buffered_plus and name == "seek" and isinstance(out.exc, OSError):
+            break
     twin.close()
+    ops = kept
 
     async def go():
         ex = None if IS_C else concurrent.futures.ThreadPoolExecutor(1)
