@@ -1535,10 +1535,26 @@ run_close(AsyncOp *op)
     return op_submit(op, P_CLOSE);
 }
 
+/* A read that needs the file (io answers empty requests from memory,
+ * without flushing). */
 static int
-is_read_kind(int kind)
+is_read_kind(AsyncOp *op)
 {
-    switch (kind) {
+    switch (op->kind) {
+    case K_READ:
+    case K_READ1:
+    case K_READLINE:
+        if (op->n == 0) {
+            return 0;
+        }
+        break;
+    case K_READINTO:
+        if (op->view.len == 0) {
+            return 0;
+        }
+        break;
+    }
+    switch (op->kind) {
     case K_READ:
     case K_READ1:
     case K_READALL:
@@ -1577,7 +1593,7 @@ op_run_inner(AsyncOp *op)
         }
     }
     else if (op->phase == P_NONE && f->appending && f->wlen > 0 &&
-             is_read_kind(op->kind)) {
+             is_read_kind(op) && !f->raw_mode) {
         /* The flush moves an appending file to its end, and the read
          * starts there: the offset is known only after the flush. */
         job_init(op, AFC_JOB_NOP);
