@@ -453,7 +453,7 @@ async def run_differential(impl, path_impl, path_twin, mode, buffering,
                 await apply_op(f, twin, op, ctx)
                 if op[0] in READ_OPS:
                     read_since_sync = True
-                elif op[0] in ("seek", "flush", "truncate"):
+                elif op[0] in ("flush", "truncate"):  # a seek may keep the read-ahead
                     read_since_sync = False
                 if (buffered_plus and op[0] == "seek"
                         and isinstance(twin.last_exc, OSError)):
