@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #define AFC_CHUNK (8 * 1024 * 1024)    /* largest single pool read */
 #define AFC_BUDGET_NS (500 * 1000)     /* inline work before one yield */
 #define AFC_RAW_LINE_CHUNK 8192
+#define AFC_NOWAIT_MAX (1024 * 1024)   /* largest read done inline per op */
 
 enum op_kind {
     K_OPEN,
@@ -85,6 +87,7 @@ typedef struct AsyncOp {
     Py_ssize_t got;           /* bytes gathered so far */
     Py_ssize_t alloc;         /* size of acc while gathering */
     Py_ssize_t scanned;       /* readline: bytes already searched */
+    Py_ssize_t inlined;       /* bytes this op read on the loop thread */
     int64_t off;
     int whence;
     PyObject *arg;            /* argument object (iterator, path, ...) */
@@ -120,6 +123,10 @@ struct AsyncFile {
     int64_t inline_since;     /* last time this file yielded to the loop */
     int seekable_io;          /* raw: what io.FileIO.seekable() would say:
                                  -1 until the first lseek-like call */
+    int nowait;               /* regular file: try preadv2(RWF_NOWAIT) on
+                                 the loop thread before the pool */
+    int64_t size_hint;        /* st_size seen by open, for the first
+                                 readall; -1 once used */
     AsyncOp *qhead, *qtail;   /* operations in call order */
     PyObject *weakreflist;
 };
@@ -129,6 +136,7 @@ struct AsyncFile {
 #define RL_FINISHED 2   /* raw readline: the op was already finished */
 
 static int op_run(AsyncOp *op);
+static int op_run_inner(AsyncOp *op);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
@@ -416,6 +424,43 @@ file_drop_readahead(AsyncFile *f)
     f->rpos = f->rend = 0;
 }
 
+/* Read page-cached data on the loop thread: preadv2(RWF_NOWAIT) never waits
+ * for the disk. Returns the bytes read (0 means EOF: the kernel checks the
+ * size before the cache), or -1 when the pool must do it: EAGAIN (not
+ * cached), or a file system without RWF_NOWAIT, which turns it off for this
+ * file. Bounded by the caller, so the loop is held for microseconds. */
+static ssize_t
+try_nowait(AsyncFile *f, char *ptr, size_t len, int64_t off)
+{
+    if (!f->nowait || len == 0) {
+        return -1;
+    }
+    struct iovec iov = {ptr, len};
+    ssize_t r;
+    do {
+        r = preadv2(f->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno != EAGAIN) {
+            f->nowait = 0;  /* EOPNOTSUPP, ENOSYS, EINVAL, EPERM, ... */
+        }
+        return -1;
+    }
+    return r;
+}
+
+/* Fold a read done inline as if a pool job had returned it. */
+static int
+op_complete_inline(AsyncOp *op, int phase, ssize_t r)
+{
+    op->phase = phase;
+    op->job.res = r;
+    op->job.err = 0;
+    op->job.werr = 0;
+    op->job.wlen = 0;
+    return op_run_inner(op);
+}
+
 /* Start a read-ahead so that at least `need` unread bytes are buffered (or
  * EOF is reached). Pending writes are flushed by the same job. */
 static int
@@ -445,6 +490,20 @@ op_start_fill(AsyncOp *op, Py_ssize_t need)
     if (f->seekable) {
         op->job.off = (f->wlen > 0 ? f->wstart + f->wlen : f->pos) + have;
     }
+    if (f->wlen == 0) {
+        ssize_t r = try_nowait(f, op->job.ptr, op->job.len, op->job.off);
+        if (r == 0 || (r > 0 && (size_t)r >= op->job.minfill)) {
+            return op_complete_inline(op, P_FILL, r);
+        }
+        if (r > 0) {
+            /* Partly cached: keep it, the pool reads the rest. */
+            f->rend += r;
+            op->job.ptr += r;
+            op->job.len -= (size_t)r;
+            op->job.minfill -= (size_t)r;
+            op->job.off += r;
+        }
+    }
     return op_submit(op, P_FILL);
 }
 
@@ -466,6 +525,25 @@ op_start_direct(AsyncOp *op)
     op->job.minfill = (size_t)want;
     if (f->seekable) {
         op->job.off = f->pos + op->got;
+    }
+    while (f->wlen == 0 && op->inlined + want <= AFC_NOWAIT_MAX) {
+        ssize_t r = try_nowait(f, op->job.ptr, (size_t)want, op->job.off);
+        if (r < 0) {
+            break;
+        }
+        op->inlined += r;
+        if (r == 0 || r == want) {
+            return op_complete_inline(op, P_DIRECT, r);
+        }
+        if (f->raw_mode) {
+            break;  /* one read(2) would have returned more: the pool's */
+        }
+        /* Partly cached: keep it; go on inline while it lasts. */
+        op->got += r;
+        want -= r;
+        op->job.ptr += r;
+        op->job.len = op->job.minfill = (size_t)want;
+        op->job.off += r;
     }
     return op_submit(op, P_DIRECT);
 }
@@ -637,6 +715,10 @@ run_open(AsyncOp *op)
             f->bufsize = j->st.st_blksize > 1 ? (Py_ssize_t)j->st.st_blksize
                                               : 8192;
         }
+        if (S_ISREG(j->st.st_mode) && f->seekable) {
+            f->nowait = 1;
+            f->size_hint = (int64_t)j->st.st_size;
+        }
         Py_INCREF(f);
         return op_finish(op, (PyObject *)f);
     }
@@ -757,12 +839,22 @@ run_readall(AsyncOp *op)
 {
     AsyncFile *f = op->file;
     Py_ssize_t have = f->rend - f->rpos;
-    if (op->phase == P_NONE) {
+    if (op->phase == P_NONE && f->size_hint >= 0 && f->wlen == 0) {
+        /* The size open() saw saves an fstat round trip; a stale one
+         * costs a resize, not a wrong answer: reading goes on to EOF. */
+        op->job.st.st_size = (off_t)f->size_hint;
+        op->job.err = 0;
+        op->job.werr = 0;
+        op->job.wlen = 0;
+        op->phase = P_FSTAT;
+    }
+    else if (op->phase == P_NONE) {
         job_init(op, AFC_JOB_FSTAT);
         job_add_flush(op);
         return op_submit(op, P_FSTAT);
     }
     if (op->phase == P_FSTAT) {
+        f->size_hint = -1;
         if (fold_flush(op) < 0) {
             return op_finish(op, NULL);
         }
@@ -2159,6 +2251,7 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     f->bufsize = buffering;
     f->pos = -1;
     f->seekable_io = -1;
+    f->size_hint = -1;
     f->inline_since = now_ns();
     Py_INCREF(name);
     f->name = name;
