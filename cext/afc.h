@@ -47,6 +47,7 @@ extern PyType_Spec afc_reader_spec;
 extern PyType_Spec afc_op_spec;
 void afc_job_done(afc_job *job);      /* loop thread, GIL held */
 void afc_job_discard(afc_job *job);   /* loop gone: release, no callbacks */
+extern int afc_inline_reads;
 
 /* module.c */
 extern PyType_Spec afc_completion_spec;

@@ -131,6 +131,10 @@ struct AsyncFile {
     PyObject *weakreflist;
 };
 
+/* Whether files opened from now on try page-cached reads on the loop
+ * thread (set_inline_reads()); read and written with the GIL held. */
+int afc_inline_reads = 1;
+
 #define RUN_DONE 1
 #define RUN_WAIT 0
 #define RL_FINISHED 2   /* raw readline: the op was already finished */
@@ -716,7 +720,7 @@ run_open(AsyncOp *op)
                                               : 8192;
         }
         if (S_ISREG(j->st.st_mode) && f->seekable) {
-            f->nowait = 1;
+            f->nowait = afc_inline_reads;
             f->size_hint = (int64_t)j->st.st_size;
         }
         Py_INCREF(f);

@@ -186,7 +186,22 @@ mod_set_cq_factory(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_inline_reads(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    afc_inline_reads = on;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_inline_reads", mod_set_inline_reads, METH_O,
+     "Whether files opened from now on read page-cached data on the loop "
+     "thread (preadv2 RWF_NOWAIT) before using the pool. On by default."},
     {"set_pool_size", mod_set_pool_size, METH_O,
      "Set the largest number of worker threads."},
     {"pool_size", mod_pool_size, METH_NOARGS,

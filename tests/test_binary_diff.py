@@ -120,6 +120,21 @@ def _cleanup(*paths):
             pass
 
 
+@pytest.fixture(scope="module", params=["inline", "pool"])
+def read_path(request, impl):
+    """aiofiles_c reads page-cached data on the loop thread; "pool" turns
+    that off so every read goes through the worker pool."""
+    cext = getattr(impl, "_cext", None)
+    if cext is None:
+        yield request.param
+        return
+    cext.set_inline_reads(request.param == "inline")
+    try:
+        yield request.param
+    finally:
+        cext.set_inline_reads(True)
+
+
 @pytest.mark.parametrize("mode", BINARY_MODES)
 @SETTINGS
 @given(
@@ -127,7 +142,8 @@ def _cleanup(*paths):
     initial=content,
     ops=_ops_with_rare_close(),
 )
-def test_random_ops(impl, runner, workdir, mode, buffering, initial, ops):
+def test_random_ops(impl, runner, workdir, read_path, mode, buffering,
+                    initial, ops):
     p_impl, p_twin = _paths(workdir)
     if mode == "xb":
         init = None
