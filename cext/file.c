@@ -369,6 +369,19 @@ op_submit(AsyncOp *op, int phase)
     return RUN_WAIT;
 }
 
+/* One write(2) of the pinned view, as io.FileIO.write does. */
+static int
+op_submit_raw_write(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    job_init(op, AFC_JOB_WRITE1);
+    op->job.ptr = op->view.buf;
+    op->job.len = (size_t)op->view.len;
+    op->job.off = f->appending || !f->seekable ? -1 : f->pos;
+    job_set_append_pos(op);
+    return op_submit(op, P_WRITE);
+}
+
 /* After a job with a flush prefix: fold the flush result. Returns 0, or -1
  * with an exception set when the flush failed. */
 static int
@@ -1351,12 +1364,7 @@ run_write(AsyncOp *op)
             }
             return op_finish(op, PyLong_FromLongLong(j->res));
         }
-        job_init(op, AFC_JOB_WRITE1);
-        op->job.ptr = op->view.buf;
-        op->job.len = (size_t)op->view.len;
-        op->job.off = f->appending || !f->seekable ? -1 : f->pos;
-        job_set_append_pos(op);
-        return op_submit(op, P_WRITE);
+        return op_submit_raw_write(op);
     }
     if (op->phase == P_WRITE || op->phase == P_FLUSH) {
         int was_write = op->phase == P_WRITE;
@@ -1436,12 +1444,7 @@ run_writelines(AsyncOp *op)
             }
         }
         if (f->raw_mode) {
-            job_init(op, AFC_JOB_WRITE1);
-            op->job.ptr = op->view.buf;
-            op->job.len = (size_t)op->view.len;
-            op->job.off = f->appending || !f->seekable ? -1 : f->pos;
-            job_set_append_pos(op);
-            return op_submit(op, P_WRITE);
+            return op_submit_raw_write(op);
         }
         int r = write_view(op, &done);
         if (r == RUN_WAIT) {
@@ -1902,6 +1905,15 @@ file_start(AsyncFile *f, AsyncOp *op)
     return (PyObject *)op;
 }
 
+/* file_start() for an op the caller owns: the reference passes on. */
+static PyObject *
+file_start_owned(AsyncFile *f, AsyncOp *op)
+{
+    PyObject *r = file_start(f, op);
+    Py_DECREF(op);
+    return r;
+}
+
 static int
 op_is_pending(AsyncOp *op)
 {
@@ -2285,9 +2297,7 @@ file_op(AsyncFile *f, int kind)
     if (op == NULL) {
         return NULL;
     }
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2318,9 +2328,7 @@ File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(target);
     op->arg = target;
     op->whence = own;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 /* size argument as io takes it: int, None (or absent) meaning -1. */
@@ -2372,9 +2380,7 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     op->n = n;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2414,9 +2420,7 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     op->n = n < 0 ? f->bufsize : n;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2460,9 +2464,7 @@ File_readlines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(op);
         return NULL;
     }
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2502,9 +2504,7 @@ File_readinto(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return op_error(f);
     }
     op->has_view = 1;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 /* The io class this file stands for, for messages io words with it. */
@@ -2549,9 +2549,7 @@ File_write(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(op);
         return op_error(f);
     }
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2570,9 +2568,7 @@ File_writelines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(op);
         return op_error(f);
     }
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2613,9 +2609,7 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     op->off = off;
     op->whence = whence;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2649,9 +2643,7 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     op->off = size;
     op->whence = has;
-    PyObject *r = file_start(f, op);
-    Py_DECREF(op);
-    return r;
+    return file_start_owned(f, op);
 }
 
 #define SIMPLE_OP(NAME, KIND)                                               \
@@ -2668,10 +2660,19 @@ SIMPLE_OP(File_seekable, K_SEEKABLE)
 SIMPLE_OP(File_writable, K_WRITABLE)
 
 static int
-check_usable(AsyncFile *f)
+check_attached(AsyncFile *f)
 {
     if (f->detached) {
         PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_usable(AsyncFile *f)
+{
+    if (check_attached(f) < 0) {
         return -1;
     }
     if (f->closed) {
@@ -2780,8 +2781,7 @@ File_detach(AsyncFile *f, PyObject *Py_UNUSED(ignored))
 static PyObject *
 File_get_name(AsyncFile *f, void *Py_UNUSED(closure))
 {
-    if (f->detached) {
-        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+    if (check_attached(f) < 0) {
         return NULL;
     }
     Py_INCREF(f->name);
@@ -2791,8 +2791,7 @@ File_get_name(AsyncFile *f, void *Py_UNUSED(closure))
 static PyObject *
 File_get_mode(AsyncFile *f, void *Py_UNUSED(closure))
 {
-    if (f->detached) {
-        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+    if (check_attached(f) < 0) {
         return NULL;
     }
     Py_INCREF(f->mode);
@@ -2802,8 +2801,7 @@ File_get_mode(AsyncFile *f, void *Py_UNUSED(closure))
 static PyObject *
 File_get_closed(AsyncFile *f, void *Py_UNUSED(closure))
 {
-    if (f->detached) {
-        PyErr_SetString(PyExc_ValueError, "raw stream has been detached");
+    if (check_attached(f) < 0) {
         return NULL;
     }
     return PyBool_FromLong(f->closed);

@@ -11,6 +11,7 @@ Cancellation semantics that only aiofiles_c documents are guarded with
 ``if IS_C``.
 """
 import asyncio
+import os
 import concurrent.futures
 
 import pytest
@@ -480,10 +481,8 @@ async def test_cancel_big_write(impl, tmp_path, open_kw, buffering, point):
 @pytest.mark.parametrize("sleeps", [0, 2])
 async def test_cancel_queued_read(impl, big_file, open_kw, buffering,
                                   sleeps):
-    """t2 is queued behind a big read t1.  With sleeps=0 it is cancelled
-    before anything ran (no effect at all); with sleeps=2 it may be queued,
-    in flight or finished when cancelled: if its task ends cancelled it must
-    not have consumed anything (aiofiles_c)."""
+    """t2 is queued behind a big read t1 and cancelled: if its task ends
+    cancelled, it consumed nothing unless it had completed (aiofiles_c)."""
     path, data = big_file
     f = await impl.open(path, "rb", buffering=buffering, **open_kw)
     try:
@@ -503,9 +502,11 @@ async def test_cancel_queued_read(impl, big_file, open_kw, buffering,
             assert r2 == data[8 * MiB:8 * MiB + 10]
         if IS_C:
             # t2 cancelled before it started or in flight consumed nothing;
-            # cancelled after it completed, its 10 bytes were consumed.
-            starts = ([8 * MiB] if sleeps == 0 else [8 * MiB, 8 * MiB + 10]) \
-                if cancelled2 else [8 * MiB + 10]
+            # cancelled after it completed, its 10 bytes were consumed. Even
+            # with sleeps=0 it may have completed first: operations start
+            # when called, and t1's completion can be handled before t2's
+            # first step.
+            starts = [8 * MiB, 8 * MiB + 10] if cancelled2 else [8 * MiB + 10]
             assert any(r3 == data[s:s + 10] for s in starts), (
                 f"t2 cancelled={cancelled2}: t3 did not read at {starts}")
             assert await f.tell() - 10 in starts
@@ -671,3 +672,30 @@ async def test_writelines_generator_error_midway(impl, tmp_path):
     await f.close()
     assert_same_outcome(act, exp, "writelines")
     assert _read(p_impl) == _read(p_twin) == b"ok1ok2"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("buffering", [0, -1])
+async def test_cancelled_queued_op_has_no_effect(impl, buffering):
+    """Deterministic: t1 blocks in a read of an empty pipe, so t2's read is
+    certainly still queued behind it when t2 is cancelled; it must never
+    run (the bytes it would have read go to the next read)."""
+    if not IS_C:
+        pytest.skip("call-order queueing is aiofiles_c's semantics")
+    rfd, wfd = os.pipe()
+    f = await impl.open(rfd, "rb", buffering=buffering)
+    try:
+        t1 = asyncio.create_task(f.read(3))
+        t2 = asyncio.create_task(f.read(4))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not t1.done() and not t2.done()
+        t2.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t2
+        os.write(wfd, b"abcdefgh")
+        assert await t1 == b"abc"
+        assert await f.read(4) == b"defg"
+    finally:
+        os.close(wfd)
+        await f.close()
