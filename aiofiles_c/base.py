@@ -1,8 +1,11 @@
 """The awaitable + async context manager that ``open()`` returns."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine, Generator
+from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
+from functools import partial, wraps
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -41,3 +44,19 @@ class AiofilesContextManager(
         obj, self._obj = self._obj, None
         if obj is not None:
             await obj.close()
+
+
+def wrap(func: Callable[..., _T]) -> Callable[..., Coroutine[Any, Any, _T]]:
+    """Make a coroutine function that runs ``func`` in an executor (the
+    loop's default one unless ``executor=`` is given), keeping its name and
+    signature, as aiofiles.os.wrap does."""
+
+    @wraps(func)
+    async def run(*args: Any, loop: AbstractEventLoop | None = None,
+                  executor: Executor | None = None, **kwargs: Any) -> _T:
+        if loop is None:
+            loop = get_running_loop()
+        return await loop.run_in_executor(executor,
+                                          partial(func, *args, **kwargs))
+
+    return run

@@ -23,6 +23,10 @@ typedef struct {
     PyObject *str_done;
     PyObject *str_blocking;          /* "_asyncio_future_blocking" */
     PyObject *str_call_soon;
+    PyObject *fs_cq;                 /* completion queue for fs calls ... */
+    PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
+    PyObject *stat_result;           /* os.stat_result */
+    PyObject *statvfs_result;        /* os.statvfs_result */
 } afc_state;
 
 typedef struct {
@@ -48,10 +52,12 @@ extern PyType_Spec afc_op_spec;
 void afc_job_done(afc_job *job);      /* loop thread, GIL held */
 void afc_job_discard(afc_job *job);   /* loop gone: release, no callbacks */
 extern int afc_inline_reads;
+PyObject *afc_fs_call(PyObject *module, PyObject *args);
 
 /* module.c */
 extern PyType_Spec afc_completion_spec;
 int afc_cq_is_live(CompletionObject *c);
 void afc_reclaim_orphans(void);
+void afc_drain(afc_cq *cq);               /* resolve every finished job */
 
 #endif

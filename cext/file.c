@@ -48,6 +48,7 @@ enum op_kind {
     K_ISATTY,
     K_SEEKABLE,
     K_WRITABLE,
+    K_FS,       /* a file-system call, not tied to a file */
 };
 
 enum op_state { S_QUEUED, S_RUNNING, S_DONE, S_CONSUMED };
@@ -141,6 +142,7 @@ int afc_inline_reads = 1;
 
 static int op_run(AsyncOp *op);
 static int op_run_inner(AsyncOp *op);
+static void fs_done(AsyncOp *op);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
@@ -269,18 +271,19 @@ running_loop(afc_state *st)
     return loop;
 }
 
-/* The completion queue of the running loop, cached on the file. Returns a
- * borrowed reference. */
+/* The completion queue of the running loop, cached in *cache (the queue)
+ * and *cache_loop (the loop, for identity only: a queue is not live once
+ * its loop is gone, so a new loop at the same address is not mistaken for
+ * it). Returns a borrowed reference. */
 static CompletionObject *
-file_cq(AsyncFile *f)
+cq_for_running_loop(afc_state *st, PyObject **cache, PyObject **cache_loop)
 {
-    afc_state *st = f->st;
     PyObject *loop = running_loop(st);
     if (loop == NULL) {
         return NULL;
     }
-    if (f->cq == NULL || f->cq_loop != loop ||
-        !afc_cq_is_live((CompletionObject *)f->cq)) {
+    if (*cache == NULL || *cache_loop != loop ||
+        !afc_cq_is_live((CompletionObject *)*cache)) {
         if (st->cq_factory == NULL) {
             Py_DECREF(loop);
             PyErr_SetString(PyExc_RuntimeError, "aiofiles_c is not set up");
@@ -297,11 +300,11 @@ file_cq(AsyncFile *f)
             PyErr_SetString(PyExc_TypeError, "bad completion queue");
             return NULL;
         }
-        Py_XSETREF(f->cq, cq);
-        f->cq_loop = loop;
+        Py_XSETREF(*cache, cq);
+        *cache_loop = loop;
     }
     Py_DECREF(loop);
-    return (CompletionObject *)f->cq;
+    return (CompletionObject *)*cache;
 }
 
 static void
@@ -350,13 +353,17 @@ static int
 op_submit(AsyncOp *op, int phase)
 {
     AsyncFile *f = op->file;
-    CompletionObject *c = file_cq(f);
+    afc_state *st = op->st;
+    CompletionObject *c = f != NULL
+        ? cq_for_running_loop(st, &f->cq, &f->cq_loop)
+        : cq_for_running_loop(st, &st->fs_cq, &st->fs_cq_loop);
     if (c == NULL) {
         return op_finish(op, NULL);
     }
     op->phase = phase;
     op->job.cq = c->cq;
     afc_cq_incref(c->cq);
+    c->cq->inflight++;
     Py_INCREF(op);  /* released by the drain */
     op->in_pool = 1;
     int rc = afc_pool_submit(&op->job);
@@ -1791,9 +1798,18 @@ afc_job_done(afc_job *job)
 {
     AsyncOp *op = (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
     AsyncFile *f = op->file;
+    job->cq->inflight--;
     afc_cq_decref(job->cq);
     job->cq = NULL;
     op->in_pool = 0;
+    if (op->kind == K_FS) {
+        fs_done(op);
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable((PyObject *)op);
+        }
+        Py_DECREF(op);
+        return;
+    }
     Py_INCREF(f);
     f->inline_since = now_ns();
     int r = op_run_inner(op);
@@ -1811,9 +1827,12 @@ void
 afc_job_discard(afc_job *job)
 {
     AsyncOp *op = (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
+    job->cq->inflight--;
     afc_cq_decref(job->cq);
     job->cq = NULL;
     op->in_pool = 0;
+    free(job->out);
+    job->out = NULL;
     Py_DECREF(op);
 }
 
@@ -1942,6 +1961,27 @@ op_park(AsyncOp *op)
     return fut;
 }
 
+/* The task is about to park on a future for op's job. When that job is
+ * the only one this loop has in the pool, the program is awaiting calls one
+ * after another: wait a few microseconds for it on the spot and resolve it
+ * here, which saves the loop's sleep and wake-up (much of a round trip).
+ * Bounded, so the loop is never held for long. Returns 1 if it drained. */
+#define AFC_LOOP_SPIN_NS 20000
+
+static int
+op_wait_briefly(AsyncOp *op)
+{
+    afc_cq *cq = op->job.cq;
+    if (!op->in_pool || cq == NULL || cq->inflight != 1 ||
+        !afc_cq_wait_ready(cq, AFC_LOOP_SPIN_NS)) {
+        return 0;
+    }
+    Py_INCREF(op);
+    afc_drain(cq);
+    Py_DECREF(op);
+    return 1;
+}
+
 static PySendResult
 op_deliver(AsyncOp *op, PyObject **presult)
 {
@@ -1975,6 +2015,9 @@ op_deliver(AsyncOp *op, PyObject **presult)
                         "cannot reuse already awaited coroutine");
         *presult = NULL;
         return PYGEN_ERROR;
+    }
+    if (op_wait_briefly(op) && op->state == S_DONE) {
+        return op_deliver(op, presult);
     }
     PyObject *fut = op_park(op);
     *presult = fut;
@@ -2083,7 +2126,8 @@ op_abandon(AsyncOp *op, PyObject *exc)
             return 1;
         }
         op->abandoned = 1;
-        if (op->phase == P_YIELD && op->file->qhead == op) {
+        if (op->phase == P_YIELD && op->file != NULL &&
+            op->file->qhead == op) {
             /* Not started yet: drop it and let the rest run. */
             AsyncFile *f = op->file;
             Py_INCREF(f);
@@ -3036,3 +3080,233 @@ PyType_Spec afc_reader_spec = {
     .flags = FILE_FLAGS,
     .slots = Reader_slots,
 };
+
+/* ---- file-system calls: aiofiles_c.os ---- */
+
+static PyObject *
+fs_name(const char *s, Py_ssize_t n, int as_str)
+{
+    return as_str ? PyUnicode_DecodeFSDefaultAndSize(s, n)
+                  : PyBytes_FromStringAndSize(s, n);
+}
+
+/* Store sec (int), the float seconds and the nanoseconds as os.stat does. */
+static int
+set_time(PyObject *v, int index, long long sec, long nsec)
+{
+    PyObject *s = PyLong_FromLongLong(sec);
+    PyObject *fl = PyFloat_FromDouble((double)sec + (double)nsec * 1e-9);
+    PyObject *billion = PyLong_FromLong(1000000000L);
+    PyObject *prod = s && billion ? PyNumber_Multiply(s, billion) : NULL;
+    PyObject *frac = PyLong_FromLong(nsec);
+    PyObject *ns = prod && frac ? PyNumber_Add(prod, frac) : NULL;
+    Py_XDECREF(billion);
+    Py_XDECREF(prod);
+    Py_XDECREF(frac);
+    if (s == NULL || fl == NULL || ns == NULL) {
+        Py_XDECREF(s);
+        Py_XDECREF(fl);
+        Py_XDECREF(ns);
+        return -1;
+    }
+    PyStructSequence_SetItem(v, index, s);
+    PyStructSequence_SetItem(v, index + 3, fl);
+    PyStructSequence_SetItem(v, index + 6, ns);
+    return 0;
+}
+
+static PyObject *
+make_stat_result(afc_state *st, const struct stat *s)
+{
+    PyObject *v = PyStructSequence_New((PyTypeObject *)st->stat_result);
+    if (v == NULL) {
+        return NULL;
+    }
+    PyObject *items[] = {
+        PyLong_FromLong((long)s->st_mode),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_ino),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_dev),
+        PyLong_FromLong((long)s->st_nlink),
+        PyLong_FromUnsignedLong((unsigned long)s->st_uid),
+        PyLong_FromUnsignedLong((unsigned long)s->st_gid),
+        PyLong_FromLongLong((long long)s->st_size),
+    };
+    for (int i = 0; i < 7; i++) {
+        if (items[i] == NULL) {
+            for (int k = i + 1; k < 7; k++) {
+                Py_XDECREF(items[k]);
+            }
+            Py_DECREF(v);
+            return NULL;
+        }
+        PyStructSequence_SetItem(v, i, items[i]);
+    }
+    if (set_time(v, 7, (long long)s->st_atim.tv_sec, s->st_atim.tv_nsec) ||
+        set_time(v, 8, (long long)s->st_mtim.tv_sec, s->st_mtim.tv_nsec) ||
+        set_time(v, 9, (long long)s->st_ctim.tv_sec, s->st_ctim.tv_nsec)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyObject *tail[] = {
+        PyLong_FromLong((long)s->st_blksize),
+        PyLong_FromLongLong((long long)s->st_blocks),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_rdev),
+    };
+    for (int i = 0; i < 3; i++) {
+        if (tail[i] == NULL) {
+            for (int k = i + 1; k < 3; k++) {
+                Py_XDECREF(tail[k]);
+            }
+            Py_DECREF(v);
+            return NULL;
+        }
+        PyStructSequence_SetItem(v, 16 + i, tail[i]);
+    }
+    return v;
+}
+
+static PyObject *
+make_statvfs_result(afc_state *st, const struct statvfs *s)
+{
+    PyObject *v = PyStructSequence_New((PyTypeObject *)st->statvfs_result);
+    if (v == NULL) {
+        return NULL;
+    }
+    unsigned long long vals[] = {
+        s->f_bsize, s->f_frsize, s->f_blocks, s->f_bfree, s->f_bavail,
+        s->f_files, s->f_ffree,  s->f_favail, s->f_flag,  s->f_namemax,
+        s->f_fsid,
+    };
+    for (int i = 0; i < 11; i++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(vals[i]);
+        if (x == NULL) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        PyStructSequence_SetItem(v, i, x);
+    }
+    return v;
+}
+
+static PyObject *
+fs_list(afc_job *j, int as_str)
+{
+    PyObject *lst = PyList_New(0);
+    size_t i = 0;
+    while (lst != NULL && i + 3 <= j->outlen) {
+        size_t n = (unsigned char)j->out[i + 1] |
+                   ((size_t)(unsigned char)j->out[i + 2] << 8);
+        PyObject *nm = fs_name(j->out + i + 3, (Py_ssize_t)n, as_str);
+        if (nm == NULL || PyList_Append(lst, nm) < 0) {
+            Py_XDECREF(nm);
+            Py_CLEAR(lst);
+            break;
+        }
+        Py_DECREF(nm);
+        i += 3 + n;
+    }
+    return lst;
+}
+
+/* A file-system job came back: build what os would return. */
+static void
+fs_done(AsyncOp *op)
+{
+    afc_job *j = &op->job;
+    afc_state *st = op->st;
+    PyObject *fn1 = PyTuple_GET_ITEM(op->arg, 2);
+    PyObject *fn2 = PyTuple_GET_ITEM(op->arg, 3);
+    int as_str = (int)op->n;
+    PyObject *r = NULL;
+    if (j->fsop == AFC_FS_ACCESS) {
+        r = PyBool_FromLong(j->err == 0);
+    }
+    else if (j->err != 0) {
+        errno = j->err;
+        PyErr_SetFromErrnoWithFilenameObjects(
+            PyExc_OSError, fn1 == Py_None ? NULL : fn1,
+            fn2 == Py_None ? NULL : fn2);
+    }
+    else {
+        switch (j->fsop) {
+        case AFC_FS_STAT:
+            r = make_stat_result(st, &j->st);
+            break;
+        case AFC_FS_STATVFS:
+            r = make_statvfs_result(st, &j->vfs);
+            break;
+        case AFC_FS_READLINK:
+        case AFC_FS_GETCWD:
+            r = fs_name(j->out, (Py_ssize_t)j->outlen, as_str);
+            break;
+        case AFC_FS_LISTDIR:
+            r = fs_list(j, as_str);
+            break;
+        case AFC_FS_SENDFILE:
+            r = PyLong_FromLongLong(j->res);
+            break;
+        default:
+            Py_INCREF(Py_None);
+            r = Py_None;
+        }
+    }
+    free(j->out);
+    j->out = NULL;
+    op_finish(op, r);
+}
+
+/* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
+ *          length, filename, filename2, as_str): start a file-system call
+ * in the pool; the awaitable gives what the os function returns. Paths are
+ * bytes (or None); filename/filename2 name them in an OSError. */
+PyObject *
+afc_fs_call(PyObject *module, PyObject *args)
+{
+    afc_state *st = afc_get_state(module);
+    int fsop, fd, fd2, dir_fd, dir_fd2, flags, mode, as_str;
+    long long off;
+    Py_ssize_t length;
+    PyObject *path, *path2, *fn1, *fn2;
+    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp:fs", &fsop, &path, &path2,
+                          &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode, &off,
+                          &length, &fn1, &fn2, &as_str)) {
+        return NULL;
+    }
+    if ((path != Py_None && !PyBytes_Check(path)) ||
+        (path2 != Py_None && !PyBytes_Check(path2))) {
+        PyErr_SetString(PyExc_TypeError, "fs paths must be bytes or None");
+        return NULL;
+    }
+    AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
+    if (op == NULL) {
+        return NULL;
+    }
+    memset((char *)op + sizeof(PyObject), 0,
+           sizeof(AsyncOp) - sizeof(PyObject));
+    op->st = st;
+    op->kind = K_FS;
+    op->state = S_RUNNING;
+    op->n = as_str;
+    op->arg = PyTuple_Pack(4, path, path2, fn1, fn2);
+    PyObject_GC_Track(op);
+    if (op->arg == NULL) {
+        Py_DECREF(op);
+        return NULL;
+    }
+    afc_job *j = &op->job;
+    j->kind = AFC_JOB_FS;
+    j->fsop = fsop;
+    j->path = path == Py_None ? NULL : PyBytes_AS_STRING(path);
+    j->path2 = path2 == Py_None ? NULL : PyBytes_AS_STRING(path2);
+    j->fd = fd;
+    j->fd2 = fd2;
+    j->dir_fd = dir_fd;
+    j->dir_fd2 = dir_fd2;
+    j->flags = flags;
+    j->mode = mode;
+    j->off = off;
+    j->len = (size_t)length;
+    j->woff = -1;
+    op_submit(op, P_NONE);
+    return (PyObject *)op;
+}

@@ -56,6 +56,16 @@ afc_reclaim_orphans(void)
     release_list(afc_take_orphans(), 0);
 }
 
+void
+afc_drain(afc_cq *cq)
+{
+    /* Ack first, then take: a job pushed after the take writes the eventfd
+     * again, so no wake-up is lost. */
+    afc_cq_ack(cq);
+    release_list(afc_cq_take(cq), 1);
+    afc_reclaim_orphans();
+}
+
 /* The loop is gone (or this process is a forked child): jobs still in
  * flight are parked on the orphan list when they finish, and released by
  * the next drain of any loop. */
@@ -87,11 +97,7 @@ Completion_drain(CompletionObject *self, PyObject *Py_UNUSED(ignored))
     if (self->cq == NULL || !afc_cq_is_live(self)) {
         Py_RETURN_NONE;
     }
-    /* Ack first, then take: a job pushed after the take writes the eventfd
-     * again, so no wake-up is lost. */
-    afc_cq_ack(self->cq);
-    release_list(afc_cq_take(self->cq), 1);
-    afc_reclaim_orphans();
+    afc_drain(self->cq);
     Py_RETURN_NONE;
 }
 
@@ -199,6 +205,8 @@ mod_set_inline_reads(PyObject *module, PyObject *arg)
 }
 
 static PyMethodDef module_methods[] = {
+    {"fs", afc_fs_call, METH_VARARGS,
+     "Start a file-system call in the pool (used by aiofiles_c.os)."},
     {"set_inline_reads", mod_set_inline_reads, METH_O,
      "Whether files opened from now on read page-cached data on the loop "
      "thread (preadv2 RWF_NOWAIT) before using the pool. On by default."},
@@ -249,6 +257,16 @@ module_exec(PyObject *module)
     if (st->get_running_loop == NULL) {
         return -1;
     }
+    mod = PyImport_ImportModule("os");
+    if (mod == NULL) {
+        return -1;
+    }
+    st->stat_result = PyObject_GetAttrString(mod, "stat_result");
+    st->statvfs_result = PyObject_GetAttrString(mod, "statvfs_result");
+    Py_CLEAR(mod);
+    if (st->stat_result == NULL || st->statvfs_result == NULL) {
+        return -1;
+    }
     mod = PyImport_ImportModule("io");
     if (mod == NULL) {
         return -1;
@@ -288,6 +306,9 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->cq_factory);
     Py_VISIT(st->UnsupportedOperation);
     Py_VISIT(st->io_FileIO);
+    Py_VISIT(st->fs_cq);
+    Py_VISIT(st->stat_result);
+    Py_VISIT(st->statvfs_result);
     return 0;
 }
 
@@ -304,6 +325,9 @@ module_clear(PyObject *module)
     Py_CLEAR(st->cq_factory);
     Py_CLEAR(st->UnsupportedOperation);
     Py_CLEAR(st->io_FileIO);
+    Py_CLEAR(st->fs_cq);
+    Py_CLEAR(st->stat_result);
+    Py_CLEAR(st->statvfs_result);
     Py_CLEAR(st->str_create_future);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_done);

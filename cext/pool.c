@@ -5,9 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/eventfd.h>
+#include <time.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #define AFC_MAX_THREADS 256
@@ -78,6 +82,189 @@ read_once(int fd, char *p, size_t n, int64_t off, int *err)
         *err = r < 0 ? errno : 0;
         return r;
     }
+}
+
+/* listdir: entries as [type:1][len:2][name] records, . and .. left out. */
+static int
+list_dir(afc_job *job)
+{
+    DIR *d;
+    if (job->path != NULL) {
+        d = opendir(job->path);
+    }
+    else {
+        /* fdopendir takes the descriptor over: give it a copy, rewound,
+         * as os.listdir(fd) does. */
+        int fd = dup(job->fd);
+        if (fd < 0) {
+            return errno;
+        }
+        d = fdopendir(fd);
+        if (d == NULL) {
+            int e = errno;
+            close(fd);
+            return e;
+        }
+        rewinddir(d);
+    }
+    if (d == NULL) {
+        return errno;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int e = buf == NULL ? ENOMEM : 0;
+    while (e == 0) {
+        errno = 0;
+        struct dirent *ent = readdir(d);
+        if (ent == NULL) {
+            e = errno;
+            break;
+        }
+        const char *nm = ent->d_name;
+        if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) {
+            continue;
+        }
+        size_t n = strlen(nm);
+        if (len + 3 + n > cap) {
+            while (len + 3 + n > cap) {
+                cap *= 2;
+            }
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        buf[len] = (char)ent->d_type;
+        buf[len + 1] = (char)(n & 0xff);
+        buf[len + 2] = (char)(n >> 8);
+        memcpy(buf + len + 3, nm, n);
+        len += 3 + n;
+    }
+    closedir(d);
+    if (e != 0) {
+        free(buf);
+        return e;
+    }
+    job->out = buf;
+    job->outlen = len;
+    return 0;
+}
+
+static int
+read_link(afc_job *job)
+{
+    size_t cap = 256;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (buf == NULL) {
+            return ENOMEM;
+        }
+        ssize_t n = readlinkat(job->dir_fd, job->path, buf, cap);
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            return e;
+        }
+        if ((size_t)n < cap) {
+            job->out = buf;
+            job->outlen = (size_t)n;
+            return 0;
+        }
+        free(buf);
+        cap *= 4;
+    }
+}
+
+static int
+get_cwd(afc_job *job)
+{
+    size_t cap = 1024;
+    for (;;) {
+        char *buf = malloc(cap);
+        if (buf == NULL) {
+            return ENOMEM;
+        }
+        if (getcwd(buf, cap) != NULL) {
+            job->out = buf;
+            job->outlen = strlen(buf);
+            return 0;
+        }
+        int e = errno;
+        free(buf);
+        if (e != ERANGE) {
+            return e;
+        }
+        cap *= 4;
+    }
+}
+
+static void
+run_fs(afc_job *job)
+{
+    int r = 0;
+    int e = 0;
+    switch (job->fsop) {
+    case AFC_FS_STAT:
+        r = job->path != NULL
+                ? fstatat(job->dir_fd, job->path, &job->st, job->flags)
+                : fstat(job->fd, &job->st);
+        break;
+    case AFC_FS_ACCESS:
+        r = faccessat(job->dir_fd, job->path, job->mode, job->flags);
+        break;
+    case AFC_FS_MKDIR:
+        r = mkdirat(job->dir_fd, job->path, (mode_t)job->mode);
+        break;
+    case AFC_FS_RMDIR:
+        r = unlinkat(job->dir_fd, job->path, AT_REMOVEDIR);
+        break;
+    case AFC_FS_UNLINK:
+        r = unlinkat(job->dir_fd, job->path, 0);
+        break;
+    case AFC_FS_RENAME:
+        r = renameat(job->dir_fd, job->path, job->dir_fd2, job->path2);
+        break;
+    case AFC_FS_LINK:
+        r = linkat(job->dir_fd, job->path, job->dir_fd2, job->path2,
+                   job->flags);
+        break;
+    case AFC_FS_SYMLINK:
+        r = symlinkat(job->path, job->dir_fd2, job->path2);
+        break;
+    case AFC_FS_READLINK:
+        e = read_link(job);
+        break;
+    case AFC_FS_LISTDIR:
+        e = list_dir(job);
+        break;
+    case AFC_FS_STATVFS:
+        do {
+            r = job->path != NULL ? statvfs(job->path, &job->vfs)
+                                  : fstatvfs(job->fd, &job->vfs);
+        } while (r < 0 && errno == EINTR);
+        break;
+    case AFC_FS_SENDFILE: {
+        off_t off = (off_t)job->off;
+        ssize_t n;
+        do {
+            n = sendfile(job->fd, job->fd2, job->off >= 0 ? &off : NULL,
+                         job->len);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            r = -1;
+        }
+        else {
+            job->res = n;
+        }
+        break;
+    }
+    case AFC_FS_GETCWD:
+        e = get_cwd(job);
+        break;
+    }
+    job->err = r < 0 ? errno : e;
 }
 
 static void
@@ -189,6 +376,9 @@ run_main(afc_job *job)
         break;
     case AFC_JOB_ISATTY:
         job->res = isatty(job->fd);
+        break;
+    case AFC_JOB_FS:
+        run_fs(job);
         break;
     }
 }
@@ -327,6 +517,7 @@ cq_push(afc_job *job)
         cq->tail->next = job;
     }
     cq->tail = job;
+    atomic_store_explicit(&cq->ready, 1, memory_order_release);
     if (was_empty) {
         /* Written under the lock: once it is released, the loop thread may
          * take this job and drop the last reference to the queue. */
@@ -355,8 +546,23 @@ afc_cq_take(afc_cq *cq)
     cq_lock(cq);
     afc_job *list = cq->head;
     cq->head = cq->tail = NULL;
+    atomic_store_explicit(&cq->ready, 0, memory_order_relaxed);
     cq_unlock(cq);
     return list;
+}
+
+static int64_t mono_ns(void);
+
+int
+afc_cq_wait_ready(afc_cq *cq, long ns)
+{
+    int64_t deadline = mono_ns() + ns;
+    while (!atomic_load_explicit(&cq->ready, memory_order_acquire)) {
+        if (mono_ns() >= deadline) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 afc_job *
@@ -382,12 +588,40 @@ afc_take_orphans(void)
 
 /* ---- the pool ---- */
 
+/* One idle worker at a time keeps polling the queue for a short while
+ * before it sleeps: a program that awaits one call after another hands the
+ * next job over within microseconds, and waking a sleeping thread (on a
+ * virtual machine, an idle CPU) costs tens of them. */
+#define AFC_SPIN_NS (200 * 1000)
+
+static int nspinning;            /* guarded by pool_mu */
+static atomic_int queued;        /* jobs in the queue; the spinner polls it:
+                                    release by submit, acquire here */
+
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *
 worker_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&pool_mu);
     for (;;) {
+        if (queue_head == NULL && nspinning == 0) {
+            nspinning++;
+            pthread_mutex_unlock(&pool_mu);
+            int64_t deadline = mono_ns() + AFC_SPIN_NS;
+            while (atomic_load_explicit(&queued, memory_order_acquire) == 0 &&
+                   mono_ns() < deadline) {
+            }
+            pthread_mutex_lock(&pool_mu);
+            nspinning--;
+        }
         while (queue_head == NULL) {
             nidle++;
             pthread_cond_wait(&pool_cv, &pool_mu);
@@ -398,6 +632,7 @@ worker_main(void *arg)
         if (queue_head == NULL) {
             queue_tail = NULL;
         }
+        atomic_fetch_sub_explicit(&queued, 1, memory_order_relaxed);
         pthread_mutex_unlock(&pool_mu);
         afc_job_run(job);
         cq_push(job);
@@ -463,7 +698,11 @@ afc_pool_submit(afc_job *job)
         queue_head = job;
     }
     queue_tail = job;
-    if (nidle > 0) {
+    atomic_fetch_add_explicit(&queued, 1, memory_order_release);
+    if (nspinning > 0) {
+        /* The spinning worker takes it: no wake-up needed. */
+    }
+    else if (nidle > 0) {
         /* Wake one idle worker, only when one is idle. */
         pthread_cond_signal(&pool_cv);
     }
@@ -486,6 +725,7 @@ afc_pool_submit(afc_job *job)
         else {
             /* No worker at all: take the job back. */
             queue_head = queue_tail = NULL;
+            atomic_fetch_sub_explicit(&queued, 1, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&pool_mu);
@@ -523,6 +763,8 @@ atfork_child(void)
     queue_head = queue_tail = NULL;
     nthreads = 0;
     nidle = 0;
+    nspinning = 0;
+    atomic_store(&queued, 0);
     orphans = NULL;
     for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
         pthread_mutex_init((pthread_mutex_t *)cq->mu, NULL);

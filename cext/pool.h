@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 enum afc_job_kind {
@@ -27,6 +28,26 @@ enum afc_job_kind {
     AFC_JOB_TRUNCATE,  /* ftruncate(fd, off) */
     AFC_JOB_CLOSE,     /* close(fd) */
     AFC_JOB_ISATTY,    /* isatty(fd) */
+    AFC_JOB_FS,        /* a file-system call: see enum afc_fs_op */
+};
+
+/* File-system calls (AFC_JOB_FS). Paths are NUL-terminated bytes owned by
+ * the loop thread; results land in res, st, vfs, or a malloc'd out buffer
+ * that the loop thread frees. */
+enum afc_fs_op {
+    AFC_FS_STAT,       /* fstatat(dir_fd, path, flags) or fstat(fd) */
+    AFC_FS_ACCESS,     /* faccessat(dir_fd, path, mode, flags) */
+    AFC_FS_MKDIR,      /* mkdirat(dir_fd, path, mode) */
+    AFC_FS_RMDIR,      /* unlinkat(dir_fd, path, AT_REMOVEDIR) */
+    AFC_FS_UNLINK,     /* unlinkat(dir_fd, path, 0) */
+    AFC_FS_RENAME,     /* renameat(dir_fd, path, dir_fd2, path2) */
+    AFC_FS_LINK,       /* linkat(dir_fd, path, dir_fd2, path2, flags) */
+    AFC_FS_SYMLINK,    /* symlinkat(path, dir_fd2, path2) */
+    AFC_FS_READLINK,   /* readlinkat(dir_fd, path) -> out */
+    AFC_FS_LISTDIR,    /* names of path or fd -> out */
+    AFC_FS_STATVFS,    /* statvfs(path) or fstatvfs(fd) */
+    AFC_FS_SENDFILE,   /* sendfile(fd, fd2, off or -1, len) */
+    AFC_FS_GETCWD,     /* getcwd() -> out */
 };
 
 typedef struct afc_cq afc_cq;
@@ -55,6 +76,15 @@ struct afc_job {
     int sync_pos;      /* after the action, lseek(fd, sync_to, SEEK_SET) */
     int64_t sync_to;
     const char *path;
+    /* AFC_JOB_FS */
+    int fsop;
+    int dir_fd;        /* AT_FDCWD when not given */
+    int dir_fd2;
+    int fd2;
+    int mode;
+    const char *path2;
+    char *out;         /* malloc'd by the worker, freed on the loop thread */
+    size_t outlen;
     /* Results, written by the worker, read by the loop thread after the
      * completion queue hands the job back (the queue mutex orders them). */
     int64_t res;       /* bytes moved, new offset, fd, ... */
@@ -62,7 +92,8 @@ struct afc_job {
     int err;           /* errno of the main action, 0 on success */
     int werr;          /* errno of the flush prefix, 0 on success */
     size_t wdone;      /* bytes of the flush prefix written */
-    struct stat st;    /* OPEN, FSTAT */
+    struct stat st;    /* OPEN, FSTAT, FS_STAT */
+    struct statvfs vfs;
 };
 
 /* A completion queue belongs to one event loop. Workers append finished
@@ -77,6 +108,10 @@ struct afc_cq {
     afc_cq *reg_next;  /* registry of live queues, for fork */
     afc_cq *reg_prev;
     unsigned long generation; /* fork generation the eventfd belongs to */
+    atomic_int ready;  /* the list is not empty: set by cq_push (release),
+                          polled by a loop thread that spins (acquire) */
+    int inflight;      /* jobs submitted and not yet drained; only touched
+                          by the loop thread, with the GIL */
 };
 
 /* Pool. */
@@ -94,6 +129,7 @@ afc_job *afc_cq_take(afc_cq *cq);         /* loop thread: swap the list */
 void afc_cq_ack(afc_cq *cq);              /* loop thread: read the eventfd */
 afc_job *afc_cq_orphan(afc_cq *cq);       /* mark orphaned, return its list */
 afc_job *afc_take_orphans(void);          /* jobs finished for dead loops */
+int afc_cq_wait_ready(afc_cq *cq, long ns); /* spin until ready or ns pass */
 
 /* Run one job synchronously on the calling thread (no GIL needed). */
 void afc_job_run(afc_job *job);

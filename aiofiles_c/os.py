@@ -1,0 +1,249 @@
+"""Async versions of os functions, as aiofiles.os has them.
+
+The system calls run in the native pool, with no GIL; arguments are
+checked and converted on the loop thread as the os module does it, and the
+results and exceptions are the os module's.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from . import _fs
+from . import ospath as path
+from .base import wrap
+from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
+                  RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, call, dir_fd_arg,
+                  path_arg)
+
+__all__ = [
+    "path", "stat", "rename", "renames", "replace", "remove", "unlink",
+    "mkdir", "makedirs", "rmdir", "removedirs", "symlink", "readlink",
+    "listdir", "scandir", "access", "wrap", "getcwd", "link", "sendfile",
+    "statvfs", "lstat",
+]
+
+
+async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
+               loop: Any = None, executor: Any = None) -> os.stat_result:
+    """os.stat, off the loop."""
+    return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+
+async def lstat(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                executor: Any = None) -> os.stat_result:
+    """os.lstat, off the loop."""
+    return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=False,
+                          func="lstat")
+
+
+async def access(path: Any, mode: int, *, dir_fd: Any = None,
+                 effective_ids: bool = False, follow_symlinks: bool = True,
+                 loop: Any = None, executor: Any = None) -> bool:
+    """os.access, off the loop."""
+    p, _, _ = path_arg("access", "path", path)
+    if not isinstance(mode, int):
+        raise TypeError(f"'{type(mode).__name__}' object cannot be "
+                        "interpreted as an integer")
+    flags = _fs.follow_flag(follow_symlinks)
+    if effective_ids:
+        flags |= _fs._AT_EACCESS
+    result: bool = await call(ACCESS, p, dir_fd=dir_fd_arg(dir_fd),
+                              flags=flags, mode=mode, filename=path)
+    return result
+
+
+async def getcwd(*, loop: Any = None, executor: Any = None) -> str:
+    """os.getcwd, off the loop."""
+    result: str = await call(GETCWD)
+    return result
+
+
+async def listdir(path: Any = None, *, loop: Any = None,
+                  executor: Any = None) -> list[Any]:
+    """os.listdir, off the loop."""
+    p, fd, as_str = path_arg("listdir", "path", path, allow_fd=True,
+                             allow_none=True)
+    result: list[Any] = await call(LISTDIR, p, fd=fd,
+                                   filename=path if path is not None else ".",
+                                   as_str=as_str)
+    return result
+
+
+async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: Any = None,
+                loop: Any = None, executor: Any = None) -> None:
+    """os.mkdir, off the loop."""
+    p, _, _ = path_arg("mkdir", "path", path)
+    if not isinstance(mode, int):
+        raise TypeError(f"'{type(mode).__name__}' object cannot be "
+                        "interpreted as an integer")
+    await call(MKDIR, p, dir_fd=dir_fd_arg(dir_fd), mode=mode, filename=path)
+
+
+async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
+                   loop: Any = None, executor: Any = None) -> None:
+    """os.makedirs, off the loop (the same steps, each awaited)."""
+    head, tail = os.path.split(name)
+    if not tail:
+        head, tail = os.path.split(head)
+    if head and tail and not await path.exists(head):
+        try:
+            await makedirs(head, exist_ok=exist_ok)
+        except FileExistsError:
+            pass
+        cdir: Any = os.curdir
+        if isinstance(tail, bytes):
+            cdir = bytes(os.curdir, "ASCII")
+        if tail == cdir:
+            return
+    try:
+        await mkdir(name, mode)
+    except OSError:
+        if not exist_ok or not await path.isdir(name):
+            raise
+
+
+async def rmdir(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                executor: Any = None) -> None:
+    """os.rmdir, off the loop."""
+    p, _, _ = path_arg("rmdir", "path", path)
+    await call(RMDIR, p, dir_fd=dir_fd_arg(dir_fd), filename=path)
+
+
+async def removedirs(name: Any, *, loop: Any = None,
+                     executor: Any = None) -> None:
+    """os.removedirs, off the loop."""
+    await rmdir(name)
+    head, tail = os.path.split(name)
+    if not tail:
+        head, tail = os.path.split(head)
+    while head and tail:
+        try:
+            await rmdir(head)
+        except OSError:
+            break
+        head, tail = os.path.split(head)
+
+
+async def _unlink(func: str, path: Any, dir_fd: Any) -> None:
+    p, _, _ = path_arg(func, "path", path)
+    await call(UNLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=path)
+
+
+async def remove(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                 executor: Any = None) -> None:
+    """os.remove, off the loop."""
+    await _unlink("remove", path, dir_fd)
+
+
+async def unlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                 executor: Any = None) -> None:
+    """os.unlink, off the loop."""
+    await _unlink("unlink", path, dir_fd)
+
+
+async def _rename(func: str, src: Any, dst: Any, src_dir_fd: Any,
+                  dst_dir_fd: Any) -> None:
+    s, _, s_str = path_arg(func, "src", src)
+    d, _, d_str = path_arg(func, "dst", dst)
+    if s_str != d_str:
+        raise TypeError(f"{func}: src and dst must be the same type")
+    await call(RENAME, s, d, dir_fd=dir_fd_arg(src_dir_fd),
+               dir_fd2=dir_fd_arg(dst_dir_fd), filename=src, filename2=dst)
+
+
+async def rename(src: Any, dst: Any, *, src_dir_fd: Any = None,
+                 dst_dir_fd: Any = None, loop: Any = None,
+                 executor: Any = None) -> None:
+    """os.rename, off the loop."""
+    await _rename("rename", src, dst, src_dir_fd, dst_dir_fd)
+
+
+async def replace(src: Any, dst: Any, *, src_dir_fd: Any = None,
+                  dst_dir_fd: Any = None, loop: Any = None,
+                  executor: Any = None) -> None:
+    """os.replace, off the loop."""
+    await _rename("replace", src, dst, src_dir_fd, dst_dir_fd)
+
+
+async def renames(old: Any, new: Any, *, loop: Any = None,
+                  executor: Any = None) -> None:
+    """os.renames, off the loop."""
+    head, tail = os.path.split(new)
+    if head and tail and not await path.exists(head):
+        await makedirs(head)
+    await rename(old, new)
+    head, tail = os.path.split(old)
+    if head and tail:
+        try:
+            await removedirs(head)
+        except OSError:
+            pass
+
+
+async def link(src: Any, dst: Any, *, src_dir_fd: Any = None,
+               dst_dir_fd: Any = None, follow_symlinks: bool = True,
+               loop: Any = None, executor: Any = None) -> None:
+    """os.link, off the loop."""
+    s, _, s_str = path_arg("link", "src", src)
+    d, _, d_str = path_arg("link", "dst", dst)
+    if s_str != d_str:
+        raise TypeError("link: src and dst must be the same type")
+    await call(LINK, s, d, dir_fd=dir_fd_arg(src_dir_fd),
+               dir_fd2=dir_fd_arg(dst_dir_fd),
+               flags=_fs._AT_SYMLINK_FOLLOW if follow_symlinks else 0,
+               filename=src, filename2=dst)
+
+
+async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
+                  dir_fd: Any = None, loop: Any = None,
+                  executor: Any = None) -> None:
+    """os.symlink, off the loop."""
+    s, _, s_str = path_arg("symlink", "src", src)
+    d, _, d_str = path_arg("symlink", "dst", dst)
+    if s_str != d_str:
+        raise TypeError("symlink: src and dst must be the same type")
+    await call(SYMLINK, s, d, dir_fd2=dir_fd_arg(dir_fd), filename=src,
+               filename2=dst)
+
+
+async def readlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                   executor: Any = None) -> Any:
+    """os.readlink, off the loop."""
+    p, _, as_str = path_arg("readlink", "path", path)
+    return await call(READLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=path,
+                      as_str=as_str)
+
+
+async def statvfs(path: Any, *, loop: Any = None,
+                  executor: Any = None) -> os.statvfs_result:
+    """os.statvfs, off the loop."""
+    p, fd, _ = path_arg("statvfs", "path", path, allow_fd=True)
+    result: os.statvfs_result = await call(STATVFS, p, fd=fd, filename=path)
+    return result
+
+
+async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
+                   *, loop: Any = None, executor: Any = None) -> int:
+    """os.sendfile, off the loop."""
+    for v in (out_fd, in_fd, count):
+        if not isinstance(v, int):
+            raise TypeError(f"'{type(v).__name__}' object cannot be "
+                            "interpreted as an integer")
+    if offset is not None and not isinstance(offset, int):
+        raise TypeError(f"'{type(offset).__name__}' object cannot be "
+                        "interpreted as an integer")
+    result: int = await call(SENDFILE, fd=out_fd, fd2=in_fd,
+                             off=-1 if offset is None else offset,
+                             length=count)
+    return result
+
+
+async def scandir(path: Any = None, *, loop: Any = None,
+                  executor: Any = None) -> Any:
+    """os.scandir. It still runs in the loop's default executor (its
+    entries are os.DirEntry objects, which only os.scandir can make)."""
+    lp = loop if loop is not None else asyncio.get_running_loop()
+    return await lp.run_in_executor(executor, os.scandir, *(
+        () if path is None else (path,)))
