@@ -2,10 +2,15 @@
 it, and the call into the native pool (``_cext.fs``)."""
 from __future__ import annotations
 
+import errno
+import functools
 import os
-from typing import Any
+import warnings
+from typing import Any, Callable, TypeVar
 
 from . import _cext
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 AT_FDCWD = -100
 
@@ -19,40 +24,77 @@ _AT_SYMLINK_FOLLOW = 0x400
 
 
 def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
-             allow_none: bool = False) -> tuple[bytes | None, int, bool]:
-    """(path bytes or None, fd or -1, whether names come back as str)."""
+             allow_none: bool = False) -> tuple[bytes | None, int, bool, Any]:
+    """(path bytes or None, fd or -1, whether names come back as str, the
+    name an OSError carries: the path after os.fspath, or the fd)."""
     if allow_none and value is None:
-        return b".", -1, True
+        return b".", -1, True, "."
     if allow_fd and isinstance(value, int):
-        return None, _fd_value(value), True
+        fd = _fd_value(value)
+        return None, fd, True, fd
     try:
         p = os.fspath(value)
     except TypeError:
-        kinds = "string, bytes, os.PathLike"
-        if allow_fd and allow_none:
-            kinds += ", integer or None"
-        elif allow_fd:
-            kinds += " or integer"
-        elif allow_none:
-            kinds += " or None"
-        else:
-            kinds = "string, bytes or os.PathLike"
-        raise TypeError(f"{func}: {arg} should be {kinds}, "
+        try:
+            p = bytes(memoryview(value))
+        except TypeError:
+            p = None
+        if p is not None:
+            # os still takes other bytes-like objects, with a warning.
+            warnings.warn(f"{func}: {arg} should be {_kinds(allow_fd, allow_none)}, "
+                          f"not {type(value).__name__}", DeprecationWarning,
+                          stacklevel=4)
+            if b"\0" in p:
+                raise ValueError(f"{func}: embedded null character in {arg}")
+            return p, -1, False, value
+        raise TypeError(f"{func}: {arg} should be "
+                        f"{_kinds(allow_fd, allow_none)}, "
                         f"not {type(value).__name__}") from None
     if isinstance(p, str):
         b = os.fsencode(p)
         if b"\0" in b:
             raise ValueError("embedded null byte")
-        return b, -1, True
+        return b, -1, True, p
     if b"\0" in p:
         raise ValueError(f"{func}: embedded null character in {arg}")
-    return p, -1, False
+    return p, -1, False, p
+
+
+def _kinds(allow_fd: bool, allow_none: bool) -> str:
+    kinds = "string, bytes, os.PathLike"
+    if allow_fd and allow_none:
+        return kinds + ", integer or None"
+    if allow_fd:
+        return kinds + " or integer"
+    if allow_none:
+        return kinds + " or None"
+    return "string, bytes or os.PathLike"
 
 
 def _fd_value(value: int) -> int:
     if value < -(2 ** 31) or value >= 2 ** 31:
         raise OverflowError("fd is greater than maximum" if value > 0
                             else "fd is less than minimum")
+    return int(value)
+
+
+def c_int(value: Any) -> int:
+    """An argument os converts to a C int."""
+    if not isinstance(value, int):
+        raise TypeError(f"'{type(value).__name__}' object cannot be "
+                        "interpreted as an integer")
+    if value < -(2 ** 31) or value >= 2 ** 31:
+        raise OverflowError("Python int too large to convert to C int")
+    return int(value)
+
+
+def c_long(value: Any) -> int:
+    """An argument os converts to a C long (off_t, ssize_t)."""
+    if not isinstance(value, int):
+        raise TypeError(f"'{type(value).__name__}' object cannot be "
+                        "interpreted as an integer")
+    if value < -(2 ** 63) or value >= 2 ** 63:
+        raise OverflowError("Python int too large to convert to C long")
     return int(value)
 
 
@@ -79,17 +121,87 @@ def follow_flag(follow_symlinks: bool) -> int:
     return 0 if follow_symlinks else _AT_SYMLINK_NOFOLLOW
 
 
+def null_fd_error(fd: int) -> None:
+    """os passes a path of fd -1 on as no path at all: the call fails with
+    EFAULT."""
+    if fd == -1:
+        raise OSError(errno.EFAULT, os.strerror(errno.EFAULT), -1)
+
+
 async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
                func: str = "stat") -> os.stat_result:
-    p, fd, _ = path_arg(func, "path", path, allow_fd=True)
+    if func == "fstat":
+        fd = c_int(path)
+        p, fname = None, None
+    else:
+        p, fd, _, fname = path_arg(func, "path", path, allow_fd=func == "stat")
     dfd = dir_fd_arg(dir_fd)
-    if p is None:
-        if not follow_symlinks:
+    if p is None and func == "stat":
+        # os's checks, in its order (an fd of -1 means "no path" to it).
+        if dfd != AT_FDCWD:
+            raise ValueError(f"{func}: can't specify dir_fd without "
+                             "matching path")
+        if fd > 0 and not follow_symlinks:
             raise ValueError(f"{func}: cannot use fd and follow_symlinks "
                              "together")
-        if dfd != AT_FDCWD:
-            raise ValueError(f"{func}: can't specify both dir_fd and fd")
+        null_fd_error(fd)
     result: os.stat_result = await call(
         STAT, p, fd=fd, dir_fd=dfd, flags=follow_flag(follow_symlinks),
-        filename=path)
+        filename=fname)
     return result
+
+
+def os_signature(name: str, params: str, required: int,
+                 kwonly: str = "") -> Callable[[F], F]:
+    """Check a call's arguments as the os function's C argument parser does
+    (same TypeError messages), then call the coroutine function with them by
+    name. ``params`` are the positional-or-keyword names, the first
+    ``required`` of them required; ``kwonly`` the keyword-only names.
+    ``loop`` and ``executor`` (aiofiles' own keywords) are accepted."""
+    pos = params.split()
+    kwo = kwonly.split()
+    allnames = pos + kwo
+
+    def deco(impl: F) -> F:
+        @functools.wraps(impl)
+        async def call_checked(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("loop", None)
+            kwargs.pop("executor", None)
+            nargs, nkw = len(args), len(kwargs)
+            fname = f"{name}()"
+            if nargs + nkw > len(allnames):
+                raise TypeError(
+                    f"{fname} takes at most {len(allnames)} "
+                    f"{'keyword ' if nargs == 0 else ''}argument"
+                    f"{'' if len(allnames) == 1 else 's'} "
+                    f"({nargs + nkw} given)")
+            if nargs > len(pos):
+                raise TypeError(
+                    f"{fname} takes "
+                    f"{'at most' if required < len(pos) else 'exactly'} "
+                    f"{len(pos)} positional argument"
+                    f"{'' if len(pos) == 1 else 's'} ({nargs} given)")
+            bound = dict(zip(pos, args))
+            left = dict(kwargs)
+            for i, nm in enumerate(pos[nargs:], start=nargs):
+                if nm in left:
+                    bound[nm] = left.pop(nm)
+                elif i < required:
+                    raise TypeError(f"{fname} missing required argument "
+                                    f"'{nm}' (pos {i + 1})")
+            for nm in kwo:
+                if nm in left:
+                    bound[nm] = left.pop(nm)
+            if left:
+                for i, nm in enumerate(pos[:nargs]):
+                    if nm in left:
+                        raise TypeError(f"argument for {fname} given by name "
+                                        f"('{nm}') and position ({i + 1})")
+                bad = next(iter(left))
+                raise TypeError(
+                    f"'{bad}' is an invalid keyword argument for {fname}")
+            return await impl(**bound)
+
+        return call_checked  # type: ignore[return-value]
+
+    return deco

@@ -15,7 +15,7 @@ from . import ospath as path
 from .base import wrap
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
                   RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, call, dir_fd_arg,
-                  path_arg)
+                  null_fd_error, os_signature, path_arg)
 
 __all__ = [
     "path", "stat", "rename", "renames", "replace", "remove", "unlink",
@@ -25,12 +25,14 @@ __all__ = [
 ]
 
 
+@os_signature("stat", "path", 1, "dir_fd follow_symlinks")
 async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
                loop: Any = None, executor: Any = None) -> os.stat_result:
     """os.stat, off the loop."""
     return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
 
 
+@os_signature("lstat", "path", 1, "dir_fd")
 async def lstat(path: Any, *, dir_fd: Any = None, loop: Any = None,
                 executor: Any = None) -> os.stat_result:
     """os.lstat, off the loop."""
@@ -38,47 +40,54 @@ async def lstat(path: Any, *, dir_fd: Any = None, loop: Any = None,
                           func="lstat")
 
 
+@os_signature("access", "path mode", 2, "dir_fd effective_ids follow_symlinks")
 async def access(path: Any, mode: int, *, dir_fd: Any = None,
                  effective_ids: bool = False, follow_symlinks: bool = True,
                  loop: Any = None, executor: Any = None) -> bool:
     """os.access, off the loop."""
-    p, _, _ = path_arg("access", "path", path)
-    if not isinstance(mode, int):
-        raise TypeError(f"'{type(mode).__name__}' object cannot be "
-                        "interpreted as an integer")
+    p, _, _, fname = path_arg("access", "path", path)
+    mode = _fs.c_int(mode)
     flags = _fs.follow_flag(follow_symlinks)
     if effective_ids:
         flags |= _fs._AT_EACCESS
     result: bool = await call(ACCESS, p, dir_fd=dir_fd_arg(dir_fd),
-                              flags=flags, mode=mode, filename=path)
+                              flags=flags, mode=mode, filename=fname)
     return result
 
 
-async def getcwd(*, loop: Any = None, executor: Any = None) -> str:
+async def getcwd(*args: Any, loop: Any = None, executor: Any = None,
+                 **kwargs: Any) -> str:
     """os.getcwd, off the loop."""
+    if args:
+        raise TypeError(f"posix.getcwd() takes no arguments ({len(args)} "
+                        "given)")
+    if kwargs:
+        raise TypeError("posix.getcwd() takes no keyword arguments")
     result: str = await call(GETCWD)
     return result
 
 
+@os_signature("listdir", "path", 0)
 async def listdir(path: Any = None, *, loop: Any = None,
                   executor: Any = None) -> list[Any]:
     """os.listdir, off the loop."""
-    p, fd, as_str = path_arg("listdir", "path", path, allow_fd=True,
-                             allow_none=True)
+    p, fd, as_str, fname = path_arg("listdir", "path", path, allow_fd=True,
+                                    allow_none=True)
+    if fd == -1 and p is None:
+        p, fname = b".", "."  # os takes an fd of -1 as no path
     result: list[Any] = await call(LISTDIR, p, fd=fd,
-                                   filename=path if path is not None else ".",
+                                   filename=fname,
                                    as_str=as_str)
     return result
 
 
+@os_signature("mkdir", "path mode", 1, "dir_fd")
 async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: Any = None,
                 loop: Any = None, executor: Any = None) -> None:
     """os.mkdir, off the loop."""
-    p, _, _ = path_arg("mkdir", "path", path)
-    if not isinstance(mode, int):
-        raise TypeError(f"'{type(mode).__name__}' object cannot be "
-                        "interpreted as an integer")
-    await call(MKDIR, p, dir_fd=dir_fd_arg(dir_fd), mode=mode, filename=path)
+    p, _, _, fname = path_arg("mkdir", "path", path)
+    mode = _fs.c_int(mode)
+    await call(MKDIR, p, dir_fd=dir_fd_arg(dir_fd), mode=mode, filename=fname)
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
@@ -104,11 +113,12 @@ async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
             raise
 
 
+@os_signature("rmdir", "path", 1, "dir_fd")
 async def rmdir(path: Any, *, dir_fd: Any = None, loop: Any = None,
                 executor: Any = None) -> None:
     """os.rmdir, off the loop."""
-    p, _, _ = path_arg("rmdir", "path", path)
-    await call(RMDIR, p, dir_fd=dir_fd_arg(dir_fd), filename=path)
+    p, _, _, fname = path_arg("rmdir", "path", path)
+    await call(RMDIR, p, dir_fd=dir_fd_arg(dir_fd), filename=fname)
 
 
 async def removedirs(name: Any, *, loop: Any = None,
@@ -127,16 +137,18 @@ async def removedirs(name: Any, *, loop: Any = None,
 
 
 async def _unlink(func: str, path: Any, dir_fd: Any) -> None:
-    p, _, _ = path_arg(func, "path", path)
-    await call(UNLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=path)
+    p, _, _, fname = path_arg(func, "path", path)
+    await call(UNLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=fname)
 
 
+@os_signature("remove", "path", 1, "dir_fd")
 async def remove(path: Any, *, dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
     """os.remove, off the loop."""
     await _unlink("remove", path, dir_fd)
 
 
+@os_signature("unlink", "path", 1, "dir_fd")
 async def unlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
     """os.unlink, off the loop."""
@@ -145,14 +157,13 @@ async def unlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
 
 async def _rename(func: str, src: Any, dst: Any, src_dir_fd: Any,
                   dst_dir_fd: Any) -> None:
-    s, _, s_str = path_arg(func, "src", src)
-    d, _, d_str = path_arg(func, "dst", dst)
-    if s_str != d_str:
-        raise TypeError(f"{func}: src and dst must be the same type")
+    s, _, _, sname = path_arg(func, "src", src)
+    d, _, _, dname = path_arg(func, "dst", dst)
     await call(RENAME, s, d, dir_fd=dir_fd_arg(src_dir_fd),
-               dir_fd2=dir_fd_arg(dst_dir_fd), filename=src, filename2=dst)
+               dir_fd2=dir_fd_arg(dst_dir_fd), filename=sname, filename2=dname)
 
 
+@os_signature("rename", "src dst", 2, "src_dir_fd dst_dir_fd")
 async def rename(src: Any, dst: Any, *, src_dir_fd: Any = None,
                  dst_dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
@@ -160,6 +171,7 @@ async def rename(src: Any, dst: Any, *, src_dir_fd: Any = None,
     await _rename("rename", src, dst, src_dir_fd, dst_dir_fd)
 
 
+@os_signature("replace", "src dst", 2, "src_dir_fd dst_dir_fd")
 async def replace(src: Any, dst: Any, *, src_dir_fd: Any = None,
                   dst_dir_fd: Any = None, loop: Any = None,
                   executor: Any = None) -> None:
@@ -182,64 +194,69 @@ async def renames(old: Any, new: Any, *, loop: Any = None,
             pass
 
 
+@os_signature("link", "src dst", 2, "src_dir_fd dst_dir_fd follow_symlinks")
 async def link(src: Any, dst: Any, *, src_dir_fd: Any = None,
                dst_dir_fd: Any = None, follow_symlinks: bool = True,
                loop: Any = None, executor: Any = None) -> None:
     """os.link, off the loop."""
-    s, _, s_str = path_arg("link", "src", src)
-    d, _, d_str = path_arg("link", "dst", dst)
-    if s_str != d_str:
-        raise TypeError("link: src and dst must be the same type")
-    await call(LINK, s, d, dir_fd=dir_fd_arg(src_dir_fd),
-               dir_fd2=dir_fd_arg(dst_dir_fd),
-               flags=_fs._AT_SYMLINK_FOLLOW if follow_symlinks else 0,
-               filename=src, filename2=dst)
+    s, _, _, sname = path_arg("link", "src", src)
+    d, _, _, dname = path_arg("link", "dst", dst)
+    sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
+    # As os does: plain link(2), which does not follow a symlink, unless a
+    # dir_fd or follow_symlinks=False asks for linkat(2).
+    at = sfd != _fs.AT_FDCWD or dfd != _fs.AT_FDCWD or not follow_symlinks
+    await call(LINK, s, d, dir_fd=sfd, dir_fd2=dfd,
+               flags=_fs._AT_SYMLINK_FOLLOW if at and follow_symlinks else 0,
+               filename=sname, filename2=dname)
 
 
+@os_signature("symlink", "src dst target_is_directory", 2, "dir_fd")
 async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
                   dir_fd: Any = None, loop: Any = None,
                   executor: Any = None) -> None:
     """os.symlink, off the loop."""
-    s, _, s_str = path_arg("symlink", "src", src)
-    d, _, d_str = path_arg("symlink", "dst", dst)
-    if s_str != d_str:
-        raise TypeError("symlink: src and dst must be the same type")
-    await call(SYMLINK, s, d, dir_fd2=dir_fd_arg(dir_fd), filename=src,
-               filename2=dst)
+    s, _, _, sname = path_arg("symlink", "src", src)
+    d, _, _, dname = path_arg("symlink", "dst", dst)
+    await call(SYMLINK, s, d, dir_fd2=dir_fd_arg(dir_fd), filename=sname,
+               filename2=dname)
 
 
+@os_signature("readlink", "path", 1, "dir_fd")
 async def readlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
                    executor: Any = None) -> Any:
     """os.readlink, off the loop."""
-    p, _, as_str = path_arg("readlink", "path", path)
-    return await call(READLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=path,
+    p, _, as_str, fname = path_arg("readlink", "path", path)
+    return await call(READLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=fname,
                       as_str=as_str)
 
 
+@os_signature("statvfs", "path", 1)
 async def statvfs(path: Any, *, loop: Any = None,
                   executor: Any = None) -> os.statvfs_result:
     """os.statvfs, off the loop."""
-    p, fd, _ = path_arg("statvfs", "path", path, allow_fd=True)
-    result: os.statvfs_result = await call(STATVFS, p, fd=fd, filename=path)
+    p, fd, _, fname = path_arg("statvfs", "path", path, allow_fd=True)
+    if p is None:
+        null_fd_error(fd)
+    result: os.statvfs_result = await call(STATVFS, p, fd=fd, filename=fname)
     return result
 
 
+@os_signature("sendfile", "out_fd in_fd offset count", 4)
 async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
                    *, loop: Any = None, executor: Any = None) -> int:
     """os.sendfile, off the loop."""
-    for v in (out_fd, in_fd, count):
-        if not isinstance(v, int):
-            raise TypeError(f"'{type(v).__name__}' object cannot be "
-                            "interpreted as an integer")
-    if offset is not None and not isinstance(offset, int):
-        raise TypeError(f"'{type(offset).__name__}' object cannot be "
-                        "interpreted as an integer")
+    out_fd = _fs.c_int(out_fd)
+    in_fd = _fs.c_int(in_fd)
+    if offset is not None:
+        offset = _fs.c_long(offset)
+    count = _fs.c_long(count)
     result: int = await call(SENDFILE, fd=out_fd, fd2=in_fd,
                              off=-1 if offset is None else offset,
                              length=count)
     return result
 
 
+@os_signature("scandir", "path", 0)
 async def scandir(path: Any = None, *, loop: Any = None,
                   executor: Any = None) -> Any:
     """os.scandir. It still runs in the loop's default executor (its

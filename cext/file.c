@@ -3222,6 +3222,9 @@ fs_done(AsyncOp *op)
         r = PyBool_FromLong(j->err == 0);
     }
     else if (j->err != 0) {
+        if (j->fsop == AFC_FS_LISTDIR && j->res == 1) {
+            fn1 = Py_None;
+        }
         errno = j->err;
         PyErr_SetFromErrnoWithFilenameObjects(
             PyExc_OSError, fn1 == Py_None ? NULL : fn1,

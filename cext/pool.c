@@ -97,6 +97,7 @@ list_dir(afc_job *job)
          * as os.listdir(fd) does. */
         int fd = dup(job->fd);
         if (fd < 0) {
+            job->res = 1;  /* os reports a failed dup with no file name */
             return errno;
         }
         d = fdopendir(fd);
