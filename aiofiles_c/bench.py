@@ -41,9 +41,11 @@ class Sizes:
     big_file: int = 64 * MiB
     small_writes: int = 100_000
     small_files: int = 2000
+    dir_entries: int = 10_000
 
 
-QUICK_SIZES = Sizes(big_file=16 * MiB, small_writes=20_000, small_files=500)
+QUICK_SIZES = Sizes(big_file=16 * MiB, small_writes=20_000, small_files=500,
+                    dir_entries=2000)
 
 
 class Scenario:
@@ -279,6 +281,73 @@ class SmallFiles(Scenario):
                     return len(await f.read())
 
         return sum(await asyncio.gather(*map(one, self.paths[:n])))
+
+
+def os_module(aio: ModuleType) -> Any:
+    """The implementation's ``os`` submodule (aiofiles.os must be imported)."""
+    return importlib.import_module(aio.__name__ + ".os")
+
+
+def entries_dir(root: Path, n: int) -> Path:
+    """A directory of ``n`` empty files, made once and shared."""
+    folder = root / f"entries{n}"
+    if not folder.exists():
+        folder.mkdir()
+        for i in range(n):
+            (folder / f"{i:06d}").touch()
+    return folder
+
+
+@register
+class StatMany(Scenario):
+    """Sequential awaited ``os.stat`` of every file in a directory."""
+
+    name = "stat10k"
+
+    def setup(self) -> None:
+        folder = entries_dir(self.root, self.sizes.dir_entries)
+        self.paths = [str(folder / f"{i:06d}")
+                      for i in range(self.sizes.dir_entries)]
+        self.units = len(self.paths)
+
+    def describe(self) -> str:
+        return f"{self.units:,} `os.stat` calls, awaited one after another"
+
+    def expected(self, n: int) -> int:
+        return n
+
+    async def stdlib(self, n: int) -> int:
+        return sum(1 for p in self.paths[:n] if os.stat(p).st_size == 0)
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        stat = os_module(aio).stat
+        count = 0
+        for p in self.paths[:n]:
+            count += (await stat(p)).st_size == 0
+        return count
+
+
+@register
+class ListDir(Scenario):
+    """``os.listdir`` of a directory with many entries."""
+
+    name = "listdir10k"
+
+    def setup(self) -> None:
+        self.folder = str(entries_dir(self.root, self.sizes.dir_entries))
+
+    def describe(self) -> str:
+        return (f"one `os.listdir` of a directory of "
+                f"{self.sizes.dir_entries:,} entries")
+
+    def expected(self, n: int) -> int:
+        return self.sizes.dir_entries
+
+    async def stdlib(self, n: int) -> int:
+        return len(os.listdir(self.folder))
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        return len(await os_module(aio).listdir(self.folder))
 
 
 class Ticker:

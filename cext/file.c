@@ -1641,8 +1641,8 @@ run_close(AsyncOp *op)
     return op_submit(op, P_CLOSE);
 }
 
-/* A read that needs the file (io answers empty requests from memory,
- * without flushing). */
+/* A read that needs the file (io answers empty read, read1 and readline
+ * requests from memory, without flushing; readinto flushes all the same). */
 static int
 is_read_kind(AsyncOp *op)
 {
@@ -1651,11 +1651,6 @@ is_read_kind(AsyncOp *op)
     case K_READ1:
     case K_READLINE:
         if (op->n == 0) {
-            return 0;
-        }
-        break;
-    case K_READINTO:
-        if (op->view.len == 0) {
             return 0;
         }
         break;
