@@ -7,7 +7,11 @@ results and exceptions are the os module's.
 from __future__ import annotations
 
 import asyncio
+import errno
+import math
 import os
+import shutil
+import stat as _stat
 from typing import Any
 
 from . import _fs
@@ -21,7 +25,8 @@ __all__ = [
     "path", "stat", "rename", "renames", "replace", "remove", "unlink",
     "mkdir", "makedirs", "rmdir", "removedirs", "symlink", "readlink",
     "listdir", "scandir", "access", "wrap", "getcwd", "link", "sendfile",
-    "statvfs", "lstat",
+    "statvfs", "lstat", "fsync", "fdatasync", "chmod", "chown", "utime",
+    "truncate", "copyfile", "copymode", "copystat", "copy", "copy2",
 ]
 
 
@@ -264,3 +269,182 @@ async def scandir(path: Any = None, *, loop: Any = None,
     lp = loop if loop is not None else asyncio.get_running_loop()
     return await lp.run_in_executor(executor, os.scandir, *(
         () if path is None else (path,)))
+
+
+# ---- beyond aiofiles: more os calls, natively ----
+
+def _fd_of(func: str, fd: Any) -> int:
+    if not isinstance(fd, int):
+        fileno = getattr(fd, "fileno", None)
+        if fileno is None:
+            raise TypeError("argument must be an int, or have a fileno() "
+                            "method.")
+        fd = fileno()
+    return _fs.c_int(fd)
+
+
+@os_signature("fsync", "fd", 1)
+async def fsync(fd: Any) -> None:
+    """os.fsync, off the loop."""
+    await call(_fs.FSYNC, fd=_fd_of("fsync", fd))
+
+
+@os_signature("fdatasync", "fd", 1)
+async def fdatasync(fd: Any) -> None:
+    """os.fdatasync, off the loop."""
+    await call(_fs.FDATASYNC, fd=_fd_of("fdatasync", fd))
+
+
+@os_signature("chmod", "path mode", 2, "dir_fd follow_symlinks")
+async def chmod(path: Any, mode: int, *, dir_fd: Any = None,
+                follow_symlinks: bool = True) -> None:
+    """os.chmod, off the loop."""
+    p, fd, _, fname = path_arg("chmod", "path", path, allow_fd=True)
+    mode = _fs.c_int(mode)
+    dfd = dir_fd_arg(dir_fd)
+    try:
+        await call(_fs.CHMOD, p, fd=fd, dir_fd=dfd, mode=mode,
+                   flags=_fs.follow_flag(follow_symlinks), filename=fname)
+    except OSError as e:
+        if follow_symlinks or e.errno != errno.EOPNOTSUPP:
+            raise
+        # Linux cannot chmod a symlink itself: os says so this way.
+        if dfd != _fs.AT_FDCWD:
+            raise ValueError("chmod: cannot use dir_fd and follow_symlinks "
+                             "together") from None
+        raise NotImplementedError("chmod: follow_symlinks unavailable on "
+                                  "this platform") from None
+
+
+@os_signature("chown", "path uid gid", 3, "dir_fd follow_symlinks")
+async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
+                follow_symlinks: bool = True) -> None:
+    """os.chown, off the loop."""
+    p, fd, _, fname = path_arg("chown", "path", path, allow_fd=True)
+    await call(_fs.CHOWN, p, fd=fd, dir_fd=dir_fd_arg(dir_fd),
+               off=_fs.c_long(uid) & 0xFFFFFFFF,
+               length=_fs.c_long(gid) & 0xFFFFFFFF,
+               flags=_fs.follow_flag(follow_symlinks), filename=fname)
+
+
+def _to_timespec(t: Any) -> tuple[int, int]:
+    if isinstance(t, int):
+        return t, 0
+    if isinstance(t, float):
+        frac, whole = math.modf(t)
+        ns = math.floor(frac * 1e9)
+        sec = int(whole)
+        if ns >= 1_000_000_000:
+            ns -= 1_000_000_000
+            sec += 1
+        elif ns < 0:
+            ns += 1_000_000_000
+            sec -= 1
+        return sec, int(ns)
+    raise TypeError("an integer is required (got type "
+                    f"{type(t).__name__})")
+
+
+@os_signature("utime", "path times", 1, "ns dir_fd follow_symlinks")
+async def utime(path: Any, times: Any = None, *, ns: Any = None,
+                dir_fd: Any = None, follow_symlinks: bool = True) -> None:
+    """os.utime, off the loop."""
+    if times is not None and ns is not None:
+        raise ValueError("utime: you may specify either 'times' or 'ns' but "
+                         "not both")
+    if times is not None:
+        if not isinstance(times, tuple) or len(times) != 2:
+            raise TypeError("utime: 'times' must be either a tuple of two "
+                            "ints or None")
+        (a_s, a_ns), (m_s, m_ns) = map(_to_timespec, times)
+        tms = (a_s, a_ns, m_s, m_ns)
+    elif ns is not None:
+        if not isinstance(ns, tuple) or len(ns) != 2:
+            raise TypeError("utime: 'ns' must be a tuple of two ints")
+        a, m = (divmod(_fs.c_long(v), 1_000_000_000) for v in ns)
+        tms = (a[0], a[1], m[0], m[1])
+    else:
+        tms = (0, -1, 0, -1)  # now
+    p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
+    # os.utime's errors name no file.
+    await _fs._cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
+                       _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
+                       0, None, None, True, tms)
+
+
+@os_signature("truncate", "path length", 2)
+async def truncate(path: Any, length: int) -> None:
+    """os.truncate, off the loop."""
+    p, fd, _, fname = path_arg("truncate", "path", path, allow_fd=True)
+    await call(_fs.TRUNCATE, p, fd=fd, off=_fs.c_long(length), filename=fname)
+
+
+async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
+    """shutil.copyfile, with the data copied in the kernel in one pool job
+    (copy_file_range, then sendfile, then read/write)."""
+    if await _samefile(src, dst):
+        raise shutil.SameFileError(f"{src!r} and {dst!r} are the same file")
+    for fn in (src, dst):
+        try:
+            st = await stat(fn)
+        except OSError:
+            pass
+        else:
+            if _stat.S_ISFIFO(st.st_mode):
+                raise shutil.SpecialFileError(f"`{fn}` is a named pipe")
+    if not follow_symlinks and await path.islink(src):
+        await symlink(await readlink(src), dst)
+        return dst
+    s, _, _, sname = path_arg("open", "file", src)
+    d, _, _, dname = path_arg("open", "file", dst)
+    await call(_fs.COPYFILE, s, d, filename=sname, filename2=dname)
+    return dst
+
+
+async def _samefile(src: Any, dst: Any) -> bool:
+    try:
+        return await path.samefile(src, dst)
+    except OSError:
+        return False
+
+
+async def copymode(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
+    """shutil.copymode, off the loop (Linux has no lchmod: a symlink's own
+    mode is left alone, as shutil does)."""
+    if not follow_symlinks and await path.islink(src) and \
+            await path.islink(dst):
+        return
+    st = await stat(src)
+    await chmod(dst, _stat.S_IMODE(st.st_mode))
+
+
+async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
+    """shutil.copystat without extended attributes: times and mode."""
+    follow = follow_symlinks or not (await path.islink(src) and
+                                     await path.islink(dst))
+    st = await stat(src, follow_symlinks=follow)
+    await utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns),
+                follow_symlinks=follow)
+    try:
+        await chmod(dst, _stat.S_IMODE(st.st_mode), follow_symlinks=follow)
+    except NotImplementedError:
+        pass
+
+
+async def copy(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
+    """shutil.copy: copyfile, then the permission bits."""
+    if await path.isdir(dst):
+        dst = os.path.join(dst, os.path.basename(src))
+    await copyfile(src, dst, follow_symlinks=follow_symlinks)
+    await copymode(src, dst, follow_symlinks=follow_symlinks)
+    return dst
+
+
+async def copy2(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
+    """shutil.copy2: copyfile, then permission bits and times (extended
+    attributes are not copied)."""
+    if await path.isdir(dst):
+        dst = os.path.join(dst, os.path.basename(src))
+    await copyfile(src, dst, follow_symlinks=follow_symlinks)
+    await copystat(src, dst, follow_symlinks=follow_symlinks)
+    return dst

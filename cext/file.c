@@ -3220,6 +3220,11 @@ fs_done(AsyncOp *op)
         if (j->fsop == AFC_FS_LISTDIR && j->res == 1) {
             fn1 = Py_None;
         }
+        if (j->fsop == AFC_FS_COPYFILE) {
+            /* The error is about one of the two files. */
+            fn1 = j->err_which ? fn2 : fn1;
+            fn2 = Py_None;
+        }
         errno = j->err;
         PyErr_SetFromErrnoWithFilenameObjects(
             PyExc_OSError, fn1 == Py_None ? NULL : fn1,
@@ -3241,6 +3246,7 @@ fs_done(AsyncOp *op)
             r = fs_list(j, as_str);
             break;
         case AFC_FS_SENDFILE:
+        case AFC_FS_COPYFILE:
             r = PyLong_FromLongLong(j->res);
             break;
         default:
@@ -3265,9 +3271,11 @@ afc_fs_call(PyObject *module, PyObject *args)
     long long off;
     Py_ssize_t length;
     PyObject *path, *path2, *fn1, *fn2;
-    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp:fs", &fsop, &path, &path2,
-                          &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode, &off,
-                          &length, &fn1, &fn2, &as_str)) {
+    long long times[4] = {0, -1, 0, -1};
+    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp|(LLLL):fs", &fsop, &path,
+                          &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode,
+                          &off, &length, &fn1, &fn2, &as_str, &times[0],
+                          &times[1], &times[2], &times[3])) {
         return NULL;
     }
     if ((path != Py_None && !PyBytes_Check(path)) ||
@@ -3305,6 +3313,9 @@ afc_fs_call(PyObject *module, PyObject *args)
     j->off = off;
     j->len = (size_t)length;
     j->woff = -1;
+    for (int i = 0; i < 4; i++) {
+        j->times[i] = times[i];
+    }
     op_submit(op, P_NONE);
     return (PyObject *)op;
 }

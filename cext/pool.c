@@ -201,6 +201,90 @@ get_cwd(afc_job *job)
     }
 }
 
+/* Copy one file into another in the kernel: copy_file_range, falling back
+ * to sendfile, then to read/write through a buffer of the job's own. */
+static int
+copy_file(afc_job *job)
+{
+    int in = open(job->path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        job->err_which = 0;
+        return errno;
+    }
+    struct stat st;
+    if (fstat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(in);
+        job->err_which = 0;
+        return EISDIR;
+    }
+    int out = open(job->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0666);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        job->err_which = 1;
+        return e;
+    }
+    int e = 0;
+    int64_t total = 0;
+    int method = 0;  /* 0 copy_file_range, 1 sendfile, 2 read/write */
+    char *buf = NULL;
+    for (;;) {
+        ssize_t n;
+        if (method == 0) {
+            n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
+                          errno == EINVAL || errno == EOPNOTSUPP ||
+                          errno == EPERM) && total == 0) {
+                method = 1;
+                continue;
+            }
+        }
+        else if (method == 1) {
+            n = sendfile(out, in, NULL, 1 << 30);
+            if (n < 0 && (errno == EINVAL || errno == ENOSYS) && total == 0) {
+                method = 2;
+                continue;
+            }
+        }
+        else {
+            if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            n = read(in, buf, 1 << 20);
+            if (n > 0) {
+                size_t done = 0;
+                int we = 0;
+                we = write_all(out, buf, (size_t)n, -1, &done);
+                if (we != 0) {
+                    errno = we;
+                    n = -1;
+                }
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            e = errno;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        total += n;
+    }
+    free(buf);
+    close(in);
+    if (close(out) < 0 && e == 0 && errno != EINTR) {
+        e = errno;
+    }
+    job->err_which = 1;
+    job->res = total;
+    return e;
+}
+
 static void
 run_fs(afc_job *job)
 {
@@ -263,6 +347,50 @@ run_fs(afc_job *job)
     }
     case AFC_FS_GETCWD:
         e = get_cwd(job);
+        break;
+    case AFC_FS_FSYNC:
+        r = fsync(job->fd);
+        break;
+    case AFC_FS_FDATASYNC:
+        r = fdatasync(job->fd);
+        break;
+    case AFC_FS_CHMOD:
+        r = job->path != NULL
+                ? fchmodat(job->dir_fd, job->path, (mode_t)job->mode,
+                           job->flags)
+                : fchmod(job->fd, (mode_t)job->mode);
+        break;
+    case AFC_FS_CHOWN:
+        r = job->path != NULL
+                ? fchownat(job->dir_fd, job->path, (uid_t)job->off,
+                           (gid_t)job->len, job->flags)
+                : fchown(job->fd, (uid_t)job->off, (gid_t)job->len);
+        break;
+    case AFC_FS_UTIME: {
+        struct timespec ts[2];
+        struct timespec *tp = ts;
+        if (job->times[1] < 0) {
+            tp = NULL;  /* now */
+        }
+        else {
+            ts[0].tv_sec = (time_t)job->times[0];
+            ts[0].tv_nsec = (long)job->times[1];
+            ts[1].tv_sec = (time_t)job->times[2];
+            ts[1].tv_nsec = (long)job->times[3];
+        }
+        r = job->path != NULL
+                ? utimensat(job->dir_fd, job->path, tp, job->flags)
+                : futimens(job->fd, tp);
+        break;
+    }
+    case AFC_FS_TRUNCATE:
+        do {
+            r = job->path != NULL ? truncate(job->path, (off_t)job->off)
+                                  : ftruncate(job->fd, (off_t)job->off);
+        } while (r < 0 && errno == EINTR);
+        break;
+    case AFC_FS_COPYFILE:
+        e = copy_file(job);
         break;
     }
     job->err = r < 0 ? errno : e;

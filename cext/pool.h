@@ -48,6 +48,15 @@ enum afc_fs_op {
     AFC_FS_STATVFS,    /* statvfs(path) or fstatvfs(fd) */
     AFC_FS_SENDFILE,   /* sendfile(fd, fd2, off or -1, len) */
     AFC_FS_GETCWD,     /* getcwd() -> out */
+    AFC_FS_FSYNC,      /* fsync(fd) */
+    AFC_FS_FDATASYNC,  /* fdatasync(fd) */
+    AFC_FS_CHMOD,      /* fchmodat(dir_fd, path, mode, flags) or fchmod(fd) */
+    AFC_FS_CHOWN,      /* fchownat(dir_fd, path, uid=off, gid=len, flags) */
+    AFC_FS_UTIME,      /* utimensat(dir_fd, path, times, flags) / futimens */
+    AFC_FS_TRUNCATE,   /* truncate(path, off) or ftruncate(fd, off) */
+    AFC_FS_COPYFILE,   /* copy path to path2: copy_file_range, sendfile,
+                          then read/write; res = bytes copied, err_which =
+                          0 source, 1 destination */
 };
 
 typedef struct afc_cq afc_cq;
@@ -84,6 +93,8 @@ struct afc_job {
     int mode;
     const char *path2;
     char *out;         /* malloc'd by the worker, freed on the loop thread */
+    int64_t times[4];  /* UTIME: atime s, ns, mtime s, ns (ns < 0: now) */
+    int err_which;     /* COPYFILE: which path the error is about */
     size_t outlen;
     /* Results, written by the worker, read by the loop thread after the
      * completion queue hands the job back (the queue mutex orders them). */

@@ -705,17 +705,6 @@ SYMLINK_CASES = [  # (target text, dst)
 ]
 
 
-def _cases_single(fname, toks, forms, kw_variants=({},), mode_pos=None):
-    cases = []
-    i = 0
-    for tok in toks:
-        for form in forms:
-            kw = dict(kw_variants[i % len(kw_variants)])
-            i += 1
-            cases.append((fname, (("p", tok),), kw, form))
-    return cases
-
-
 def _rotating_forms(n_each, all_forms):
     def pick(i):
         return [all_forms[(i * n_each + k) % len(all_forms)]

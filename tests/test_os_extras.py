@@ -1,0 +1,193 @@
+"""aiofiles_c.os beyond aiofiles: fsync, fdatasync, chmod, chown, utime,
+truncate, copyfile, copymode, copy, copy2 — each compared with os/shutil on
+twin trees (results, exceptions, and the files they leave)."""
+import os
+import random
+import shutil
+import stat
+
+import pytest
+
+from helpers import IS_C, assert_same_outcome, call_async, call_sync
+
+pytestmark = pytest.mark.skipif(
+    not IS_C, reason="these functions are aiofiles_c's own (aiofiles has none)")
+
+
+def make_tree(root):
+    """A small tree: files, a dir, symlinks, a broken symlink, a fifo."""
+    root.mkdir()
+    (root / "f").write_bytes(b"hello world\n" * 100)
+    (root / "g").write_bytes(random.Random(7).randbytes(300_000))
+    (root / "empty").write_bytes(b"")
+    (root / "d").mkdir()
+    (root / "d" / "inner").write_bytes(b"x")
+    os.symlink("f", root / "lf")
+    os.symlink("missing", root / "broken")
+    os.symlink("d", root / "ld")
+    os.mkfifo(root / "fifo")
+    os.chmod(root / "g", 0o640)
+    # fixed times, so twins made moments apart compare equal
+    for i, name in enumerate(["f", "g", "empty", "d/inner"]):
+        os.utime(root / name, ns=(1_500_000_000_123_456_789 + i,
+                                  1_600_000_000_987_654_321 + i))
+    return root
+
+
+def snapshot(root):
+    """Names, kinds, modes, sizes, mtimes, contents and link targets."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            item = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode)]
+            if stat.S_ISLNK(st.st_mode):
+                item.append(os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                item += [st.st_size, st.st_mtime_ns]
+                with open(p, "rb") as fh:
+                    item.append(fh.read())
+            out[rel] = item
+    return out
+
+
+@pytest.fixture
+def twins(tmp_path):
+    return make_tree(tmp_path / "impl"), make_tree(tmp_path / "std")
+
+
+NAMES = ["f", "g", "empty", "d", "lf", "broken", "ld", "missing", "f/x", ""]
+
+
+def _args(root, name):
+    return os.path.join(root, name) if name else ""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("call", [
+    ("chmod", (0o600,), {}),
+    ("chmod", (0o755,), {"follow_symlinks": False}),
+    ("chown", (os.getuid(), os.getgid()), {}),
+    ("chown", (-1, -1), {"follow_symlinks": False}),
+    ("utime", (), {}),
+    ("utime", ((1, 2.75),), {}),
+    ("utime", (), {"ns": (123_456_789_012, 987_654_321_098)}),
+    ("utime", ((1.5, 2),), {"follow_symlinks": False}),
+    ("truncate", (5,), {}),
+    ("truncate", (0,), {}),
+    ("truncate", (-1,), {}),
+], ids=lambda c: f"{c[0]}{c[1]}{c[2]}")
+async def test_metadata_calls(impl, twins, name, call):
+    fn, args, kwargs = call
+    a, b = twins
+    exp = call_sync(getattr(os, fn), _args(b, name), *args, **kwargs)
+    act = await call_async(getattr(impl.os, fn), _args(a, name), *args,
+                           **kwargs)
+    _compare(act, exp, f"{fn}({name!r}, {args}, {kwargs})", a, b)
+    if fn == "utime" and not args and not kwargs:
+        return  # "now" differs between the two calls
+    assert snapshot(a) == snapshot(b)
+
+
+def _compare(act, exp, ctx, a, b):
+    """Outcomes compared; file names differ between the twins by their root
+    only."""
+    if exp.exc is not None and act.exc is not None:
+        assert type(act.exc) is type(exp.exc), (ctx, act.exc, exp.exc)
+        assert str(act.exc).replace(str(a), "R") == \
+            str(exp.exc).replace(str(b), "R"), ctx
+        assert getattr(act.exc, "errno", None) == getattr(exp.exc, "errno",
+                                                          None), ctx
+        fa = getattr(act.exc, "filename", None)
+        fb = getattr(exp.exc, "filename", None)
+        if isinstance(fb, str):
+            fb = fb.replace(str(b), str(a))
+        assert fa == fb, (ctx, fa, fb)
+        return
+    assert_same_outcome(act, exp, ctx)
+
+
+@pytest.mark.asyncio
+async def test_metadata_on_fds(impl, twins):
+    a, b = twins
+    for root, mod, aw in ((a, impl.os, True), (b, os, False)):
+        fd = os.open(root / "g", os.O_RDWR)
+        try:
+            for fn, args in (("fsync", ()), ("fdatasync", ()),
+                             ("chmod", (0o604,)), ("truncate", (7,)),
+                             ("utime", ((3, 4),))):
+                r = getattr(mod, fn)(fd, *args)
+                if aw:
+                    r = await r
+                assert r is None
+        finally:
+            os.close(fd)
+    assert snapshot(a) == snapshot(b)
+    # fsync takes objects with fileno(), and refuses others as os does
+    with open(a / "f", "rb") as fh:
+        assert await impl.os.fsync(fh) is None
+    exp = call_sync(os.fsync, "x")
+    act = await call_async(impl.os.fsync, "x")
+    assert_same_outcome(act, exp, "fsync('x')")
+    exp = call_sync(os.fsync, 10 ** 6)
+    act = await call_async(impl.os.fsync, 10 ** 6)
+    assert_same_outcome(act, exp, "fsync(bad fd)")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fn", ["copyfile", "copy", "copy2", "copymode"])
+@pytest.mark.parametrize("src,dst", [
+    ("f", "new"), ("g", "new"), ("empty", "new"), ("g", "f"), ("f", "f"),
+    ("f", "lf"), ("lf", "new"), ("broken", "new"), ("missing", "new"),
+    ("d", "new"), ("f", "d"), ("f", "missing/new"), ("fifo", "new"),
+    ("f", "fifo"), ("ld", "new"),
+])
+@pytest.mark.parametrize("follow", [True, False])
+async def test_copy_family(impl, twins, fn, src, dst, follow):
+    a, b = twins
+    exp = call_sync(getattr(shutil, fn), os.path.join(b, src),
+                    os.path.join(b, dst), follow_symlinks=follow)
+    act = await call_async(getattr(impl.os, fn), os.path.join(a, src),
+                           os.path.join(a, dst), follow_symlinks=follow)
+    ctx = f"{fn}({src!r}, {dst!r}, follow_symlinks={follow})"
+    if exp.exc is None:
+        assert act.exc is None, (ctx, act.exc)
+        ra = act.value if act.value is None else os.fspath(act.value)
+        rb = exp.value if exp.value is None else os.fspath(exp.value)
+        if isinstance(rb, str):
+            rb = rb.replace(str(b), str(a))
+        assert ra == rb, ctx
+    else:
+        assert act.exc is not None, (ctx, act.value, exp.exc)
+        assert type(act.exc) is type(exp.exc), (ctx, act.exc, exp.exc)
+        if isinstance(exp.exc, OSError) and exp.exc.errno is not None:
+            assert act.exc.errno == exp.exc.errno, ctx
+            fb = exp.exc.filename
+            if isinstance(fb, str):
+                fb = fb.replace(str(b), str(a))
+            assert act.exc.filename == fb, ctx
+        else:
+            assert str(act.exc).replace(str(a), "R") == \
+                str(exp.exc).replace(str(b), "R"), ctx
+    sa, sb = snapshot(a), snapshot(b)
+    if fn in ("copy", "copyfile"):
+        # shutil and aiofiles_c create the copy at different moments
+        for s in (sa, sb):
+            for k, v in s.items():
+                if k in ("new", "d/f") or k == dst:
+                    if len(v) > 3:
+                        v[3] = None
+    assert sa == sb, ctx
+
+
+@pytest.mark.asyncio
+async def test_copyfile_large(impl, tmp_path):
+    src = tmp_path / "big"
+    data = os.urandom(3 << 20) + b"tail"
+    src.write_bytes(data)
+    r = await impl.os.copyfile(src, tmp_path / "copy")
+    assert r == tmp_path / "copy"
+    assert (tmp_path / "copy").read_bytes() == data
