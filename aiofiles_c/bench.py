@@ -350,6 +350,41 @@ class ListDir(Scenario):
         return len(await os_module(aio).listdir(self.folder))
 
 
+@register
+class CopyFile(Scenario):
+    """``copyfile`` of the big file (``shutil.copyfile`` for blocking
+    stdlib; aiofiles has none, so its column runs ``shutil.copyfile`` in
+    its executor through ``aiofiles.os.wrap``)."""
+
+    name = "copyfile64m"
+
+    def setup(self) -> None:
+        self.path = big_file(self.root, self.sizes.big_file)
+        self.dst = self.root / "copy.out"
+
+    def describe(self) -> str:
+        return (f"`copyfile` of a {fmt_size(self.sizes.big_file)} file "
+                "(aiofiles: `wrap(shutil.copyfile)`)")
+
+    def expected(self, n: int) -> int:
+        return self.sizes.big_file
+
+    async def stdlib(self, n: int) -> int:
+        shutil.copyfile(self.path, self.dst)
+        return self.dst.stat().st_size
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        osm = os_module(aio)
+        if hasattr(osm, "copyfile"):
+            await osm.copyfile(self.path, self.dst)
+        else:
+            await osm.wrap(shutil.copyfile)(self.path, self.dst)
+        return self.dst.stat().st_size
+
+    def after_run(self, n: int) -> None:
+        self.dst.unlink()
+
+
 class Ticker:
     """Async context manager running a 1 ms sleep loop; records the worst lateness.
 

@@ -27,6 +27,8 @@ typedef struct {
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
     PyObject *statvfs_result;        /* os.statvfs_result */
+    int64_t spin_streak;             /* when the current run of awaits
+                                        resolved on the spot began; 0: none */
 } afc_state;
 
 typedef struct {
