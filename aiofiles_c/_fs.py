@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import os
 import warnings
 from typing import Any, Callable, TypeVar
@@ -17,7 +18,7 @@ AT_FDCWD = -100
 # Operation codes: enum afc_fs_op in cext/pool.h.
 STAT, ACCESS, MKDIR, RMDIR, UNLINK, RENAME, LINK, SYMLINK, READLINK, \
     LISTDIR, STATVFS, SENDFILE, GETCWD, FSYNC, FDATASYNC, CHMOD, CHOWN, \
-    UTIME, TRUNCATE, COPYFILE = range(20)
+    UTIME, TRUNCATE, SCANDIR, COPYFILE = range(21)
 
 _AT_SYMLINK_NOFOLLOW = 0x100
 _AT_EACCESS = 0x200
@@ -164,8 +165,8 @@ def os_signature(name: str, params: str, required: int,
     allnames = pos + kwo
 
     def deco(impl: F) -> F:
-        @functools.wraps(impl)
-        async def call_checked(*args: Any, **kwargs: Any) -> Any:
+        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
+                 ) -> dict[str, Any]:
             kwargs.pop("loop", None)
             kwargs.pop("executor", None)
             nargs, nkw = len(args), len(kwargs)
@@ -201,7 +202,18 @@ def os_signature(name: str, params: str, required: int,
                 bad = next(iter(left))
                 raise TypeError(
                     f"'{bad}' is an invalid keyword argument for {fname}")
-            return await impl(**bound)
+            return bound
+
+        if not inspect.iscoroutinefunction(impl):
+            @functools.wraps(impl)
+            def call_checked_sync(*args: Any, **kwargs: Any) -> Any:
+                return impl(**bind(args, kwargs))
+
+            return call_checked_sync  # type: ignore[return-value]
+
+        @functools.wraps(impl)
+        async def call_checked(*args: Any, **kwargs: Any) -> Any:
+            return await impl(**bind(args, kwargs))
 
         return call_checked  # type: ignore[return-value]
 

@@ -17,6 +17,7 @@ from typing import Any
 from . import _fs
 from . import ospath as path
 from .base import wrap
+from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
                   RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, call, dir_fd_arg,
                   null_fd_error, os_signature, path_arg)
@@ -262,14 +263,12 @@ async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
 
 
 @os_signature("scandir", "path", 0)
-async def scandir(path: Any = None, *, loop: Any = None,
-                  executor: Any = None) -> Any:
-    """os.scandir. It still runs in the loop's default executor (its
-    entries are os.DirEntry objects, which only os.scandir can make)."""
-    lp = loop if loop is not None else asyncio.get_running_loop()
-    return await lp.run_in_executor(executor, os.scandir, *(
-        () if path is None else (path,)))
-
+def scandir(path: Any = None) -> Scandir:
+    """os.scandir, off the loop: ``await scandir(p)`` gives an iterator like
+    os.scandir's; ``async for entry in scandir(p)`` and ``async with
+    scandir(p) as it`` work too. The entries answer is_dir(), stat() and
+    the rest from memory: the listing job stat'ed them."""
+    return Scandir(path)
 
 # ---- beyond aiofiles: more os calls, natively ----
 

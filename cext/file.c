@@ -3230,7 +3230,8 @@ fs_done(AsyncOp *op)
         r = PyBool_FromLong(j->err == 0);
     }
     else if (j->err != 0) {
-        if (j->fsop == AFC_FS_LISTDIR && j->res == 1) {
+        if ((j->fsop == AFC_FS_LISTDIR || j->fsop == AFC_FS_SCANDIR) &&
+            j->res == 1) {
             fn1 = Py_None;
         }
         if (j->fsop == AFC_FS_COPYFILE) {
@@ -3257,6 +3258,11 @@ fs_done(AsyncOp *op)
             break;
         case AFC_FS_LISTDIR:
             r = fs_list(j, as_str);
+            break;
+        case AFC_FS_SCANDIR:
+            /* One bytes object; aiofiles_c.os makes entries from it as
+             * they are iterated, so a huge directory never holds the loop. */
+            r = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
             break;
         case AFC_FS_SENDFILE:
         case AFC_FS_COPYFILE:

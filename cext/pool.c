@@ -84,7 +84,43 @@ read_once(int fd, char *p, size_t n, int64_t off, int *err)
     }
 }
 
-/* listdir: entries as [type:1][len:2][name] records, . and .. left out. */
+/* scandir record: a fixed header, the lstat and stat fields, the name. */
+struct scan_rec {
+    uint16_t namelen;
+    uint8_t dtype;
+    uint8_t flags;      /* 1: lstat ok, 2: stat ok */
+    int32_t lerr;       /* errno of lstat, or 0 */
+    int32_t serr;       /* errno of stat (symlinks only), or 0 */
+    int32_t pad;
+    uint64_t ino;       /* d_ino: what DirEntry.inode() gives */
+    uint64_t l[16];     /* lstat: see put_stat() */
+    uint64_t s[16];     /* stat, for symlinks */
+};
+
+static void
+put_stat(uint64_t *v, const struct stat *st)
+{
+    v[0] = st->st_mode;
+    v[1] = st->st_ino;
+    v[2] = st->st_dev;
+    v[3] = st->st_nlink;
+    v[4] = st->st_uid;
+    v[5] = st->st_gid;
+    v[6] = (uint64_t)st->st_size;
+    v[7] = (uint64_t)st->st_atim.tv_sec;
+    v[8] = (uint64_t)st->st_atim.tv_nsec;
+    v[9] = (uint64_t)st->st_mtim.tv_sec;
+    v[10] = (uint64_t)st->st_mtim.tv_nsec;
+    v[11] = (uint64_t)st->st_ctim.tv_sec;
+    v[12] = (uint64_t)st->st_ctim.tv_nsec;
+    v[13] = (uint64_t)st->st_blksize;
+    v[14] = (uint64_t)st->st_blocks;
+    v[15] = st->st_rdev;
+}
+
+/* listdir: entries as [type:1][len:2][name] records, . and .. left out.
+ * scandir: struct scan_rec + name per entry, with the stats done here so
+ * that DirEntry methods never need a system call on the loop thread. */
 static int
 list_dir(afc_job *job)
 {
@@ -126,8 +162,10 @@ list_dir(afc_job *job)
             continue;
         }
         size_t n = strlen(nm);
-        if (len + 3 + n > cap) {
-            while (len + 3 + n > cap) {
+        int scan = job->fsop == AFC_FS_SCANDIR;
+        size_t need = (scan ? sizeof(struct scan_rec) : 3) + n;
+        if (len + need > cap) {
+            while (len + need > cap) {
                 cap *= 2;
             }
             char *nb = realloc(buf, cap);
@@ -136,6 +174,34 @@ list_dir(afc_job *job)
                 break;
             }
             buf = nb;
+        }
+        if (scan) {
+            struct scan_rec rec;
+            struct stat st;
+            memset(&rec, 0, sizeof(rec));
+            rec.namelen = (uint16_t)n;
+            rec.dtype = ent->d_type;
+            if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                rec.flags |= 1;
+                put_stat(rec.l, &st);
+                if (S_ISLNK(st.st_mode)) {
+                    if (fstatat(dirfd(d), nm, &st, 0) == 0) {
+                        rec.flags |= 2;
+                        put_stat(rec.s, &st);
+                    }
+                    else {
+                        rec.serr = errno;
+                    }
+                }
+            }
+            else {
+                rec.lerr = errno;
+            }
+            rec.ino = ent->d_ino;
+            memcpy(buf + len, &rec, sizeof(rec));
+            memcpy(buf + len + sizeof(rec), nm, n);
+            len += sizeof(rec) + n;
+            continue;
         }
         buf[len] = (char)ent->d_type;
         buf[len + 1] = (char)(n & 0xff);
@@ -322,6 +388,7 @@ run_fs(afc_job *job)
         e = read_link(job);
         break;
     case AFC_FS_LISTDIR:
+    case AFC_FS_SCANDIR:
         e = list_dir(job);
         break;
     case AFC_FS_STATVFS:

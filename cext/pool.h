@@ -54,6 +54,8 @@ enum afc_fs_op {
     AFC_FS_CHOWN,      /* fchownat(dir_fd, path, uid=off, gid=len, flags) */
     AFC_FS_UTIME,      /* utimensat(dir_fd, path, times, flags) / futimens */
     AFC_FS_TRUNCATE,   /* truncate(path, off) or ftruncate(fd, off) */
+    AFC_FS_SCANDIR,    /* entries of path or fd with lstat (and, for
+                          symlinks, stat) of each -> out records */
     AFC_FS_COPYFILE,   /* copy path to path2: copy_file_range, sendfile,
                           then read/write; res = bytes copied, err_which =
                           0 source, 1 destination */

@@ -1,0 +1,196 @@
+"""scandir: entries listed and stat'ed in one pool job, made into
+os.DirEntry-compatible objects on the loop thread as they are iterated."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import stat as _stat
+import struct
+from types import TracebackType
+from typing import Any, Iterator
+
+from . import _fs
+
+# struct scan_rec in cext/pool.c
+_HEAD = struct.Struct("=HBBiiiQ")
+_FIELDS = struct.Struct("=QQQQQQqqqqqqqqqQ")
+_REC = _HEAD.size + 2 * _FIELDS.size
+_DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
+_BATCH = 256  # entries made per loop iteration by ``async for``
+
+
+def _stat_result(v: tuple[int, ...]) -> os.stat_result:
+    mode, ino, dev, nlink, uid, gid, size, a_s, a_ns, m_s, m_ns, c_s, c_ns, \
+        blksize, blocks, rdev = v
+    return os.stat_result((
+        mode, ino, dev, nlink, uid, gid, size, a_s, m_s, c_s,
+        a_s + a_ns * 1e-9, m_s + m_ns * 1e-9, c_s + c_ns * 1e-9,
+        a_s * 1_000_000_000 + a_ns, m_s * 1_000_000_000 + m_ns,
+        c_s * 1_000_000_000 + c_ns, blksize, blocks, rdev))
+
+
+class DirEntry:
+    """What os.DirEntry offers, with every answer already in memory: the
+    pool job that listed the directory also stat'ed each entry."""
+
+    __slots__ = ("name", "path", "_dtype", "_ino", "_lstat", "_stat",
+                 "_lerr", "_serr")
+
+    def __init__(self, name: Any, path: Any, dtype: int, ino: int,
+                 lstat: Any, lerr: int, stat: Any, serr: int) -> None:
+        self.name = name
+        self.path = path
+        self._dtype = dtype
+        self._ino = ino
+        self._lstat = lstat
+        self._lerr = lerr
+        self._stat = stat
+        self._serr = serr
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+    def __fspath__(self) -> Any:
+        return self.path
+
+    def inode(self) -> int:
+        return self._ino
+
+    def _error(self, err: int) -> OSError:
+        return OSError(err, os.strerror(err), self.path)
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self._lstat is None:
+            raise self._error(self._lerr)
+        if follow_symlinks and _stat.S_ISLNK(self._lstat.st_mode):
+            if self._stat is None:
+                raise self._error(self._serr)
+            return self._stat
+        return self._lstat
+
+    def is_symlink(self) -> bool:
+        if self._dtype != _DT_UNKNOWN:
+            return self._dtype == _DT_LNK
+        return self._lstat is not None and _stat.S_ISLNK(self._lstat.st_mode)
+
+    def _test(self, dtype: int, test: Any, follow_symlinks: bool) -> bool:
+        if self._dtype != _DT_UNKNOWN and not (follow_symlinks and
+                                               self._dtype == _DT_LNK):
+            return self._dtype == dtype
+        try:
+            st = self.stat(follow_symlinks=follow_symlinks)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return False
+            raise
+        return bool(test(st.st_mode))
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return self._test(_DT_DIR, _stat.S_ISDIR, follow_symlinks)
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return self._test(_DT_REG, _stat.S_ISREG, follow_symlinks)
+
+    def is_junction(self) -> bool:
+        return False
+
+
+class Scandir:
+    """The result of aiofiles_c.os.scandir(path).
+
+    ``await`` it for an iterator like os.scandir's (aiofiles' usage), or use
+    ``async for entry in scandir(path)`` and ``async with scandir(path)``.
+    """
+
+    def __init__(self, path: Any) -> None:
+        p, fd, as_str, fname = _fs.path_arg("scandir", "path", path,
+                                            allow_fd=True, allow_none=True)
+        # Entries' paths join the path given; an fd gives bare names, but -1
+        # means no path at all to os, that is ".".
+        self._prefix: Any = None
+        if fd == -1 and p is None:
+            p, fname = b".", "."
+            self._prefix = "."
+        elif p is not None:
+            self._prefix = "." if path is None else fname
+        self._job = (p, fd, fname)
+        self._as_str = as_str
+        self._blob: bytes | None = None
+        self._off = 0
+        self._closed = False
+
+    async def _fetch(self) -> None:
+        if self._blob is None:
+            p, fd, fname = self._job
+            self._blob = await _fs.call(_fs.SCANDIR, p, fd=fd, filename=fname,
+                                        as_str=self._as_str)
+
+    def __await__(self) -> Any:
+        yield from self._fetch().__await__()
+        return self
+
+    def _next_entry(self) -> DirEntry | None:
+        blob = self._blob
+        assert blob is not None
+        if self._closed or self._off >= len(blob):
+            return None
+        off = self._off
+        namelen, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob,
+                                                                     off)
+        base = off + _HEAD.size
+        lv = _FIELDS.unpack_from(blob, base)
+        sv = _FIELDS.unpack_from(blob, base + _FIELDS.size)
+        raw = blob[off + _REC:off + _REC + namelen]
+        self._off = off + _REC + namelen
+        name: Any = os.fsdecode(raw) if self._as_str else raw
+        if self._prefix is None:
+            path = name
+        else:
+            path = os.path.join(self._prefix, name)
+        return DirEntry(name, path, dtype, ino,
+                        _stat_result(lv) if flags & 1 else None, lerr,
+                        _stat_result(sv) if flags & 2 else None, serr)
+
+    # the os.scandir iterator protocol
+    def __iter__(self) -> Iterator[DirEntry]:
+        return self
+
+    def __next__(self) -> DirEntry:
+        if self._blob is None:
+            raise RuntimeError("await the scandir() result before iterating")
+        entry = self._next_entry()
+        if entry is None:
+            raise StopIteration
+        return entry
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> "Scandir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # async iteration
+    def __aiter__(self) -> "Scandir":
+        return self
+
+    async def __anext__(self) -> DirEntry:
+        await self._fetch()
+        entry = self._next_entry()
+        if entry is None:
+            raise StopAsyncIteration
+        if self._off and (self._off // _REC) % _BATCH == 0:
+            await asyncio.sleep(0)  # let the loop run between batches
+        return entry
+
+    async def __aenter__(self) -> "Scandir":
+        await self._fetch()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.close()
