@@ -12,10 +12,12 @@ import math
 import os
 import shutil
 import stat as _stat
+import sys
 from typing import Any
 
 from . import _fs
 from . import ospath as path
+from . import ospath as _ospath
 from .base import wrap
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
@@ -27,7 +29,8 @@ __all__ = [
     "mkdir", "makedirs", "rmdir", "removedirs", "symlink", "readlink",
     "listdir", "scandir", "access", "wrap", "getcwd", "link", "sendfile",
     "statvfs", "lstat", "fsync", "fdatasync", "chmod", "chown", "utime",
-    "truncate", "copyfile", "copymode", "copystat", "copy", "copy2",
+    "truncate", "copyfile", "copymode", "copystat", "copy", "copy2", "walk",
+    "rmtree", "move", "DirEntry",
 ]
 
 
@@ -447,3 +450,167 @@ async def copy2(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     await copyfile(src, dst, follow_symlinks=follow_symlinks)
     await copystat(src, dst, follow_symlinks=follow_symlinks)
     return dst
+
+
+async def walk(top: Any, topdown: bool = True, onerror: Any = None,
+               followlinks: bool = False) -> Any:
+    """os.walk as an async generator: ``async for root, dirs, files in
+    walk(top)``, with os.walk's results and order; directories are listed
+    by the native scandir."""
+    stack: list[Any] = [os.fspath(top)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            yield item
+            continue
+        dirs: list[Any] = []
+        nondirs: list[Any] = []
+        walk_dirs: list[Any] = []
+        try:
+            it = await scandir(item)
+        except OSError as error:
+            if onerror is not None:
+                onerror(error)
+            continue
+        with it:
+            for entry in it:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                (dirs if is_dir else nondirs).append(entry.name)
+                if not topdown and is_dir:
+                    if followlinks:
+                        walk_into = True
+                    else:
+                        try:
+                            walk_into = not entry.is_symlink()
+                        except OSError:
+                            walk_into = False
+                    if walk_into:
+                        walk_dirs.append(entry.path)
+        if topdown:
+            yield item, dirs, nondirs
+            for dirname in reversed(dirs):
+                new_path = os.path.join(item, dirname)
+                if followlinks or not await path.islink(new_path):
+                    stack.append(new_path)
+        else:
+            stack.append((item, dirs, nondirs))
+            stack.extend(reversed(walk_dirs))
+
+
+async def rmtree(path: Any, ignore_errors: bool = False,  # noqa: F811
+                 onerror: Any = None) -> None:
+    """shutil.rmtree, off the loop (its path-based variant: the same
+    results, and onerror gets the os functions shutil names)."""
+    if ignore_errors:
+        def onerror(*args: Any) -> None:
+            pass
+    elif onerror is None:
+        def onerror(*args: Any) -> None:
+            raise  # noqa: PLE0704 -- re-raise the error being handled
+    # shutil's fd-based steps on Linux: lstat, open (which follows a
+    # symlink), the same-file check, then the tree.
+    try:
+        st = await lstat(path)
+    except Exception:
+        onerror(os.lstat, path, sys.exc_info())
+        return
+    if _stat.S_ISLNK(st.st_mode):
+        try:
+            await stat(path)
+        except Exception:
+            onerror(os.open, path, sys.exc_info())
+            return
+        try:
+            raise OSError("Cannot call rmtree on a symbolic link")
+        except OSError:
+            onerror(os.path.islink, path, sys.exc_info())
+        return
+    await _rmtree(os.fspath(path), onerror)
+
+
+async def _rmtree(top: Any, onerror: Any) -> None:
+    try:
+        it = await scandir(top)
+        with it:
+            entries = list(it)
+    except OSError:
+        onerror(os.scandir, top, sys.exc_info())
+        entries = []
+    for entry in entries:
+        fullname = entry.path
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            try:
+                if entry.is_symlink():
+                    raise OSError("Cannot call rmtree on a symbolic link")
+            except OSError:
+                onerror(os.path.islink, fullname, sys.exc_info())
+                continue
+            await _rmtree(fullname, onerror)
+        else:
+            try:
+                await unlink(fullname)
+            except OSError:
+                onerror(os.unlink, fullname, sys.exc_info())
+    try:
+        await rmdir(top)
+    except OSError:
+        onerror(os.rmdir, top, sys.exc_info())
+
+
+async def move(src: Any, dst: Any, copy_function: Any = None) -> Any:
+    """shutil.move, off the loop: a rename when it can; across file
+    systems, a copy then removal (copy2 by default)."""
+    real_dst = dst
+    if await path.isdir(dst):
+        if await _samefile(src, dst):
+            await rename(src, dst)
+            return None
+        real_dst = os.path.join(dst, _basename(src))
+        if await path.exists(real_dst):
+            raise shutil.Error(f"Destination path '{real_dst}' already exists")
+    try:
+        await rename(src, real_dst)
+    except OSError:
+        if await path.islink(src):
+            await symlink(await readlink(src), real_dst)
+            await unlink(src)
+        elif await path.isdir(src):
+            if _destinsrc(src, dst):
+                raise shutil.Error(f"Cannot move a directory '{src}' into "
+                                   f"itself '{dst}'.") from None
+            await wrap(shutil.copytree)(src, real_dst, symlinks=True,
+                                        copy_function=copy_function or
+                                        shutil.copy2)
+            await rmtree(src)
+        else:
+            if copy_function is None:
+                await copy2(src, real_dst)
+            else:
+                await wrap(copy_function)(src, real_dst)
+            await unlink(src)
+    return real_dst
+
+
+def _basename(p: Any) -> Any:
+    sep = os.path.sep + (os.path.altsep or "")
+    p = os.fspath(p)
+    if isinstance(p, bytes):
+        return os.path.basename(p.rstrip(os.fsencode(sep)))
+    return os.path.basename(p.rstrip(sep))
+
+
+def _destinsrc(src: Any, dst: Any) -> bool:
+    src = os.path.abspath(src)
+    dst = os.path.abspath(dst)
+    if not src.endswith(os.path.sep):
+        src += os.path.sep
+    if not dst.endswith(os.path.sep):
+        dst += os.path.sep
+    return dst.startswith(src)

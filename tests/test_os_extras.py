@@ -191,3 +191,94 @@ async def test_copyfile_large(impl, tmp_path):
     r = await impl.os.copyfile(src, tmp_path / "copy")
     assert r == tmp_path / "copy"
     assert (tmp_path / "copy").read_bytes() == data
+
+
+def _norm(x, a, b):
+    """Results from the two twins, with the roots made the same."""
+    if isinstance(x, (str, bytes)):
+        return x.replace(str(a), "R") if isinstance(x, str) else x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_norm(v, a, b) for v in x)
+    return x
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("topdown", [True, False])
+@pytest.mark.parametrize("followlinks", [True, False])
+@pytest.mark.parametrize("top", ["", "d", "missing", "f", "ld"])
+async def test_walk(impl, twins, topdown, followlinks, top):
+    a, b = twins
+    (a / "d" / "sub").mkdir()
+    (b / "d" / "sub").mkdir()
+    errs_a, errs_b = [], []
+    got = [r async for r in impl.os.walk(os.path.join(a, top), topdown,
+                                         errs_a.append, followlinks)]
+    exp = list(os.walk(os.path.join(b, top), topdown, errs_b.append,
+                       followlinks))
+    norm = lambda rows, root: [(r.replace(str(root), "R"), d, f)  # noqa: E731
+                               for r, d, f in rows]
+    assert norm(got, a) == norm(exp, b)
+    assert [(type(e), e.errno) for e in errs_a] == \
+        [(type(e), e.errno) for e in errs_b]
+
+
+@pytest.mark.asyncio
+async def test_walk_prunes_like_os(impl, twins):
+    a, b = twins
+    seen_a = []
+    async for root, dirs, files in impl.os.walk(a):
+        seen_a.append((os.path.relpath(root, a), sorted(files)))
+        dirs[:] = [d for d in dirs if d != "d"]
+    seen_b = []
+    for root, dirs, files in os.walk(b):
+        seen_b.append((os.path.relpath(root, b), sorted(files)))
+        dirs[:] = [d for d in dirs if d != "d"]
+    assert seen_a == seen_b
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("target", ["d", "", "missing", "lf", "ld", "f"])
+@pytest.mark.parametrize("mode", ["raise", "ignore", "onerror"])
+async def test_rmtree(impl, twins, target, mode):
+    a, b = twins
+    calls_a, calls_b = [], []
+    kw_a, kw_b = {}, {}
+    if mode == "ignore":
+        kw_a = kw_b = {"ignore_errors": True}
+    elif mode == "onerror":
+        kw_a = {"onerror": lambda f, p, e: calls_a.append(
+            (f.__name__, p.replace(str(a), "R"), type(e[1])))}
+        kw_b = {"onerror": lambda f, p, e: calls_b.append(
+            (f.__name__, p.replace(str(b), "R"), type(e[1])))}
+    exp = call_sync(shutil.rmtree, os.path.join(b, target), **kw_b)
+    act = await call_async(impl.os.rmtree, os.path.join(a, target), **kw_a)
+    assert type(act.exc) is type(exp.exc), (act.exc, exp.exc)
+    if exp.exc is not None:
+        assert str(act.exc).replace(str(a), "R") == \
+            str(exp.exc).replace(str(b), "R")
+    assert calls_a == calls_b
+    assert os.path.lexists(a) == os.path.lexists(b)
+    if os.path.lexists(b):
+        assert snapshot(a) == snapshot(b)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("src,dst", [
+    ("f", "new"), ("f", "d"), ("d", "newdir"), ("d", "ld"), ("lf", "new"),
+    ("f", "g"), ("missing", "new"), ("d", "d/sub"), ("f", "f"),
+    ("d/inner", "d"),
+])
+async def test_move(impl, twins, src, dst):
+    a, b = twins
+    exp = call_sync(shutil.move, os.path.join(b, src), os.path.join(b, dst))
+    act = await call_async(impl.os.move, os.path.join(a, src),
+                           os.path.join(a, dst))
+    assert type(act.exc) is type(exp.exc), (act.exc, exp.exc)
+    if exp.exc is None:
+        assert _norm(act.value, a, b) == _norm(exp.value, b, b).replace(
+            str(b), "R") if isinstance(exp.value, str) else \
+            act.value == exp.value
+    else:
+        assert str(act.exc).replace(str(a), "R") == \
+            str(exp.exc).replace(str(b), "R")
+    assert snapshot(a) == snapshot(b)
