@@ -17,7 +17,7 @@ _HEAD = struct.Struct("=HBBiiiQ")
 _FIELDS = struct.Struct("=QQQQQQqqqqqqqqqQ")
 _REC = _HEAD.size + 2 * _FIELDS.size
 _DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
-_BATCH = 256  # entries made per loop iteration by ``async for``
+_BATCH = 64  # entries made per loop iteration by ``async for``
 
 
 def _stat_result(v: tuple[int, ...]) -> os.stat_result:
@@ -39,6 +39,8 @@ class DirEntry:
 
     def __init__(self, name: Any, path: Any, dtype: int, ino: int,
                  lstat: Any, lerr: int, stat: Any, serr: int) -> None:
+        # lstat/stat: raw field tuples until first asked for, then
+        # os.stat_result objects (None: the call failed with lerr/serr).
         self.name = name
         self.path = path
         self._dtype = dtype
@@ -63,16 +65,21 @@ class DirEntry:
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
         if self._lstat is None:
             raise self._error(self._lerr)
+        if type(self._lstat) is tuple:
+            self._lstat = _stat_result(self._lstat)
         if follow_symlinks and _stat.S_ISLNK(self._lstat.st_mode):
             if self._stat is None:
                 raise self._error(self._serr)
+            if type(self._stat) is tuple:
+                self._stat = _stat_result(self._stat)
             return self._stat
         return self._lstat
 
     def is_symlink(self) -> bool:
         if self._dtype != _DT_UNKNOWN:
             return self._dtype == _DT_LNK
-        return self._lstat is not None and _stat.S_ISLNK(self._lstat.st_mode)
+        return self._lstat is not None and _stat.S_ISLNK(self._lstat[0])
+
 
     def _test(self, dtype: int, test: Any, follow_symlinks: bool) -> bool:
         if self._dtype != _DT_UNKNOWN and not (follow_symlinks and
@@ -118,6 +125,7 @@ class Scandir:
         self._as_str = as_str
         self._blob: bytes | None = None
         self._off = 0
+        self._count = 0
         self._closed = False
 
     async def _fetch(self) -> None:
@@ -148,9 +156,9 @@ class Scandir:
             path = name
         else:
             path = os.path.join(self._prefix, name)
-        return DirEntry(name, path, dtype, ino,
-                        _stat_result(lv) if flags & 1 else None, lerr,
-                        _stat_result(sv) if flags & 2 else None, serr)
+        self._count += 1
+        return DirEntry(name, path, dtype, ino, lv if flags & 1 else None,
+                        lerr, sv if flags & 2 else None, serr)
 
     # the os.scandir iterator protocol
     def __iter__(self) -> Iterator[DirEntry]:
@@ -182,7 +190,7 @@ class Scandir:
         entry = self._next_entry()
         if entry is None:
             raise StopAsyncIteration
-        if self._off and (self._off // _REC) % _BATCH == 0:
+        if self._count % _BATCH == 0:
             await asyncio.sleep(0)  # let the loop run between batches
         return entry
 

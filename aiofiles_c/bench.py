@@ -351,6 +351,35 @@ class ListDir(Scenario):
 
 
 @register
+class ScanDir(Scenario):
+    """Every entry of a directory with many entries, with ``is_dir()``."""
+
+    name = "scandir10k"
+
+    def setup(self) -> None:
+        self.folder = str(entries_dir(self.root, self.sizes.dir_entries))
+
+    def describe(self) -> str:
+        return (f"`scandir` of a directory of {self.sizes.dir_entries:,} "
+                "entries, `is_dir()` of each (aiofiles_c: `async for`)")
+
+    def expected(self, n: int) -> int:
+        return self.sizes.dir_entries
+
+    async def stdlib(self, n: int) -> int:
+        with os.scandir(self.folder) as it:
+            return sum(1 for e in it if not e.is_dir())
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        osm = os_module(aio)
+        it = osm.scandir(self.folder)
+        if hasattr(it, "__aiter__"):
+            return sum([1 async for e in it if not e.is_dir()])
+        with await it as entries:
+            return sum(1 for e in entries if not e.is_dir())
+
+
+@register
 class CopyFile(Scenario):
     """``copyfile`` of the big file (``shutil.copyfile`` for blocking
     stdlib; aiofiles has none, so its column runs ``shutil.copyfile`` in
