@@ -791,6 +791,7 @@ afc_take_orphans(void)
 #define AFC_SPIN_NS (200 * 1000)
 
 static int nspinning;            /* guarded by pool_mu */
+static int nbusy;                /* workers running a job; pool_mu */
 static atomic_int queued;        /* jobs in the queue; the spinner polls it:
                                     release by submit, acquire here */
 
@@ -808,7 +809,9 @@ worker_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&pool_mu);
     for (;;) {
-        if (queue_head == NULL && nspinning == 0) {
+        /* Spin only when no other worker is busy: on a small machine a
+         * spinner next to a busy worker would take the loop's CPU. */
+        if (queue_head == NULL && nspinning == 0 && nbusy == 0) {
             nspinning++;
             pthread_mutex_unlock(&pool_mu);
             int64_t deadline = mono_ns() + AFC_SPIN_NS;
@@ -829,10 +832,12 @@ worker_main(void *arg)
             queue_tail = NULL;
         }
         atomic_fetch_sub_explicit(&queued, 1, memory_order_relaxed);
+        nbusy++;
         pthread_mutex_unlock(&pool_mu);
         afc_job_run(job);
         cq_push(job);
         pthread_mutex_lock(&pool_mu);
+        nbusy--;
     }
     return NULL;
 }
@@ -960,6 +965,7 @@ atfork_child(void)
     nthreads = 0;
     nidle = 0;
     nspinning = 0;
+    nbusy = 0;
     atomic_store(&queued, 0);
     orphans = NULL;
     for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
