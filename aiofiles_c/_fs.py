@@ -80,24 +80,23 @@ def _fd_value(value: int) -> int:
     return int(value)
 
 
-def c_int(value: Any) -> int:
-    """An argument os converts to a C int."""
+def _c_integer(value: Any, bits: int, cname: str) -> int:
     if not isinstance(value, int):
         raise TypeError(f"'{type(value).__name__}' object cannot be "
                         "interpreted as an integer")
-    if value < -(2 ** 31) or value >= 2 ** 31:
-        raise OverflowError("Python int too large to convert to C int")
+    if value < -(2 ** (bits - 1)) or value >= 2 ** (bits - 1):
+        raise OverflowError(f"Python int too large to convert to C {cname}")
     return int(value)
+
+
+def c_int(value: Any) -> int:
+    """An argument os converts to a C int."""
+    return _c_integer(value, 32, "int")
 
 
 def c_long(value: Any) -> int:
     """An argument os converts to a C long (off_t, ssize_t)."""
-    if not isinstance(value, int):
-        raise TypeError(f"'{type(value).__name__}' object cannot be "
-                        "interpreted as an integer")
-    if value < -(2 ** 63) or value >= 2 ** 63:
-        raise OverflowError("Python int too large to convert to C long")
-    return int(value)
+    return _c_integer(value, 64, "long")
 
 
 def dir_fd_arg(value: Any) -> int:

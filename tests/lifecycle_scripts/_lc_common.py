@@ -43,6 +43,19 @@ def fail(msg):
     os.write(2, ("FAIL: " + msg + "\n").encode())
 
 
+async def whole_round_trip(path, data):
+    """Write data with one write() on a fresh 'wb' file, read it back with
+    one read(), and check it."""
+    f = await impl.open(path, "wb")
+    await f.write(data)
+    await f.close()
+    f = await impl.open(path, "rb")
+    got = await f.read()
+    await f.close()
+    if got != data:
+        raise AssertionError("mismatch")
+
+
 async def write_file(path, data, chunk=CHUNK):
     f = await impl.open(path, "wb")
     for i in range(0, len(data), chunk):

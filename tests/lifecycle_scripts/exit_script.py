@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 
-from _lc_common import emit, impl, payload, CHUNK
+from _lc_common import emit, payload, whole_round_trip, CHUNK
 
 MODE, WORKDIR = sys.argv[1], sys.argv[2]
 DATA = payload("exit", 4 * CHUNK)
@@ -34,14 +34,7 @@ DATA = payload("exit", 4 * CHUNK)
 async def worker(i, rounds, progress=None):
     path = os.path.join(WORKDIR, f"w{i}.bin")
     for _ in range(rounds):
-        f = await impl.open(path, "wb")
-        await f.write(DATA)
-        await f.close()
-        f = await impl.open(path, "rb")
-        got = await f.read()
-        await f.close()
-        if got != DATA:
-            raise AssertionError("mismatch")
+        await whole_round_trip(path, DATA)
         if progress is not None:
             progress.set()
 

@@ -18,7 +18,8 @@ import os
 import sys
 import time
 
-from _lc_common import emit, impl, payload, roundtrip_many, CHUNK
+from _lc_common import (emit, payload, roundtrip_many, whole_round_trip,
+                        CHUNK)
 
 WORKDIR = sys.argv[1]
 KIND = sys.argv[2] if len(sys.argv) > 2 else "asyncio"
@@ -33,14 +34,7 @@ DATA = payload("closed", 4 * CHUNK)
 async def worker(i, tag):
     path = os.path.join(WORKDIR, f"{tag}-{i}.bin")
     for _ in range(50):
-        f = await impl.open(path, "wb")
-        await f.write(DATA)
-        await f.close()
-        f = await impl.open(path, "rb")
-        got = await f.read()
-        await f.close()
-        if got != DATA:
-            raise AssertionError("mismatch")
+        await whole_round_trip(path, DATA)
 
 
 def close_with_pending(tag):
