@@ -10,7 +10,7 @@ import stat as _stat
 from typing import Any
 
 from . import _fs
-from ._fs import GETCWD, call
+from ._fs import GETCWD, REALPATH, call
 from .base import wrap
 
 __all__ = [
@@ -97,7 +97,18 @@ async def sameopenfile(fp1: int, fp2: int, *, loop: Any = None,
     return os.path.samestat(s1, s2)
 
 
-_realpath = wrap(os.path.realpath)
+_realpath_in_executor = wrap(os.path.realpath)
+
+
+async def _realpath(p: Any) -> Any:
+    """os.path.realpath of a path that exists: realpath(3) in the pool.
+    Where that fails (a component os.path.realpath would step over), the
+    os.path function itself runs in the loop's executor."""
+    as_str = not isinstance(p, bytes)
+    try:
+        return await call(REALPATH, os.fsencode(p), as_str=as_str)
+    except OSError:
+        return await _realpath_in_executor(p)
 
 
 async def ismount(path: Any, *, loop: Any = None, executor: Any = None) -> bool:

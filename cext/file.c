@@ -3254,6 +3254,7 @@ fs_done(AsyncOp *op)
             break;
         case AFC_FS_READLINK:
         case AFC_FS_GETCWD:
+        case AFC_FS_REALPATH:
             r = fs_name(j->out, (Py_ssize_t)j->outlen, as_str);
             break;
         case AFC_FS_LISTDIR:

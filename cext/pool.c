@@ -459,6 +459,17 @@ run_fs(afc_job *job)
     case AFC_FS_COPYFILE:
         e = copy_file(job);
         break;
+    case AFC_FS_REALPATH: {
+        char *rp = realpath(job->path, NULL);
+        if (rp == NULL) {
+            e = errno;
+        }
+        else {
+            job->out = rp;
+            job->outlen = strlen(rp);
+        }
+        break;
+    }
     }
     job->err = r < 0 ? errno : e;
 }

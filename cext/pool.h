@@ -59,6 +59,7 @@ enum afc_fs_op {
     AFC_FS_COPYFILE,   /* copy path to path2: copy_file_range, sendfile,
                           then read/write; res = bytes copied, err_which =
                           0 source, 1 destination */
+    AFC_FS_REALPATH,   /* realpath(path) -> out */
 };
 
 typedef struct afc_cq afc_cq;
