@@ -18,6 +18,7 @@ _FIELDS = struct.Struct("=QQQQQQqqqqqqqqqQ")
 _REC = _HEAD.size + 2 * _FIELDS.size
 _DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
 _BATCH = 64  # entries made per loop iteration by ``async for``
+_FETCH = 2048  # entries listed (and stat'ed) by one pool job
 
 
 def _stat_result(v: tuple[int, ...]) -> os.stat_result:
@@ -123,26 +124,52 @@ class Scandir:
             self._prefix = "." if path is None else fname
         self._job = (p, fd, fname)
         self._as_str = as_str
-        self._blob: bytes | None = None
+        self._blob: bytes | None = None   # the batch being iterated
+        self._more: list[bytes] = []      # batches fetched, not yet reached
+        self._handle: Any = None          # the open directory stream
+        self._at_end = False
         self._off = 0
         self._count = 0
         self._closed = False
 
     async def _fetch(self) -> None:
+        """One more batch from the pool job (the stream stays open between
+        batches, owned by a handle that closes it when dropped)."""
+        p, fd, fname = self._job
+        blob, self._handle, self._at_end = await _fs._cext.fs(
+            _fs.SCANDIR, p, None, fd, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
+            -1, _FETCH, fname, None, self._as_str, (0, -1, 0, -1),
+            self._handle)
         if self._blob is None:
-            p, fd, fname = self._job
-            self._blob = await _fs.call(_fs.SCANDIR, p, fd=fd, filename=fname,
-                                        as_str=self._as_str)
+            self._blob = blob
+        else:
+            self._more.append(blob)
 
-    def __await__(self) -> Any:
-        yield from self._fetch().__await__()
+    async def _fetch_all(self) -> "Scandir":
+        await self._fetch()
+        while not self._at_end:
+            await self._fetch()
         return self
 
+    def __await__(self) -> Any:
+        # os.scandir's iterator is synchronous: take every batch first.
+        return self._fetch_all().__await__()
+
+    def _advance_batch(self) -> bool:
+        """Move to the next fetched batch; False if none is waiting."""
+        if not self._more:
+            return False
+        self._blob = self._more.pop(0)
+        self._off = 0
+        return True
+
     def _next_entry(self) -> DirEntry | None:
-        blob = self._blob
-        assert blob is not None
-        if self._closed or self._off >= len(blob):
+        if self._closed:
             return None
+        while self._blob is None or self._off >= len(self._blob):
+            if self._blob is None or not self._advance_batch():
+                return None
+        blob = self._blob
         off = self._off
         namelen, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob,
                                                                      off)
@@ -174,6 +201,8 @@ class Scandir:
 
     def close(self) -> None:
         self._closed = True
+        self._handle = None  # closes the stream if it is still open
+        self._more.clear()
 
     def __enter__(self) -> "Scandir":
         return self
@@ -186,8 +215,12 @@ class Scandir:
         return self
 
     async def __anext__(self) -> DirEntry:
-        await self._fetch()
+        if self._blob is None and not self._closed:
+            await self._fetch()
         entry = self._next_entry()
+        while entry is None and not self._at_end and not self._closed:
+            await self._fetch()
+            entry = self._next_entry()
         if entry is None:
             raise StopAsyncIteration
         if self._count % _BATCH == 0:
@@ -195,7 +228,6 @@ class Scandir:
         return entry
 
     async def __aenter__(self) -> "Scandir":
-        await self._fetch()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

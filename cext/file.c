@@ -15,6 +15,7 @@
 
 #include <structmember.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -143,6 +144,7 @@ int afc_inline_reads = 1;
 static int op_run(AsyncOp *op);
 static int op_run_inner(AsyncOp *op);
 static void fs_done(AsyncOp *op);
+static void scandir_settle(AsyncOp *op, afc_job *j);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
@@ -1828,6 +1830,9 @@ afc_job_discard(afc_job *job)
     op->in_pool = 0;
     free(job->out);
     job->out = NULL;
+    if (op->kind == K_FS && job->fsop == AFC_FS_SCANDIR) {
+        scandir_settle(op, job);
+    }
     Py_DECREF(op);
 }
 
@@ -3216,6 +3221,69 @@ fs_list(afc_job *j, int as_str)
     return lst;
 }
 
+#define AFC_DIR_CAPSULE "aiofiles_c.DIR"
+
+/* The capsule owns the directory stream until the worker closes it at the
+ * end of the directory (its context then says "closed"). */
+static void
+dir_capsule_free(PyObject *cap)
+{
+    DIR *d = PyCapsule_GetPointer(cap, AFC_DIR_CAPSULE);
+    if (d != NULL && PyCapsule_GetContext(cap) == NULL) {
+        closedir(d);
+    }
+}
+
+/* After a scandir batch that gives no result (an error, or nobody left to
+ * take it): the stream is the capsule's, or closed here if it has none. */
+static void
+scandir_settle(AsyncOp *op, afc_job *j)
+{
+    PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
+    if (j->dir == NULL) {
+        if (handle != Py_None) {
+            PyCapsule_SetContext(handle, (void *)1);  /* worker closed it */
+        }
+    }
+    else if (handle == Py_None) {
+        closedir((DIR *)j->dir);
+    }
+    j->dir = NULL;
+}
+
+static PyObject *
+scandir_result(AsyncOp *op, afc_job *j)
+{
+    PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
+    PyObject *blob = NULL, *r = NULL;
+    if (j->dir == NULL) {
+        if (handle != Py_None) {
+            /* the worker closed the stream */
+            PyCapsule_SetContext(handle, (void *)1);
+        }
+        handle = Py_None;
+        Py_INCREF(handle);
+    }
+    else if (handle != Py_None) {
+        Py_INCREF(handle);
+    }
+    else {
+        handle = PyCapsule_New(j->dir, AFC_DIR_CAPSULE, dir_capsule_free);
+        if (handle == NULL) {
+            closedir((DIR *)j->dir);
+            return NULL;
+        }
+    }
+    blob = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
+    if (blob != NULL) {
+        r = Py_BuildValue("(OOO)", blob, handle,
+                          j->dir == NULL ? Py_True : Py_False);
+    }
+    Py_XDECREF(blob);
+    Py_DECREF(handle);
+    return r;
+}
+
 /* A file-system job came back: build what os would return. */
 static void
 fs_done(AsyncOp *op)
@@ -3230,6 +3298,9 @@ fs_done(AsyncOp *op)
         r = PyBool_FromLong(j->err == 0);
     }
     else if (j->err != 0) {
+        if (j->fsop == AFC_FS_SCANDIR) {
+            scandir_settle(op, j);
+        }
         if ((j->fsop == AFC_FS_LISTDIR || j->fsop == AFC_FS_SCANDIR) &&
             j->res == 1) {
             fn1 = Py_None;
@@ -3261,9 +3332,10 @@ fs_done(AsyncOp *op)
             r = fs_list(j, as_str);
             break;
         case AFC_FS_SCANDIR:
-            /* One bytes object; aiofiles_c.os makes entries from it as
-             * they are iterated, so a huge directory never holds the loop. */
-            r = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
+            /* (records, handle, at_end): one bytes object per batch, made
+             * into entries as they are iterated; the handle keeps the
+             * directory stream open for the next batch. */
+            r = scandir_result(op, j);
             break;
         case AFC_FS_SENDFILE:
         case AFC_FS_COPYFILE:
@@ -3292,11 +3364,23 @@ afc_fs_call(PyObject *module, PyObject *args)
     Py_ssize_t length;
     PyObject *path, *path2, *fn1, *fn2;
     long long times[4] = {0, -1, 0, -1};
-    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp|(LLLL):fs", &fsop, &path,
+    PyObject *handle = Py_None;
+    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp|(LLLL)O:fs", &fsop, &path,
                           &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode,
                           &off, &length, &fn1, &fn2, &as_str, &times[0],
-                          &times[1], &times[2], &times[3])) {
+                          &times[1], &times[2], &times[3], &handle)) {
         return NULL;
+    }
+    void *dir = NULL;
+    if (handle != Py_None) {
+        if (PyCapsule_GetContext(handle) != NULL) {
+            PyErr_SetString(PyExc_ValueError, "directory stream is closed");
+            return NULL;
+        }
+        dir = PyCapsule_GetPointer(handle, AFC_DIR_CAPSULE);
+        if (dir == NULL) {
+            return NULL;
+        }
     }
     if ((path != Py_None && !PyBytes_Check(path)) ||
         (path2 != Py_None && !PyBytes_Check(path2))) {
@@ -3313,7 +3397,8 @@ afc_fs_call(PyObject *module, PyObject *args)
     op->kind = K_FS;
     op->state = S_RUNNING;
     op->n = as_str;
-    op->arg = PyTuple_Pack(4, path, path2, fn1, fn2);
+    /* The tuple keeps alive what the worker uses: the paths, the stream. */
+    op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);
     PyObject_GC_Track(op);
     if (op->arg == NULL) {
         Py_DECREF(op);
@@ -3336,6 +3421,7 @@ afc_fs_call(PyObject *module, PyObject *args)
     for (int i = 0; i < 4; i++) {
         j->times[i] = times[i];
     }
+    j->dir = dir;
     op_submit(op, P_NONE);
     return (PyObject *)op;
 }

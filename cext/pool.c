@@ -124,8 +124,11 @@ put_stat(uint64_t *v, const struct stat *st)
 static int
 list_dir(afc_job *job)
 {
-    DIR *d;
-    if (job->path != NULL) {
+    DIR *d = job->dir;
+    if (d != NULL) {
+        /* the next batch of a scandir */
+    }
+    else if (job->path != NULL) {
         d = opendir(job->path);
     }
     else {
@@ -147,14 +150,19 @@ list_dir(afc_job *job)
     if (d == NULL) {
         return errno;
     }
-    size_t cap = 4096, len = 0;
+    size_t cap = 4096, len = 0, count = 0;
     char *buf = malloc(cap);
     int e = buf == NULL ? ENOMEM : 0;
+    int at_end = 0;
     while (e == 0) {
+        if (job->fsop == AFC_FS_SCANDIR && job->len > 0 && count >= job->len) {
+            break;  /* a full batch: the stream stays open for the next */
+        }
         errno = 0;
         struct dirent *ent = readdir(d);
         if (ent == NULL) {
             e = errno;
+            at_end = 1;
             break;
         }
         const char *nm = ent->d_name;
@@ -201,6 +209,7 @@ list_dir(afc_job *job)
             memcpy(buf + len, &rec, sizeof(rec));
             memcpy(buf + len + sizeof(rec), nm, n);
             len += sizeof(rec) + n;
+            count++;
             continue;
         }
         buf[len] = (char)ent->d_type;
@@ -209,7 +218,11 @@ list_dir(afc_job *job)
         memcpy(buf + len + 3, nm, n);
         len += 3 + n;
     }
-    closedir(d);
+    if (at_end || e != 0 || job->fsop != AFC_FS_SCANDIR) {
+        closedir(d);
+        d = NULL;
+    }
+    job->dir = d;
     if (e != 0) {
         free(buf);
         return e;

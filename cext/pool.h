@@ -54,7 +54,8 @@ enum afc_fs_op {
     AFC_FS_CHOWN,      /* fchownat(dir_fd, path, uid=off, gid=len, flags) */
     AFC_FS_UTIME,      /* utimensat(dir_fd, path, times, flags) / futimens */
     AFC_FS_TRUNCATE,   /* truncate(path, off) or ftruncate(fd, off) */
-    AFC_FS_SCANDIR,    /* entries of path or fd with lstat (and, for
+    AFC_FS_SCANDIR,    /* up to len entries of path or fd (dir: the stream
+                          from the batch before) with lstat (and, for
                           symlinks, stat) of each -> out records */
     AFC_FS_COPYFILE,   /* copy path to path2: copy_file_range, sendfile,
                           then read/write; res = bytes copied, err_which =
@@ -98,6 +99,9 @@ struct afc_job {
     char *out;         /* malloc'd by the worker, freed on the loop thread */
     int64_t times[4];  /* UTIME: atime s, ns, mtime s, ns (ns < 0: now) */
     int err_which;     /* COPYFILE: which path the error is about */
+    void *dir;         /* SCANDIR: the open DIR* between batches (NULL:
+                          open it); the worker sets it back to NULL at the
+                          end of the directory, when it closes it */
     size_t outlen;
     /* Results, written by the worker, read by the loop thread after the
      * completion queue hands the job back (the queue mutex orders them). */

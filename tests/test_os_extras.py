@@ -340,3 +340,37 @@ def _compare_stat(act, exp, ctx, a, b):
     # the twins are different files: compare what they share
     assert type(act.value) is type(exp.value), ctx
     assert fa[0] == fb[0] and fa[5:7] == fb[5:7], (ctx, fa, fb)
+
+
+@pytest.mark.asyncio
+async def test_scandir_batches(impl, tmp_path):
+    """A directory larger than one listing batch: every entry exactly once,
+    whichever way it is read, and no descriptor left open after a partial
+    iteration or a close."""
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(5000):
+        (d / f"e{i:05d}").touch()
+    want = sorted(os.listdir(d))
+
+    def nfd():
+        return len(os.listdir("/proc/self/fd"))
+
+    with await impl.os.scandir(d) as it:
+        assert sorted(e.name for e in it) == want
+    before = nfd()
+    assert sorted([e.name async for e in impl.os.scandir(d)]) == want
+    async with impl.os.scandir(d) as it:
+        seen = []
+        async for e in it:
+            seen.append(e.name)
+            if len(seen) == 3000:
+                break
+    assert len(set(seen)) == 3000
+    it = impl.os.scandir(d)
+    async for e in it:
+        break
+    it.close()
+    assert [e async for e in it] == []
+    del it
+    assert nfd() == before
