@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import os
 from concurrent.futures import Executor
 from typing import Any, Callable, Union
 
 from . import _cext
+from ._text import AsyncTextIOWrapper
 from .base import AiofilesContextManager
 
 _FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
@@ -64,12 +66,13 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
                 executor: Executor | None) -> Any:
     flags = _open_flags(file, mode, buffering, encoding, errors, newline,
                         closefd)
-    if "b" not in mode and buffering == 0:
-        raise ValueError("can't have unbuffered text I/O")
     if "b" not in mode:
-        raise NotImplementedError(
-            "aiofiles_c: text mode is not available yet; open in binary mode"
-        )
+        # Text mode still runs in the executor, as aiofiles does it.
+        lp = loop if loop is not None else asyncio.get_running_loop()
+        raw = await lp.run_in_executor(executor, functools.partial(
+            io.open, file, mode, buffering, encoding, errors, newline,
+            closefd, opener))
+        return AsyncTextIOWrapper(raw, loop, executor)
     if isinstance(file, int):
         if file < 0:
             raise ValueError("negative file descriptor")

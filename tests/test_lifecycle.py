@@ -238,8 +238,7 @@ def _resource_warnings(res):
     return count, other
 
 
-# Text modes join this list when aiofiles_c gets text mode (issue 3).
-UNCLOSED_MODES = ["rb", "wb", "r+b"]
+UNCLOSED_MODES = ["rb", "wb", "r+b", "r", "w"]
 
 
 @pytest.mark.parametrize("mode", UNCLOSED_MODES)
