@@ -1078,37 +1078,35 @@ readline_step(AsyncOp *op, Py_ssize_t limit, PyObject **line)
 {
     AsyncFile *f = op->file;
     *line = NULL;
-    for (;;) {
-        Py_ssize_t have = f->rend - f->rpos;
-        Py_ssize_t lim = limit >= 0 ? limit : PY_SSIZE_T_MAX;
-        Py_ssize_t window = have < lim ? have : lim;
-        Py_ssize_t k = -1;
-        if (op->scanned < window) {
-            char *start = f->buf + f->rpos;
-            char *p = memchr(start + op->scanned, '\n',
-                             (size_t)(window - op->scanned));
-            if (p != NULL) {
-                k = p - start + 1;
-            }
+    Py_ssize_t have = f->rend - f->rpos;
+    Py_ssize_t lim = limit >= 0 ? limit : PY_SSIZE_T_MAX;
+    Py_ssize_t window = have < lim ? have : lim;
+    Py_ssize_t k = -1;
+    if (op->scanned < window) {
+        char *start = f->buf + f->rpos;
+        char *p = memchr(start + op->scanned, '\n',
+                         (size_t)(window - op->scanned));
+        if (p != NULL) {
+            k = p - start + 1;
         }
-        if (k < 0) {
-            if (have >= lim) {
-                k = lim;
-            }
-            else if (op->eof) {
-                k = have;
-            }
-            else {
-                op->scanned = window;
-                op->filled = 0;
-                return RUN_WAIT;
-            }
-        }
-        op->scanned = 0;
-        op->eof = 0;
-        *line = take_buffered(f, k);
-        return RUN_DONE;
     }
+    if (k < 0) {
+        if (have >= lim) {
+            k = lim;
+        }
+        else if (op->eof) {
+            k = have;
+        }
+        else {
+            op->scanned = window;
+            op->filled = 0;
+            return RUN_WAIT;
+        }
+    }
+    op->scanned = 0;
+    op->eof = 0;
+    *line = take_buffered(f, k);
+    return RUN_DONE;
 }
 
 static int
@@ -1187,7 +1185,9 @@ run_readline(AsyncOp *op)
 static int
 run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
 {
+    /* op->arg: a bytearray gathering the line (NULL until a byte came). */
     AsyncFile *f = op->file;
+    int complete = 0;
     *line = NULL;
     if (op->phase == P_DIRECT) {
         op->phase = P_NONE;
@@ -1198,49 +1198,30 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
             return RUN_DONE;
         }
         Py_ssize_t got = (Py_ssize_t)j->res;
-        Py_ssize_t take = got;
         char *p = memchr(f->buf, '\n', (size_t)got);
-        if (p != NULL) {
-            take = p - f->buf + 1;
-        }
+        Py_ssize_t take = p != NULL ? p - f->buf + 1 : got;
         if (take > 0) {
-            PyObject *part = PyBytes_FromStringAndSize(f->buf, take);
-            if (part == NULL) {
+            if (op->arg == NULL &&
+                (op->arg = PyByteArray_FromStringAndSize(NULL, 0)) == NULL) {
                 return RUN_DONE;
             }
-            if (op->alloc == 0) {
-                op->alloc = 1;
-                Py_XSETREF(op->arg, PyByteArray_FromStringAndSize("", 0));
-                if (op->arg == NULL) {
-                    Py_DECREF(part);
-                    return RUN_DONE;
-                }
-            }
-            PyObject *r = PySequence_InPlaceConcat(op->arg, part);
-            Py_DECREF(part);
-            if (r == NULL) {
+            Py_ssize_t old = PyByteArray_GET_SIZE(op->arg);
+            if (PyByteArray_Resize(op->arg, old + take) < 0) {
                 return RUN_DONE;
             }
-            Py_DECREF(r);
+            memcpy(PyByteArray_AS_STRING(op->arg) + old, f->buf,
+                   (size_t)take);
             if (f->pos >= 0) {
                 f->pos += take;
             }
         }
-        Py_ssize_t sofar = op->arg ? PyByteArray_GET_SIZE(op->arg) : 0;
-        if (got == 0 || p != NULL || (limit >= 0 && sofar >= limit)) {
-            *line = PyBytes_FromStringAndSize(
-                op->arg ? PyByteArray_AS_STRING(op->arg) : "", sofar);
-            Py_CLEAR(op->arg);
-            op->alloc = 0;
-            return RUN_DONE;
-        }
+        complete = got == 0 || p != NULL;
     }
     Py_ssize_t sofar = op->arg ? PyByteArray_GET_SIZE(op->arg) : 0;
-    if (limit >= 0 && sofar >= limit) {
+    if (complete || (limit >= 0 && sofar >= limit)) {
         *line = PyBytes_FromStringAndSize(
             op->arg ? PyByteArray_AS_STRING(op->arg) : "", sofar);
         Py_CLEAR(op->arg);
-        op->alloc = 0;
         return RUN_DONE;
     }
     if (file_ensure_buf(f, AFC_RAW_LINE_CHUNK) < 0) {
@@ -3128,6 +3109,23 @@ set_time(PyObject *v, int index, long long sec, long nsec)
     return 0;
 }
 
+/* Set v[start:start+n] to items (new references, any may be NULL): all
+ * are consumed; -1 if one was NULL (an error is set). */
+static int
+set_items(PyObject *v, int start, PyObject **items, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i] == NULL || rc < 0) {
+            Py_XDECREF(items[i]);
+            rc = -1;
+            continue;
+        }
+        PyStructSequence_SetItem(v, start + i, items[i]);
+    }
+    return rc;
+}
+
 static PyObject *
 make_stat_result(afc_state *st, const struct stat *s)
 {
@@ -3144,15 +3142,9 @@ make_stat_result(afc_state *st, const struct stat *s)
         PyLong_FromUnsignedLong((unsigned long)s->st_gid),
         PyLong_FromLongLong((long long)s->st_size),
     };
-    for (int i = 0; i < 7; i++) {
-        if (items[i] == NULL) {
-            for (int k = i + 1; k < 7; k++) {
-                Py_XDECREF(items[k]);
-            }
-            Py_DECREF(v);
-            return NULL;
-        }
-        PyStructSequence_SetItem(v, i, items[i]);
+    if (set_items(v, 0, items, 7) < 0) {
+        Py_DECREF(v);
+        return NULL;
     }
     if (set_time(v, 7, (long long)s->st_atim.tv_sec, s->st_atim.tv_nsec) ||
         set_time(v, 8, (long long)s->st_mtim.tv_sec, s->st_mtim.tv_nsec) ||
@@ -3165,15 +3157,9 @@ make_stat_result(afc_state *st, const struct stat *s)
         PyLong_FromLongLong((long long)s->st_blocks),
         PyLong_FromUnsignedLongLong((unsigned long long)s->st_rdev),
     };
-    for (int i = 0; i < 3; i++) {
-        if (tail[i] == NULL) {
-            for (int k = i + 1; k < 3; k++) {
-                Py_XDECREF(tail[k]);
-            }
-            Py_DECREF(v);
-            return NULL;
-        }
-        PyStructSequence_SetItem(v, 16 + i, tail[i]);
+    if (set_items(v, 16, tail, 3) < 0) {
+        Py_DECREF(v);
+        return NULL;
     }
     return v;
 }

@@ -40,38 +40,40 @@ NFORKS = 4
 failures = []
 
 
+def in_child(body):
+    """Run body(k) as a forked child's whole life: report CHILD-OK k, or
+    the traceback, and leave with os._exit (never returns)."""
+    def run(k):
+        code = 1
+        try:
+            body(k)
+            emit(f"CHILD-OK {k}")
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    return run
+
+
+@in_child
 def child_with_lib(k):
-    """Runs in a forked child: fresh event loop, library work, os._exit."""
-    code = 1
-    try:
-        n = asyncio.run(roundtrip_many(WORKDIR, f"child{k}", n=8))
-        if n != 8 * (4 * CHUNK + 4):
-            raise AssertionError(f"child {k}: wrong total {n}")
-        emit(f"CHILD-OK {k}")
-        code = 0
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    """Fresh event loop, library work."""
+    n = asyncio.run(roundtrip_many(WORKDIR, f"child{k}", n=8))
+    if n != 8 * (4 * CHUNK + 4):
+        raise AssertionError(f"child {k}: wrong total {n}")
 
 
+@in_child
 def child_without_lib(k):
-    code = 1
-    try:
-        path = os.path.join(WORKDIR, f"nolib{k}.txt")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.write(fd, b"x" * 1000)
-        os.close(fd)
-        if sum(range(10000)) != 49995000:
-            raise AssertionError
-        emit(f"CHILD-OK {k}")
-        code = 0
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    """Plain os calls only."""
+    path = os.path.join(WORKDIR, f"nolib{k}.txt")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.write(fd, b"x" * 1000)
+    os.close(fd)
+    if sum(range(10000)) != 49995000:
+        raise AssertionError
 
 
 def start_inflight(prefix, n=24):
