@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import os
 from concurrent.futures import Executor
 from typing import Any, Callable, Union
 
 from . import _cext
-from ._text import AsyncTextIOWrapper
+from ._text import _NativeTextIOWrapper
 from .base import AiofilesContextManager
 
 _FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
@@ -66,13 +65,30 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
                 executor: Executor | None) -> Any:
     flags = _open_flags(file, mode, buffering, encoding, errors, newline,
                         closefd)
-    if "b" not in mode:
-        # Text mode still runs in the executor, as aiofiles does it.
-        lp = loop if loop is not None else asyncio.get_running_loop()
-        raw = await lp.run_in_executor(executor, functools.partial(
-            io.open, file, mode, buffering, encoding, errors, newline,
-            closefd, opener))
-        return AsyncTextIOWrapper(raw, loop, executor)
+    text = "b" not in mode
+    line_buffering = False
+    if text and buffering == 1:
+        line_buffering, buffering = True, -1
+    f = await _open_buffered(file, mode, buffering, flags, closefd, opener,
+                             loop, executor)
+    if not text:
+        return f
+    try:
+        if buffering == 0:
+            # io.open finds this only after opening the file.
+            raise ValueError("can't have unbuffered text I/O")
+        return await _NativeTextIOWrapper._create(
+            f, mode, encoding, errors, newline, line_buffering)
+    except BaseException:
+        await f.close()
+        raise
+
+
+async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,
+                         closefd: Any,
+                         opener: Callable[[Any, int], int] | None,
+                         loop: asyncio.AbstractEventLoop | None,
+                         executor: Executor | None) -> Any:
     if isinstance(file, int):
         if file < 0:
             raise ValueError("negative file descriptor")

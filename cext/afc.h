@@ -14,6 +14,8 @@ typedef struct {
     PyTypeObject *Reader_type;       /* AsyncBufferedReader: readers */
     PyTypeObject *Op_type;           /* the awaitable every method returns */
     PyTypeObject *Completion_type;   /* one per event loop */
+    PyTypeObject *Done_type;         /* a finished text-file call */
+    PyTypeObject *Text_type;         /* TextBase: native half of text */
     PyObject *get_running_loop;      /* asyncio.events._get_running_loop */
     PyObject *cq_factory;            /* aiofiles_c: loop -> Completion */
     PyObject *UnsupportedOperation;  /* io.UnsupportedOperation */
@@ -55,6 +57,16 @@ void afc_job_done(afc_job *job);      /* loop thread, GIL held */
 void afc_job_discard(afc_job *job);   /* loop gone: release, no callbacks */
 extern int afc_inline_reads;
 PyObject *afc_fs_call(PyObject *module, PyObject *args);
+/* For the text layer: served from memory or not at all (NULL/0 without an
+ * exception means "needs the pool"). */
+PyObject *afc_file_read1_nowait(afc_state *st, PyObject *f, Py_ssize_t n);
+int afc_file_write_nowait(afc_state *st, PyObject *f, const char *data,
+                          Py_ssize_t len);
+int afc_file_closed(afc_state *st, PyObject *f);
+
+/* text.c */
+extern PyType_Spec afc_done_spec;
+extern PyType_Spec afc_text_spec;
 
 /* module.c */
 extern PyType_Spec afc_completion_spec;

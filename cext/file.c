@@ -1245,15 +1245,40 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
  * so the flushes (which move the position to the end of the file) happen
  * where io's do and tell() agrees with io; others buffer up to the
  * read-ahead size. Returns RUN_DONE/RUN_WAIT; *done when buffered. */
+static Py_ssize_t
+write_capacity(AsyncFile *f)
+{
+    return f->appending  ? f->bufsize
+           : f->cap > 0 ? f->cap
+                        : (f->bufsize > AFC_MIN_CAP ? f->bufsize : AFC_MIN_CAP);
+}
+
+/* Append len bytes to the pending writes (the caller checked they fit). */
+static int
+buffer_bytes(AsyncFile *f, const char *data, Py_ssize_t len)
+{
+    if (file_ensure_buf(f, f->wlen + len) < 0) {
+        return -1;
+    }
+    if (f->wlen == 0) {
+        f->wstart = f->pos;
+    }
+    if (len > 0) {
+        memcpy(f->buf + f->wlen, data, (size_t)len);
+    }
+    f->wlen += len;
+    if (f->pos >= 0) {
+        f->pos += len;
+    }
+    return 0;
+}
+
 static int
 write_view(AsyncOp *op, int *done)
 {
     AsyncFile *f = op->file;
     Py_ssize_t len = op->view.len;
-    Py_ssize_t wcap = f->appending  ? f->bufsize
-                      : f->cap > 0 ? f->cap
-                                   : (f->bufsize > AFC_MIN_CAP ? f->bufsize
-                                                               : AFC_MIN_CAP);
+    Py_ssize_t wcap = write_capacity(f);
     *done = 0;
     if (f->rend > 0) {
         file_drop_readahead(f);
@@ -1264,18 +1289,8 @@ write_view(AsyncOp *op, int *done)
         return op_submit(op, P_FLUSH);
     }
     if (f->wlen + len <= wcap) {
-        if (file_ensure_buf(f, f->wlen + len) < 0) {
+        if (buffer_bytes(f, op->view.buf, len) < 0) {
             return op_finish(op, NULL);
-        }
-        if (f->wlen == 0) {
-            f->wstart = f->pos;
-        }
-        if (len > 0) {
-            memcpy(f->buf + f->wlen, op->view.buf, (size_t)len);
-        }
-        f->wlen += len;
-        if (f->pos >= 0) {
-            f->pos += len;
         }
         *done = 1;
         return RUN_DONE;
@@ -2268,6 +2283,85 @@ PyType_Spec afc_op_spec = {
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Op_slots,
 };
+
+/* ---- synchronous access for the text layer (text.c, loop thread) ---- */
+
+/* f when it is one of our buffered files with nothing queued, open and
+ * attached: then its buffers may be used here and now. */
+static AsyncFile *
+idle_buffered(afc_state *st, PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, st->Buffered_type)) {
+        return NULL;
+    }
+    AsyncFile *f = (AsyncFile *)obj;
+    if (f->raw_mode || !f->opened || f->closed || f->detached ||
+        f->qhead != NULL || f->pumping) {
+        return NULL;
+    }
+    return f;
+}
+
+PyObject *
+afc_file_read1_nowait(afc_state *st, PyObject *obj, Py_ssize_t n)
+{
+    AsyncFile *f = idle_buffered(st, obj);
+    if (f == NULL || !f->readable || f->wlen > 0 || n <= 0) {
+        return NULL;
+    }
+    Py_ssize_t have = f->rend - f->rpos;
+    if (have == 0) {
+        if (!f->nowait || !f->seekable || f->pos < 0) {
+            return NULL;
+        }
+        if (file_ensure_buf(f, AFC_MIN_CAP) < 0) {
+            return NULL;
+        }
+        f->rpos = f->rend = 0;
+        ssize_t r = try_nowait(f, f->buf, (size_t)f->cap, f->pos);
+        if (r < 0) {
+            return NULL;
+        }
+        if (r == 0) {
+            return PyBytes_FromStringAndSize(NULL, 0);
+        }
+        f->rend = r;
+        have = r;
+    }
+    return take_buffered(f, n < have ? n : have);
+}
+
+int
+afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
+                      Py_ssize_t len)
+{
+    AsyncFile *f = idle_buffered(st, obj);
+    if (f == NULL || !f->writable) {
+        return 0;
+    }
+    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+        return 0;
+    }
+    if (f->wlen + len > write_capacity(f)) {
+        return 0;
+    }
+    if (f->rend > 0) {
+        file_drop_readahead(f);
+    }
+    return buffer_bytes(f, data, len) < 0 ? -1 : 1;
+}
+
+/* -1 when obj is not one of ours (the caller asks Python). */
+int
+afc_file_closed(afc_state *st, PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, st->FileIO_type) &&
+        !PyObject_TypeCheck(obj, st->Buffered_type)) {
+        return -1;
+    }
+    AsyncFile *f = (AsyncFile *)obj;
+    return f->detached ? -1 : f->closed;
+}
 
 /* ---- the file types ---- */
 

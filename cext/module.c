@@ -245,7 +245,9 @@ module_exec(PyObject *module)
         add_type(module, &afc_fileio_spec, NULL, &st->FileIO_type) < 0 ||
         add_type(module, &afc_buffered_spec, NULL, &st->Buffered_type) < 0 ||
         add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
-                 &st->Reader_type) < 0) {
+                 &st->Reader_type) < 0 ||
+        add_type(module, &afc_done_spec, NULL, &st->Done_type) < 0 ||
+        add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0) {
         return -1;
     }
     mod = PyImport_ImportModule("asyncio.events");
@@ -302,6 +304,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Reader_type);
     Py_VISIT(st->Op_type);
     Py_VISIT(st->Completion_type);
+    Py_VISIT(st->Done_type);
+    Py_VISIT(st->Text_type);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->cq_factory);
     Py_VISIT(st->UnsupportedOperation);
@@ -321,6 +325,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->Reader_type);
     Py_CLEAR(st->Op_type);
     Py_CLEAR(st->Completion_type);
+    Py_CLEAR(st->Done_type);
+    Py_CLEAR(st->Text_type);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->cq_factory);
     Py_CLEAR(st->UnsupportedOperation);
