@@ -199,6 +199,7 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
         self._errors = errors
         self._codec_name = info.name
         self._codec_errors = errors
+        self._errors_strict = int(errors == "strict")
         self._readuniversal = int(not newline)
         self._readtranslate = int(newline is None)
         self._readnl = newline

@@ -42,10 +42,11 @@ class Sizes:
     small_writes: int = 100_000
     small_files: int = 2000
     dir_entries: int = 10_000
+    text_lines: int = 200_000
 
 
 QUICK_SIZES = Sizes(big_file=16 * MiB, small_writes=20_000, small_files=500,
-                    dir_entries=2000)
+                    dir_entries=2000, text_lines=50_000)
 
 
 class Scenario:
@@ -231,6 +232,122 @@ class WriteSmall(Scenario):
         if size != self.expected(n):
             raise AssertionError(f"{self.name}: file has {size} bytes, "
                                  f"expected {self.expected(n)}")
+        self.path.unlink()
+
+
+def text_file(root: Path, lines: int) -> Path:
+    """A UTF-8 text file of ``lines`` lines (~45 characters, some non-ASCII),
+    made once and shared."""
+    path = root / f"lines-{lines}.txt"
+    if not path.exists():
+        with open(path, "w", encoding="utf-8") as f:
+            for i in range(lines):
+                f.write(f"line {i} of the text file, héllo wörld {i * 7}\n")
+    return path
+
+
+class TextLines(Scenario):
+    """Every line of a text file opened 'r' (UTF-8, universal newlines)."""
+
+    aiofiles_units = 20_000
+
+    def setup(self) -> None:
+        self.path = text_file(self.root, self.sizes.text_lines)
+        self.units = self.sizes.text_lines
+
+    def expected(self, n: int) -> int:
+        return n
+
+
+@register
+class TextFor(TextLines):
+    name = "text_for"
+
+    def describe(self) -> str:
+        return (f"`async for line in f` over a {self.units:,}-line UTF-8 "
+                "text file (stdlib: `for line in f`)")
+
+    async def stdlib(self, n: int) -> int:
+        count = 0
+        with open(self.path, encoding="utf-8") as f:
+            for _ in f:
+                count += 1
+                if count == n:
+                    break
+        return count
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        count = 0
+        async with aio.open(self.path, encoding="utf-8") as f:
+            async for _ in f:
+                count += 1
+                if count == n:
+                    break
+        return count
+
+
+@register
+class TextReadline(TextLines):
+    name = "text_readline"
+
+    def describe(self) -> str:
+        return (f"`readline()` calls through a {self.units:,}-line UTF-8 "
+                "text file")
+
+    async def stdlib(self, n: int) -> int:
+        with open(self.path, encoding="utf-8") as f:
+            for _ in range(n):
+                f.readline()
+        return n
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        count = 0
+        async with aio.open(self.path, encoding="utf-8") as f:
+            for _ in range(n):
+                if await f.readline():
+                    count += 1
+        return count
+
+
+@register
+class TextWriteSmall(Scenario):
+    """Many small text ``write()`` calls to a new file opened 'w', then close."""
+
+    name = "text_write_small"
+    aiofiles_units = 20_000
+    record = "a line of text, héllo\n"
+
+    def setup(self) -> None:
+        self.path = self.root / "text_write_small.out"
+        self.units = self.sizes.small_writes
+
+    def describe(self) -> str:
+        return (f"{self.units:,} `write()` calls of a {len(self.record)}-"
+                "character line to a new UTF-8 file opened 'w', then close")
+
+    def expected(self, n: int) -> int:
+        return n * len(self.record)
+
+    async def stdlib(self, n: int) -> int:
+        total = 0
+        with open(self.path, "w", encoding="utf-8") as f:
+            for _ in range(n):
+                total += f.write(self.record)
+        return total
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        total = 0
+        async with aio.open(self.path, "w", encoding="utf-8") as f:
+            for _ in range(n):
+                total += await f.write(self.record)
+        return total
+
+    def after_run(self, n: int) -> None:
+        size = self.path.stat().st_size
+        want = n * len(self.record.encode("utf-8"))
+        if size != want:
+            raise AssertionError(f"{self.name}: file has {size} bytes, "
+                                 f"expected {want}")
         self.path.unlink()
 
 

@@ -23,6 +23,8 @@
 
 #define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
 #define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
+#define AFC_TEXT_UTF8_CACHE 4096         /* longest str encoded through its
+                                            cached UTF-8 form */
 
 /* Why a call goes to the Python half (the argument of _slow). */
 enum { WHY_NEED = 0, WHY_BUSY = 1, WHY_YIELD = 2 };
@@ -57,6 +59,7 @@ typedef struct {
     int readuniversal, readtranslate, writetranslate, line_buffering;
     int telling, seekable, busy;
     int fast_encode;           /* ENC_*: io's own encoder for this codec */
+    int errors_strict;
     int encoding_start_of_stream;  /* utf-16/32: the next write has a BOM */
     Py_ssize_t chunk_size;
     Py_ssize_t need;           /* chunk size the last STEP_NEED wants */
@@ -70,6 +73,7 @@ typedef struct {
     int rd_active;
     PyObject *rd_chunks;
     Py_ssize_t rd_remaining;
+    PyObject *spare;           /* a Done to reuse once nobody else holds it */
     /* fairness */
     int64_t since;
     unsigned calls;
@@ -134,6 +138,28 @@ done_error(afc_state *st)
     d->exc = val;
     PyObject_GC_Track(d);  /* a traceback can lead back here */
     return (PyObject *)d;
+}
+
+/* done_new() for a file's fast path: the Done of an earlier call is
+ * reused when its awaiter is gone (only self->spare refers to it), which
+ * saves an allocation per line or write. Steals value. */
+static PyObject *
+text_done(TextObject *self, PyObject *value)
+{
+    DoneObject *d = (DoneObject *)self->spare;
+    if (value == NULL) {
+        return NULL;
+    }
+    if (d != NULL && Py_REFCNT(d) == 1 && d->value == NULL &&
+        d->exc == NULL) {
+        d->value = value;
+        return Py_NewRef(d);
+    }
+    PyObject *n = done_new(self->st, value);
+    if (n != NULL) {
+        Py_XSETREF(self->spare, Py_NewRef(n));
+    }
+    return n;
 }
 
 static PySendResult
@@ -998,7 +1024,7 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return done_error(self->st);
     }
-    return done_new(self->st, line);
+    return text_done(self, line);
 }
 
 static PyObject *
@@ -1059,7 +1085,7 @@ Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (r == STEP_ERROR) {
         return done_error(self->st);
     }
-    return done_new(self->st, result);
+    return text_done(self, result);
 }
 
 static PyObject *
@@ -1068,6 +1094,44 @@ Text_write(TextObject *self, PyObject *text)
     int why, needflush = 0;
     if (!may_run_inline(self, &why)) {
         return go_slow(self, OP_WRITE, text, why);
+    }
+    const char *data = NULL;
+    Py_ssize_t nbytes = 0;
+    if (PyUnicode_Check(text) && self->writenl == NULL &&
+        !self->line_buffering && self->encoder != NULL &&
+        self->buffer != NULL && afc_file_closed(self->st, self->buffer) == 0) {
+        if (PyUnicode_IS_ASCII(text) && self->fast_encode >= ENC_UTF8 &&
+            self->fast_encode <= ENC_ASCII) {
+            /* ASCII in an ASCII-compatible codec: the bytes are the
+             * string's own data. */
+            data = (const char *)PyUnicode_DATA(text);
+            nbytes = PyUnicode_GET_LENGTH(text);
+        }
+        else if (self->fast_encode == ENC_UTF8 && self->errors_strict &&
+                 PyUnicode_GET_LENGTH(text) <= AFC_TEXT_UTF8_CACHE) {
+            /* The str's own UTF-8 form (kept with it, as encode() would
+             * use it): a string with a surrogate fails here exactly as
+             * the strict encoder fails. */
+            data = PyUnicode_AsUTF8AndSize(text, &nbytes);
+            if (data == NULL) {
+                self->encoding_start_of_stream = 0;
+                return done_error(self->st);
+            }
+        }
+    }
+    if (data != NULL) {
+        Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+        int r = afc_file_write_nowait(self->st, self->buffer, data, nbytes);
+        if (r < 0) {
+            return done_error(self->st);
+        }
+        if (r > 0) {
+            self->encoding_start_of_stream = 0;
+            if (after_write(self) < 0) {
+                return done_error(self->st);
+            }
+            return text_done(self, PyLong_FromSsize_t(len));
+        }
     }
     PyObject *b = encode_for_write(self, text, &needflush);
     if (b == NULL) {
@@ -1086,8 +1150,8 @@ Text_write(TextObject *self, PyObject *text)
             if (after_write(self) < 0) {
                 return done_error(self->st);
             }
-            return done_new(self->st,
-                            PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text)));
+            return text_done(self,
+                             PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text)));
         }
     }
     PyObject *arg = Py_BuildValue("(NnO)", b, PyUnicode_GET_LENGTH(text),
@@ -1259,6 +1323,7 @@ Text_traverse(TextObject *self, visitproc visit, void *arg)
     Py_VISIT(self->rl_remaining);
     Py_VISIT(self->rd_chunks);
     Py_VISIT(self->dict);
+    Py_VISIT(self->spare);
     return 0;
 }
 
@@ -1279,6 +1344,7 @@ Text_clear(TextObject *self)
     Py_CLEAR(self->rl_remaining);
     Py_CLEAR(self->rd_chunks);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->spare);
     return 0;
 }
 
@@ -1381,6 +1447,7 @@ static PyMemberDef Text_members[] = {
     INT("_telling", telling),
     INT("_seekable", seekable),
     INT("_fast_encode", fast_encode),
+    INT("_errors_strict", errors_strict),
     INT("_encoding_start_of_stream", encoding_start_of_stream),
     INT("_busy", busy),
     {"_CHUNK_SIZE", T_PYSSIZET, offsetof(TextObject, chunk_size), 0, NULL},

@@ -73,8 +73,6 @@ def initial_bytes(text, junk, encoding):
 async def apply(f, twin, name, args, told):
     """One op on both files; returns (actual, expected) outcomes."""
     if name == "seek_told":
-        if not told:
-            return None
         args = (told[args[0] % len(told)],)
         name = "seek"
     if name == "anext":
@@ -123,6 +121,8 @@ async def run_text_ops(impl, tmp_path, mode, data, kw, chunk, ops):
                 pair = await apply(f, twin, "flush", (), told)
                 assert_same_outcome(*pair, f"op #{i} (flush first)")
                 dirty = read_since_sync = False
+            if name == "seek_told" and not told:
+                continue
             pair = await apply(f, twin, name, args, told)
             if pair is not None:
                 assert_same_outcome(*pair, f"op #{i} {name}{args}")
