@@ -45,6 +45,17 @@ OPS = st.one_of(
     st.tuples(st.just("seekable"), st.tuples()),
 )
 READS = {"read", "readline", "readlines", "anext"}
+
+# CPython 3.11's TextIOWrapper.tell() reads past the end of its snapshot
+# after a seek() to a cookie that skips characters (it scales the stale
+# bytes-per-character ratio of the previous chunk): AddressSanitizer stops
+# the process there. Under the sanitizer build the tests seek only to
+# cookies that skip nothing; the normal run uses every cookie.
+SANITIZER = os.environ.get("AIOFILES_C_TEST_PROFILE") == "sanitizer"
+
+
+def seekable_cookie(cookie):
+    return not SANITIZER or (cookie >> 128) & 0xFFFFFFFF == 0
 WRITES = {"write", "writelines"}
 
 
@@ -84,7 +95,7 @@ async def apply(f, twin, name, args, told):
         return act, exp
     exp = call_sync(getattr(twin, name), *args)
     act = await call_async(getattr(f, name), *args)
-    if name == "tell" and exp.exc is None:
+    if name == "tell" and exp.exc is None and seekable_cookie(exp.value):
         told.append(exp.value)
     return act, exp
 
@@ -194,6 +205,7 @@ def test_tell_cookies_round_trip(impl, runner, tmp_path, encoding, newline,
                 assert await f.tell() == cookies[-1]
                 if not exp:
                     break
+            cookies = [c for c in cookies if seekable_cookie(c)]
             for k in picks:
                 cookie = cookies[k % len(cookies)]
                 assert await f.seek(cookie) == twin.seek(cookie)
