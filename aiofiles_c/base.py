@@ -59,7 +59,7 @@ class AsyncIndirectBase(AsyncBase):
         self._name = name
         super().__init__(None, loop, executor)
 
-    @property  # type: ignore[override]
+    @property
     def _file(self) -> Any:
         return self._indirect()
 
