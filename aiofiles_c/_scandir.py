@@ -10,7 +10,7 @@ import struct
 from types import TracebackType
 from typing import Any, Iterator
 
-from . import _fs
+from . import _cext, _fs
 
 # struct scan_rec in cext/pool.c
 _HEAD = struct.Struct("=HBBiiiQ")
@@ -73,8 +73,10 @@ class DirEntry:
                 raise self._error(self._serr)
             if type(self._stat) is tuple:
                 self._stat = _stat_result(self._stat)
-            return self._stat
-        return self._lstat
+            result: os.stat_result = self._stat
+            return result
+        lresult: os.stat_result = self._lstat
+        return lresult
 
     def is_symlink(self) -> bool:
         if self._dtype != _DT_UNKNOWN:
@@ -136,7 +138,7 @@ class Scandir:
         """One more batch from the pool job (the stream stays open between
         batches, owned by a handle that closes it when dropped)."""
         p, fd, fname = self._job
-        blob, self._handle, self._at_end = await _fs._cext.fs(
+        blob, self._handle, self._at_end = await _cext.fs(
             _fs.SCANDIR, p, None, fd, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
             -1, _FETCH, fname, None, self._as_str, (0, -1, 0, -1),
             self._handle)

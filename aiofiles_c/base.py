@@ -1,6 +1,8 @@
-"""The awaitable + async context manager that ``open()`` returns."""
+"""The awaitable + async context manager that ``open()`` returns, and the
+base classes of the executor-run file wrappers (``aiofiles.base``)."""
 from __future__ import annotations
 
+from abc import ABCMeta
 from asyncio import AbstractEventLoop, get_running_loop
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from concurrent.futures import Executor
@@ -10,6 +12,60 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
+
+
+class AsyncBase(metaclass=ABCMeta):
+    """Base of the wrappers that run a stdlib file's methods in the loop's
+    executor (what ``threadpool.wrap`` returns), as aiofiles.base.AsyncBase.
+
+    It is an ABC: the native file types are registered with the matching
+    subclasses, so ``isinstance`` checks written for aiofiles hold for files
+    opened natively too.
+    """
+
+    def __init__(self, file: Any, loop: AbstractEventLoop | None,
+                 executor: Executor | None) -> None:
+        self._file = file
+        self._executor = executor
+        self._ref_loop = loop
+
+    @property
+    def _loop(self) -> AbstractEventLoop:
+        return self._ref_loop or get_running_loop()
+
+    def __aiter__(self) -> AsyncBase:
+        """We are our own iterator."""
+        return self
+
+    def __repr__(self) -> str:
+        return super().__repr__() + " wrapping " + repr(self._file)
+
+    async def __anext__(self) -> Any:
+        """Simulate normal file iteration."""
+        line = await self.readline()  # type: ignore[attr-defined]
+        if line:
+            return line
+        raise StopAsyncIteration
+
+
+class AsyncIndirectBase(AsyncBase):
+    """A wrapper whose file is looked up by ``indirect()`` at each use (the
+    stdio objects: replacing ``sys.stdout`` is seen)."""
+
+    def __init__(self, name: str, loop: AbstractEventLoop | None,
+                 executor: Executor | None,
+                 indirect: Callable[[], Any]) -> None:
+        self._indirect = indirect
+        self._name = name
+        super().__init__(None, loop, executor)
+
+    @property
+    def _file(self) -> Any:
+        return self._indirect()
+
+    @_file.setter
+    def _file(self, v: Any) -> None:
+        pass  # discard writes
 
 
 class AiofilesContextManager(

@@ -15,7 +15,7 @@ import stat as _stat
 import sys
 from typing import Any
 
-from . import _fs
+from . import _cext, _fs
 from . import ospath as path
 from . import ospath as _ospath
 from .base import wrap
@@ -369,7 +369,7 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         tms = (0, -1, 0, -1)  # now
     p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
     # os.utime's errors name no file.
-    await _fs._cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
+    await _cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
                        0, None, None, True, tms)
 
@@ -613,4 +613,4 @@ def _destinsrc(src: Any, dst: Any) -> bool:
         src += os.path.sep
     if not dst.endswith(os.path.sep):
         dst += os.path.sep
-    return dst.startswith(src)
+    return bool(dst.startswith(src))

@@ -122,7 +122,7 @@ async def ismount(path: Any, *, loop: Any = None, executor: Any = None) -> bool:
     s2 = await _stat_or_none(parent, follow=False)
     if s2 is None:
         return False
-    return s1.st_dev != s2.st_dev or s1.st_ino == s2.st_ino
+    return bool(s1.st_dev != s2.st_dev or s1.st_ino == s2.st_ino)
 
 
 async def abspath(path: Any, *, loop: Any = None, executor: Any = None) -> Any:

@@ -1,0 +1,157 @@
+"""The spooled temporary file and the temporary directory objects."""
+from __future__ import annotations
+
+import functools
+from asyncio import AbstractEventLoop
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+from ..base import AsyncBase
+
+__all__ = ["AsyncSpooledTemporaryFile", "AsyncTemporaryDirectory"]
+
+
+class AsyncSpooledTemporaryFile(AsyncBase):
+    """Async version of tempfile.SpooledTemporaryFile.
+
+    ``_file`` is tempfile's own object. Until it rolls over, every call is
+    answered in memory on the loop thread. A binary one rolls over onto a
+    native ``TemporaryFile`` (``_file._rolled`` becomes true, as in
+    tempfile), a text one with tempfile's own ``rollover()`` in the
+    executor; calls go to that file from then on.
+    """
+
+    def __init__(self, file: Any, loop: AbstractEventLoop | None,
+                 executor: Executor | None) -> None:
+        super().__init__(file, loop, executor)
+        self._native: Any = None
+
+    async def _check(self) -> None:
+        if self._file._rolled:
+            return
+        max_size = self._file._max_size
+        if max_size and self._file._file.tell() > max_size:
+            await self.rollover()
+
+    async def rollover(self) -> None:
+        """Move the data to a file on disk (tempfile's rollover())."""
+        f = self._file
+        if f._rolled:
+            return
+        if "b" not in f._TemporaryFileArgs["mode"]:
+            await self._loop.run_in_executor(self._executor, f.rollover)
+            return
+        from . import _temporary_file
+
+        args = f._TemporaryFileArgs
+        newfile = await _temporary_file(loop=self._loop,
+                                        executor=self._executor, **args)
+        mem = f._file
+        try:
+            await newfile.write(mem.getvalue())
+            await newfile.seek(mem.tell(), 0)
+        except BaseException:
+            await newfile.close()
+            raise
+        self._native = newfile
+        f._rolled = True
+        del f._TemporaryFileArgs
+        mem.close()
+
+    async def fileno(self) -> int:
+        """Roll over and return the file descriptor."""
+        await self.rollover()
+        if self._native is not None:
+            result: int = self._native.fileno()
+            return result
+        return await self._run(self._file.fileno)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any,
+                   **kwargs: Any) -> Any:
+        return await self._loop.run_in_executor(
+            self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def write(self, s: Any) -> int:
+        """Write, rolling over once past ``max_size``."""
+        if self._native is not None:
+            return await self._native.write(s)  # type: ignore[no-any-return]
+        if self._file._rolled:
+            return await self._run(self._file.write, s)  # type: ignore
+        rv: int = self._file._file.write(s)
+        await self._check()
+        return rv
+
+    async def writelines(self, iterable: Any) -> None:
+        """Write the lines, rolling over once past ``max_size``."""
+        if self._native is not None:
+            return await self._native.writelines(iterable)  # type: ignore
+        if self._file._rolled:
+            return await self._run(self._file.writelines, iterable)  # type: ignore
+        self._file._file.writelines(iterable)
+        await self._check()
+
+    async def truncate(self, size: int | None = None) -> int:
+        """Resize; a size past ``max_size`` rolls over first."""
+        f = self._file
+        if (self._native is None and not f._rolled and size is not None
+                and size > f._max_size):
+            await self.rollover()
+        if self._native is not None:
+            return await self._native.truncate(size)  # type: ignore
+        if f._rolled:
+            return await self._run(f.truncate, size)  # type: ignore
+        return f.truncate(size)  # type: ignore[no-any-return]
+
+
+def _spooled_method(name: str) -> Callable[..., Any]:
+    async def method(self: AsyncSpooledTemporaryFile, *args: Any,
+                     **kwargs: Any) -> Any:
+        if self._native is not None:
+            return await getattr(self._native, name)(*args, **kwargs)
+        if self._file._rolled:
+            return await self._run(getattr(self._file, name), *args,
+                                   **kwargs)
+        return getattr(self._file, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _spooled_property(name: str) -> property:
+    def get(self: AsyncSpooledTemporaryFile) -> Any:
+        if self._native is not None:
+            return getattr(self._native, name)
+        return getattr(self._file, name)
+
+    return property(get)
+
+
+for _name in ("close", "flush", "isatty", "read", "readline", "readlines",
+              "seek", "tell"):
+    setattr(AsyncSpooledTemporaryFile, _name, _spooled_method(_name))
+for _name in ("closed", "encoding", "mode", "name", "newlines"):
+    setattr(AsyncSpooledTemporaryFile, _name, _spooled_property(_name))
+del _name
+
+
+class AsyncTemporaryDirectory:
+    """Async version of tempfile.TemporaryDirectory."""
+
+    def __init__(self, file: Any, loop: AbstractEventLoop,
+                 executor: Executor | None) -> None:
+        self._file = file
+        self._loop = loop
+        self._executor = executor
+
+    @property
+    def name(self) -> Any:
+        """The directory's path."""
+        return self._file.name
+
+    async def cleanup(self) -> None:
+        """Remove the directory and everything in it."""
+        await self._loop.run_in_executor(self._executor, self._file.cleanup)
+
+    async def close(self) -> None:
+        """The same as cleanup()."""
+        await self.cleanup()

@@ -1,0 +1,70 @@
+"""The binary file classes, under the names aiofiles gives them.
+
+Files opened by ``aiofiles_c.open()`` are the native types of
+``aiofiles_c._cext``; the classes here run the methods of an already-open
+stdlib file object in the loop's executor (``threadpool.wrap``), as aiofiles
+does. The native types are registered with these ABCs, so
+``isinstance(f, AsyncBufferedReader)`` is true for both kinds.
+"""
+from __future__ import annotations
+
+from .. import _cext
+from ..base import AsyncBase, AsyncIndirectBase
+from .utils import (delegate_to_executor, proxy_method_directly,
+                    proxy_property_directly)
+
+__all__ = ["AsyncBufferedIOBase", "AsyncBufferedReader", "AsyncFileIO",
+           "AsyncIndirectBufferedIOBase", "AsyncIndirectBufferedReader",
+           "AsyncIndirectFileIO"]
+
+_BUFFERED_ASYNC = ("close", "flush", "isatty", "read", "read1", "readinto",
+                   "readline", "readlines", "seek", "seekable", "tell",
+                   "truncate", "writable", "write", "writelines")
+_FILEIO_ASYNC = ("close", "flush", "isatty", "read", "readall", "readinto",
+                 "readline", "readlines", "seek", "seekable", "tell",
+                 "truncate", "writable", "write", "writelines")
+
+
+@delegate_to_executor(*_BUFFERED_ASYNC)
+@proxy_method_directly("detach", "fileno", "readable")
+@proxy_property_directly("closed", "raw", "name", "mode")
+class AsyncBufferedIOBase(AsyncBase):
+    """The async version of io.BufferedWriter and BufferedIOBase."""
+
+
+@delegate_to_executor("peek")
+class AsyncBufferedReader(AsyncBufferedIOBase):
+    """The async version of io.BufferedReader and BufferedRandom."""
+
+
+@delegate_to_executor(*_FILEIO_ASYNC)
+@proxy_method_directly("fileno", "readable")
+@proxy_property_directly("closed", "name", "mode")
+class AsyncFileIO(AsyncBase):
+    """The async version of io.FileIO."""
+
+
+@delegate_to_executor(*_BUFFERED_ASYNC)
+@proxy_method_directly("detach", "fileno", "readable")
+@proxy_property_directly("closed", "raw", "name", "mode")
+class AsyncIndirectBufferedIOBase(AsyncIndirectBase):
+    """The indirect version of AsyncBufferedIOBase (the stdio objects)."""
+
+
+@delegate_to_executor("peek")
+class AsyncIndirectBufferedReader(AsyncIndirectBufferedIOBase):
+    """The indirect version of AsyncBufferedReader."""
+
+
+@delegate_to_executor(*_FILEIO_ASYNC)
+@proxy_method_directly("fileno", "readable")
+@proxy_property_directly("closed", "name", "mode")
+class AsyncIndirectFileIO(AsyncIndirectBase):
+    """The indirect version of AsyncFileIO."""
+
+
+# Natively opened files pass the isinstance checks written for aiofiles
+# (_cext.AsyncBufferedReader subclasses _cext.AsyncBufferedIOBase, as here).
+AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
+AsyncBufferedReader.register(_cext.AsyncBufferedReader)
+AsyncFileIO.register(_cext.AsyncFileIO)

@@ -1,0 +1,25 @@
+"""The text file classes, under the names aiofiles gives them.
+
+``AsyncTextIOWrapper`` is the class ``aiofiles_c.open()`` gives text files
+(and ``threadpool.wrap`` gives an already-open stdlib text file).
+"""
+from __future__ import annotations
+
+from .._text import AsyncTextIOWrapper
+from ..base import AsyncBase, AsyncIndirectBase
+from .utils import (delegate_to_executor, proxy_method_directly,
+                    proxy_property_directly)
+
+__all__ = ["AsyncTextIOWrapper", "AsyncTextIndirectIOWrapper"]
+
+AsyncBase.register(AsyncTextIOWrapper)
+
+
+@delegate_to_executor("close", "flush", "isatty", "read", "readable",
+                      "readline", "readlines", "seek", "seekable", "tell",
+                      "truncate", "write", "writable", "writelines")
+@proxy_method_directly("detach", "fileno")
+@proxy_property_directly("buffer", "closed", "encoding", "errors",
+                         "line_buffering", "newlines", "name", "mode")
+class AsyncTextIndirectIOWrapper(AsyncIndirectBase):
+    """The indirect version of AsyncTextIOWrapper (the stdio objects)."""
