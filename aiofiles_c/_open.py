@@ -100,6 +100,7 @@ async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,
     appending = "a" in mode
     if buffering == 1:
         buffering = -1  # io warned already: binary mode has no line buffering
+    cls: type[_cext.AsyncFileIO | _cext.AsyncBufferedIOBase]
     if buffering == 0:
         cls = _cext.AsyncFileIO
     elif readable:

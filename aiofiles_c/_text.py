@@ -40,7 +40,7 @@ class AsyncTextIOWrapper:
         return self
 
     async def __anext__(self) -> str:
-        line: str = await self.readline()
+        line: str = await self.readline()  # type: ignore[attr-defined]
         if line:
             return line
         raise StopAsyncIteration
@@ -98,7 +98,7 @@ def _probe(encoding: Any, errors: Any, newline: Any,
     t = io.TextIOWrapper(io.BytesIO(), encoding, errors, newline,
                          line_buffering)
     try:
-        return t.encoding, t.errors
+        return t.encoding, t.errors or "strict"
     finally:
         t.detach()
 
@@ -182,6 +182,10 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
     _cext.TextBase); everything that needs I/O comes here."""
 
     _lock: asyncio.Lock | None = None
+    _mode: str
+    _encoding: str
+    _errors: str
+    delete: bool  # NamedTemporaryFile sets it
 
     def __init__(self) -> None:  # built by _create()
         pass
@@ -211,10 +215,10 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
             self._encoder = info.incrementalencoder(errors)
             self._fast_encode = _ENCODEFUNCS.get(info.name, 0)
         if buffer.readable():
-            decoder = info.incrementaldecoder(errors)
+            decoder: Any = info.incrementaldecoder(errors)
             if self._readuniversal:
-                decoder = io.IncrementalNewlineDecoder(decoder,
-                                                       self._readtranslate)
+                decoder = io.IncrementalNewlineDecoder(
+                    decoder, bool(self._readtranslate))
             self._decoder = decoder
         if self._seekable and self._encoder is not None:
             # Don't write a BOM in the middle of a file.
@@ -569,37 +573,37 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
             return io.BufferedRandom(raw)
         return io.BufferedReader(raw) if readable else io.BufferedWriter(raw)
 
-    @property  # type: ignore[override]
+    @property
     def buffer(self) -> Any:
         return self._buffer
 
-    @property  # type: ignore[override]
+    @property
     def closed(self) -> bool:
         self._check_attached()
         return bool(self._buffer.closed)
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> Any:
         self._check_attached()
         return self._buffer.name
 
-    @property  # type: ignore[override]
+    @property
     def encoding(self) -> str:
-        return self._encoding  # type: ignore[no-any-return]
+        return self._encoding
 
-    @property  # type: ignore[override]
+    @property
     def errors(self) -> str:
-        return self._errors  # type: ignore[no-any-return]
+        return self._errors
 
-    @property  # type: ignore[override]
+    @property
     def mode(self) -> str:
-        return self._mode  # type: ignore[no-any-return]
+        return self._mode
 
-    @property  # type: ignore[override]
+    @property
     def line_buffering(self) -> bool:
         return bool(self._line_buffering)
 
-    @property  # type: ignore[override]
+    @property
     def newlines(self) -> Any:
         self._check_attached()
         if self._decoder is None:

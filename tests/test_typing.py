@@ -78,3 +78,11 @@ def test_the_sample_program_runs():
                           capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"to stdout" in proc.stdout
+
+
+def test_mypy_strict_on_the_package_itself(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir",
+         str(tmp_path / "cache"), "--no-error-summary", str(PACKAGE)],
+        capture_output=True, text=True, env=_env(), timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

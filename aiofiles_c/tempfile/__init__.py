@@ -9,7 +9,7 @@ names, flags and ``O_TMPFILE`` use), and then served by the native engine:
   native type) whose ``name`` is the path; ``close()`` closes the
   descriptor and then removes the file when ``delete`` is true, as
   tempfile's wrapper does, and so does collecting an unclosed one.
-  Text modes wrap tempfile's own object, as aiofiles does.
+  A text mode puts the native text layer over that file.
 - ``SpooledTemporaryFile``: tempfile's in-memory object until it rolls over;
   a binary one then continues on a native ``TemporaryFile``.
 - ``TemporaryDirectory``: tempfile's object; ``cleanup()`` runs in the
@@ -33,7 +33,7 @@ from .. import _cext
 from .._open import _fileio_mode, _open_flags
 from .._open import open as _aopen
 from ..base import AiofilesContextManager
-from ..threadpool.text import AsyncTextIOWrapper
+from .._text import _NativeTextIOWrapper
 from .temptypes import AsyncSpooledTemporaryFile, AsyncTemporaryDirectory
 
 __all__ = ["NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile",
@@ -199,6 +199,9 @@ class _NamedContextManager(AiofilesContextManager[_T]):
             return
         if isinstance(obj, _Named):
             await obj._tmp_exit()
+        elif isinstance(obj, _NativeTextIOWrapper):
+            await obj.close()
+            await obj.buffer._tmp_exit()
         else:
             await obj._loop.run_in_executor(obj._executor, obj._file.__exit__,
                                             exc_type, exc_val, exc_tb)
@@ -211,18 +214,8 @@ async def _named_file(mode: str, buffering: int, encoding: str | None,
                       executor: Executor | None) -> Any:
     if loop is None:
         loop = asyncio.get_running_loop()
-    if "b" not in mode:
-        # Text: tempfile's own object, run in the executor as aiofiles does.
-        kw: dict[str, Any] = {}
-        if sys.version_info >= (3, 12):
-            kw["delete_on_close"] = delete_on_close
-        f = await _create(loop, executor, partial(
-            _tempfile.NamedTemporaryFile, mode, buffering, encoding, newline,
-            suffix, prefix, dir, delete, errors=errors, **kw),
-            lambda w: w.close())
-        result = AsyncTextIOWrapper(f, loop, executor)
-        result.delete = f.delete  # type: ignore[attr-defined]
-        return result
+    text = "b" not in mode
+    line_buffering = text and buffering == 1
     fd, path = await _create(loop, executor, partial(
         _tempfile.mkstemp, suffix, prefix, dir),
         lambda made: _cleanup(made[0], made[1], True))
@@ -255,7 +248,20 @@ async def _named_file(mode: str, buffering: int, encoding: str | None,
     except BaseException:
         f._tmp_fin()
         raise
-    return f
+    if not text:
+        return f
+    # Text: the native text layer over the named binary file, whose close()
+    # removes the file.
+    try:
+        if buffering == 0:
+            raise ValueError("can't have unbuffered text I/O")
+        t = await _NativeTextIOWrapper._create(f, mode, encoding, errors,
+                                               newline, line_buffering)
+    except BaseException:
+        await f.close()
+        raise
+    t.delete = delete
+    return t
 
 
 def TemporaryFile(mode: str = "w+b", buffering: int = -1,
