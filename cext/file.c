@@ -2291,7 +2291,8 @@ PyType_Spec afc_op_spec = {
 static AsyncFile *
 idle_buffered(afc_state *st, PyObject *obj)
 {
-    if (!PyObject_TypeCheck(obj, st->Buffered_type)) {
+    if (!Py_IS_TYPE(obj, st->Reader_type) &&
+        !PyObject_TypeCheck(obj, st->Buffered_type)) {
         return NULL;
     }
     AsyncFile *f = (AsyncFile *)obj;
@@ -2355,7 +2356,9 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
 int
 afc_file_closed(afc_state *st, PyObject *obj)
 {
-    if (!PyObject_TypeCheck(obj, st->FileIO_type) &&
+    if (!Py_IS_TYPE(obj, st->Reader_type) &&
+        !Py_IS_TYPE(obj, st->Buffered_type) &&
+        !PyObject_TypeCheck(obj, st->FileIO_type) &&
         !PyObject_TypeCheck(obj, st->Buffered_type)) {
         return -1;
     }
