@@ -242,14 +242,18 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
     # while another one was in progress, or after a long run of inline
     # answers (then the loop gets one iteration first).
 
-    async def _slow(self, op: int, arg: Any, why: int) -> Any:
+    async def _slow(self, op: int, arg: Any, why: int, state: Any) -> Any:
         try:
             try:
                 async with self._get_lock():
                     if why == _WHY_YIELD:
                         await asyncio.sleep(0)
                         self._yielded()
-                    resume = why == _WHY_NEED
+                    # A read or readline the native half began and stopped
+                    # for input: go on with it.
+                    resume = state is not None
+                    if resume:
+                        self._restore_steps(state)
                     if op == _OP_READLINE or op == _OP_ANEXT:
                         line = await self._readline_io(arg, resume)
                         if op == _OP_ANEXT and not line:

@@ -26,7 +26,9 @@
 #define AFC_TEXT_UTF8_CACHE 4096         /* longest str encoded through its
                                             cached UTF-8 form */
 
-/* Why a call goes to the Python half (the argument of _slow). */
+/* Why a call goes to the Python half (the argument of _slow): it began
+ * and stopped for input (its steps go with it); or it is to run there
+ * whole (after the calls in progress); or the same after one yield. */
 enum { WHY_NEED = 0, WHY_BUSY = 1, WHY_YIELD = 2 };
 /* Which call (the argument of _slow). */
 enum { OP_READLINE = 0, OP_ANEXT = 1, OP_READ = 2, OP_WRITE = 3,
@@ -927,12 +929,71 @@ after_write(TextObject *self)
 
 /* ---- the fast paths ---- */
 
-/* Hand the call to the Python half: self._slow(op, arg, why). */
+static PyObject *
+none_if_null(PyObject *o)
+{
+    return o != NULL ? o : Py_None;
+}
+
+/* Move a readline/read stopped by STEP_NEED out of the object, into the
+ * coroutine that goes on with it: the object never keeps a half-done call
+ * that some other call could pick up. None when there is none. */
+static PyObject *
+take_steps(TextObject *self)
+{
+    if (!self->rl_active && !self->rd_active) {
+        Py_RETURN_NONE;
+    }
+    PyObject *t = Py_BuildValue(
+        "(iOOniOnn)", self->rl_active, none_if_null(self->rl_chunks),
+        none_if_null(self->rl_remaining), self->rl_chunked, self->rd_active,
+        none_if_null(self->rd_chunks), self->rd_remaining, self->need);
+    if (t != NULL) {
+        readline_reset(self);
+        read_reset(self);
+    }
+    return t;
+}
+
+/* _restore_steps(state): take back what take_steps() gave out. */
+static PyObject *
+Text_restore_steps(TextObject *self, PyObject *state)
+{
+    int rl_active, rd_active;
+    PyObject *rl_chunks, *rl_remaining, *rd_chunks;
+    Py_ssize_t rl_chunked, rd_remaining, need;
+    if (!PyArg_ParseTuple(state, "iOOniOnn", &rl_active, &rl_chunks,
+                          &rl_remaining, &rl_chunked, &rd_active, &rd_chunks,
+                          &rd_remaining, &need)) {
+        return NULL;
+    }
+    readline_reset(self);
+    read_reset(self);
+    self->rl_active = rl_active;
+    self->rl_chunks = rl_chunks == Py_None ? NULL : Py_NewRef(rl_chunks);
+    self->rl_remaining =
+        rl_remaining == Py_None ? NULL : Py_NewRef(rl_remaining);
+    self->rl_chunked = rl_chunked;
+    self->rd_active = rd_active;
+    self->rd_chunks = rd_chunks == Py_None ? NULL : Py_NewRef(rd_chunks);
+    self->rd_remaining = rd_remaining;
+    self->need = need;
+    Py_RETURN_NONE;
+}
+
+/* Hand the call to the Python half: self._slow(op, arg, why, state). */
 static PyObject *
 go_slow(TextObject *self, int op, PyObject *arg, int why)
 {
-    PyObject *r = PyObject_CallMethod((PyObject *)self, "_slow", "iOi", op,
-                                      arg, why);
+    /* Only this call's own steps: while a coroutine holds the file's lock
+     * its steps live here too, and are not ours to take. */
+    PyObject *state = why == WHY_NEED ? take_steps(self) : Py_NewRef(Py_None);
+    if (state == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod((PyObject *)self, "_slow", "iOiO", op,
+                                      arg, why, state);
+    Py_DECREF(state);
     if (r != NULL) {
         self->busy++;  /* _slow's coroutine gives it back when it ends */
     }
@@ -1063,7 +1124,8 @@ Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (n < 0) {
-        PyObject *r = go_slow(self, OP_READ, a, WHY_NEED);
+        /* read(): one read() of the rest, in the Python half. */
+        PyObject *r = go_slow(self, OP_READ, a, WHY_BUSY);
         Py_DECREF(a);
         return r;
     }
@@ -1159,7 +1221,7 @@ Text_write(TextObject *self, PyObject *text)
     if (arg == NULL) {
         return NULL;
     }
-    PyObject *res = go_slow(self, OP_WRITE_BYTES, arg, WHY_NEED);
+    PyObject *res = go_slow(self, OP_WRITE_BYTES, arg, WHY_BUSY);
     Py_DECREF(arg);
     return res;
 }
@@ -1377,6 +1439,7 @@ static PyMethodDef Text_methods[] = {
     M_O("_encode", Text_encode),
     M_NOARGS("_after_write", Text_after_write),
     M_NOARGS("_reset_steps", Text_reset_steps),
+    M_O("_restore_steps", Text_restore_steps),
     M_NOARGS("_yielded", Text_yielded),
     M_O("_get_decoded_chars", Text_get_decoded),
     M_O("_set_decoded_chars", Text_set_decoded),

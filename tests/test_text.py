@@ -308,3 +308,58 @@ async def test_bad_arguments_as_io(impl, tmp_path):
         exp = call_sync(getattr(twin, name), *args)
         act = await call_async(getattr(f, name), *args)
         assert_same_outcome(act, exp, f"closed {name}{args}")
+
+
+def _pipe_with(data):
+    r, w = os.pipe()
+    os.write(w, data)  # small: fits the pipe buffer
+    os.close(w)
+    return r
+
+
+def _drain(fd):
+    chunks = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            os.close(fd)
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-8-sig",
+                                      "shift_jis", "utf-32"])
+@pytest.mark.parametrize("newline", [None, "", "\r\n"])
+@pytest.mark.asyncio
+async def test_text_on_pipes_as_io(impl, encoding, newline):
+    """Not seekable: no tell(), no BOM on write for utf-16/32 (io writes
+    none there), reads through the pool; results as io's."""
+    text = "one\r\ntwo\rthree ｱ 日本\nfour" * 50
+    data = text.encode(encoding)
+    kw = dict(encoding=encoding, newline=newline)
+    twin = open(_pipe_with(data), "r", **kw)
+    f = await impl.open(_pipe_with(data), "r", **kw)
+    try:
+        for name, args in (("readline", ()), ("read", (7,)),
+                           ("tell", ()), ("seekable", ()), ("seek", (0,)),
+                           ("readline", (5,)), ("readlines", (30,)),
+                           ("read", ())):
+            exp = call_sync(getattr(twin, name), *args)
+            act = await call_async(getattr(f, name), *args)
+            assert_same_outcome(act, exp, f"{name}{args}")
+    finally:
+        twin.close()
+        await f.close()
+    outs = []
+    for opener in ("io", "impl"):
+        r, w = os.pipe()
+        if opener == "io":
+            with open(w, "w", **kw) as g:
+                g.write(text[:300])
+                g.write(text[300:])
+        else:
+            async with impl.open(w, "w", **kw) as g:
+                await g.write(text[:300])
+                await g.write(text[300:])
+        outs.append(_drain(r))
+    assert outs[0] == outs[1]
