@@ -13,6 +13,7 @@ import codecs
 import functools
 import io
 import operator
+import weakref
 from concurrent.futures import Executor
 from typing import Any
 
@@ -156,23 +157,22 @@ def _c_int(value: Any) -> int:
 
 
 def _ordered(fn: Any) -> Any:
-    """An async method that runs after the file's other calls: counted as
-    busy from the call on (so the native fast paths wait for it), run under
-    the file's lock."""
-    async def run(self: Any, *args: Any) -> Any:
-        try:
-            async with self._get_lock():
-                return await fn(self, *args)
-        finally:
-            self._busy -= 1
-
+    """An async method that runs after the file's other calls (see
+    _NativeTextIOWrapper._spawn)."""
     @functools.wraps(fn)
     def call(self: Any, *args: Any) -> Any:
-        coro = run(self, *args)
-        self._busy += 1
-        return coro
+        return self._spawn(fn, self, *args)
 
     return call
+
+
+def _release_unstarted(ref: Any, started: list[bool]) -> None:
+    """A call's coroutine was dropped without ever running: the file is no
+    longer waiting for it."""
+    if not started[0]:
+        f = ref()
+        if f is not None:
+            f._busy -= 1
 
 
 class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
@@ -242,34 +242,54 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
     # while another one was in progress, or after a long run of inline
     # answers (then the loop gets one iteration first).
 
-    async def _slow(self, op: int, arg: Any, why: int, state: Any) -> Any:
+    def _spawn(self, fn: Any, *args: Any) -> Any:
+        """The coroutine for a call: counted as busy from the call on (the
+        native fast paths then wait for it, so calls take effect in call
+        order), run under the file's lock. If it is dropped without ever
+        running, the count is given back when it is collected."""
+        started = [False]
+        coro = self._run(started, fn, args)
+        self._busy += 1
+        weakref.finalize(coro, _release_unstarted, weakref.ref(self),
+                         started)
+        return coro
+
+    async def _run(self, started: list[bool], fn: Any,
+                   args: tuple[Any, ...]) -> Any:
+        started[0] = True
         try:
-            try:
-                async with self._get_lock():
-                    if why == _WHY_YIELD:
-                        await asyncio.sleep(0)
-                        self._yielded()
-                    # A read or readline the native half began and stopped
-                    # for input: go on with it.
-                    resume = state is not None
-                    if resume:
-                        self._restore_steps(state)
-                    if op == _OP_READLINE or op == _OP_ANEXT:
-                        line = await self._readline_io(arg, resume)
-                        if op == _OP_ANEXT and not line:
-                            raise StopAsyncIteration
-                        return line
-                    if op == _OP_READ:
-                        return await self._read_io(arg, resume)
-                    if op == _OP_WRITE:
-                        return await self._write_io(arg)
-                    data, length, needflush = arg
-                    return await self._write_bytes(data, length, needflush)
-            except BaseException:
-                self._reset_steps()
-                raise
+            async with self._get_lock():
+                return await fn(*args)
         finally:
             self._busy -= 1
+
+    def _slow(self, op: int, arg: Any, why: int, state: Any) -> Any:
+        return self._spawn(self._slow_io, op, arg, why, state)
+
+    async def _slow_io(self, op: int, arg: Any, why: int, state: Any) -> Any:
+        try:
+            if why == _WHY_YIELD:
+                await asyncio.sleep(0)
+                self._yielded()
+            # A read or readline the native half began and stopped for
+            # input: go on with it.
+            resume = state is not None
+            if resume:
+                self._restore_steps(state)
+            if op == _OP_READLINE or op == _OP_ANEXT:
+                line = await self._readline_io(arg, resume)
+                if op == _OP_ANEXT and not line:
+                    raise StopAsyncIteration
+                return line
+            if op == _OP_READ:
+                return await self._read_io(arg, resume)
+            if op == _OP_WRITE:
+                return await self._write_io(arg)
+            data, length, needflush = arg
+            return await self._write_bytes(data, length, needflush)
+        except BaseException:
+            self._reset_steps()
+            raise
 
     async def _fill(self) -> None:
         self._pending_input = await self._buffer.read1(self._need)

@@ -148,14 +148,6 @@ static void scandir_settle(AsyncOp *op, afc_job *j);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- finishing operations ---- */
 
 static void
@@ -1804,7 +1796,7 @@ afc_job_done(afc_job *job)
         return;
     }
     Py_INCREF(f);
-    f->inline_since = now_ns();
+    f->inline_since = afc_now_ns();
     int r = op_run_inner(op);
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable((PyObject *)op);
@@ -1861,7 +1853,7 @@ Op_resume(AsyncOp *op, PyObject *Py_UNUSED(ignored))
     }
     AsyncFile *f = op->file;
     Py_INCREF(f);
-    f->inline_since = now_ns();
+    f->inline_since = afc_now_ns();
     int r = op_run(op);
     if (r == RUN_DONE) {
         file_pump(f);
@@ -1887,7 +1879,7 @@ file_start(AsyncFile *f, AsyncOp *op)
         Py_INCREF(op);
     return (PyObject *)op;
     }
-    int64_t now = now_ns();
+    int64_t now = afc_now_ns();
     if (now - f->inline_since > AFC_BUDGET_NS && op->kind != K_OPEN) {
         /* Fairness: this file answered from memory for a while; let the
          * loop run one iteration before serving this call. */
@@ -1975,7 +1967,7 @@ op_wait_briefly(AsyncOp *op)
     }
     /* Fairness: awaits resolved on the spot never let the loop run, so
      * after ~0.5 ms of them the next one parks (and the loop runs). */
-    int64_t now = now_ns();
+    int64_t now = afc_now_ns();
     if (st->spin_streak == 0) {
         st->spin_streak = now;
     }
@@ -2040,8 +2032,8 @@ Op_am_send(AsyncOp *op, PyObject *arg, PyObject **presult)
     return op_deliver(op, presult);
 }
 
-static PyObject *
-op_result_to_stop(PySendResult r, PyObject *res)
+PyObject *
+afc_send_to_next(PySendResult r, PyObject *res)
 {
     if (r == PYGEN_NEXT) {
         return res;
@@ -2068,7 +2060,7 @@ Op_iternext(AsyncOp *op)
 {
     PyObject *res;
     PySendResult r = op_deliver(op, &res);
-    return op_result_to_stop(r, res);
+    return afc_send_to_next(r, res);
 }
 
 static PyObject *
@@ -2076,7 +2068,7 @@ Op_send(AsyncOp *op, PyObject *arg)
 {
     PyObject *res;
     PySendResult r = Op_am_send(op, arg, &res);
-    return op_result_to_stop(r, res);
+    return afc_send_to_next(r, res);
 }
 
 static PyObject *
@@ -2403,7 +2395,7 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     f->pos = -1;
     f->seekable_io = -1;
     f->size_hint = -1;
-    f->inline_since = now_ns();
+    f->inline_since = afc_now_ns();
     Py_INCREF(name);
     f->name = name;
     Py_INCREF(mode);

@@ -771,14 +771,12 @@ afc_cq_take(afc_cq *cq)
     return list;
 }
 
-static int64_t mono_ns(void);
-
 int
 afc_cq_wait_ready(afc_cq *cq, long ns)
 {
-    int64_t deadline = mono_ns() + ns;
+    int64_t deadline = afc_now_ns() + ns;
     while (!atomic_load_explicit(&cq->ready, memory_order_acquire)) {
-        if (mono_ns() >= deadline) {
+        if (afc_now_ns() >= deadline) {
             return 0;
         }
     }
@@ -819,14 +817,6 @@ static int nbusy;                /* workers running a job; pool_mu */
 static atomic_int queued;        /* jobs in the queue; the spinner polls it:
                                     release by submit, acquire here */
 
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void *
 worker_main(void *arg)
 {
@@ -838,9 +828,9 @@ worker_main(void *arg)
         if (queue_head == NULL && nspinning == 0 && nbusy == 0) {
             nspinning++;
             pthread_mutex_unlock(&pool_mu);
-            int64_t deadline = mono_ns() + AFC_SPIN_NS;
+            int64_t deadline = afc_now_ns() + AFC_SPIN_NS;
             while (atomic_load_explicit(&queued, memory_order_acquire) == 0 &&
-                   mono_ns() < deadline) {
+                   afc_now_ns() < deadline) {
             }
             pthread_mutex_lock(&pool_mu);
             nspinning--;

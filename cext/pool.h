@@ -12,9 +12,19 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+
+/* CLOCK_MONOTONIC in nanoseconds (budgets and spin limits). */
+static inline int64_t
+afc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 enum afc_job_kind {
     AFC_JOB_NOP = 0,

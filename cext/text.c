@@ -19,7 +19,6 @@
 
 #include <stddef.h>
 #include <structmember.h>
-#include <time.h>
 
 #define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
 #define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
@@ -88,14 +87,6 @@ typedef struct {
     PyObject *value;  /* result, or NULL */
     PyObject *exc;    /* exception instance to raise, or NULL */
 } DoneObject;
-
-static int64_t
-text_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- Done: an awaitable whose answer is already known ---- */
 
@@ -190,21 +181,8 @@ static PyObject *
 Done_iternext(DoneObject *d)
 {
     PyObject *res;
-    if (Done_am_send(d, Py_None, &res) == PYGEN_ERROR) {
-        return NULL;
-    }
-    if (res == Py_None) {
-        Py_DECREF(res);
-        PyErr_SetNone(PyExc_StopIteration);
-        return NULL;
-    }
-    PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, res);
-    Py_DECREF(res);
-    if (e != NULL) {
-        PyErr_SetObject(PyExc_StopIteration, e);
-        Py_DECREF(e);
-    }
-    return NULL;
+    PySendResult r = Done_am_send(d, Py_None, &res);
+    return afc_send_to_next(r, res);
 }
 
 static PyObject *
@@ -994,10 +972,7 @@ go_slow(TextObject *self, int op, PyObject *arg, int why)
     PyObject *r = PyObject_CallMethod((PyObject *)self, "_slow", "iOiO", op,
                                       arg, why, state);
     Py_DECREF(state);
-    if (r != NULL) {
-        self->busy++;  /* _slow's coroutine gives it back when it ends */
-    }
-    return r;
+    return r;  /* _slow counted the call as busy */
 }
 
 /* Whether this call may run here and now; else *why says why not. */
@@ -1009,7 +984,7 @@ may_run_inline(TextObject *self, int *why)
         return 0;
     }
     if (++self->calls % AFC_TEXT_CHECK_EVERY == 0) {
-        int64_t now = text_now_ns();
+        int64_t now = afc_now_ns();
         if (now - self->since > AFC_TEXT_BUDGET_NS) {
             *why = WHY_YIELD;
             return 0;
@@ -1228,35 +1203,18 @@ Text_write(TextObject *self, PyObject *text)
 
 /* ---- the step functions the Python half calls ---- */
 
-/* _readline_step(limit) -> str, or None when input is needed. */
-static PyObject *
-Text_readline_step(TextObject *self, PyObject *arg)
-{
-    Py_ssize_t limit = PyLong_AsSsize_t(arg);
-    PyObject *line = NULL;
-    if (limit == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    int r = readline_step(self, limit, &line);
-    if (r == STEP_ERROR) {
-        return NULL;
-    }
-    if (r == STEP_NEED) {
-        Py_RETURN_NONE;
-    }
-    return line;
-}
+typedef int (*step_fn)(TextObject *, Py_ssize_t, PyObject **);
 
-/* _read_step(n) -> str, or None when input is needed (n >= 0). */
+/* A step for the Python half: the result, or None when input is needed. */
 static PyObject *
-Text_read_step(TextObject *self, PyObject *arg)
+run_step(TextObject *self, PyObject *arg, step_fn step)
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
     PyObject *result = NULL;
     if (n == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    int r = read_step(self, n, &result);
+    int r = step(self, n, &result);
     if (r == STEP_ERROR) {
         return NULL;
     }
@@ -1264,6 +1222,20 @@ Text_read_step(TextObject *self, PyObject *arg)
         Py_RETURN_NONE;
     }
     return result;
+}
+
+/* _readline_step(limit) -> str, or None */
+static PyObject *
+Text_readline_step(TextObject *self, PyObject *arg)
+{
+    return run_step(self, arg, readline_step);
+}
+
+/* _read_step(n) -> str, or None (n >= 0) */
+static PyObject *
+Text_read_step(TextObject *self, PyObject *arg)
+{
+    return run_step(self, arg, read_step);
 }
 
 /* _encode(text) -> (bytes, needflush): write()'s checks and encoding. */
@@ -1301,7 +1273,7 @@ Text_reset_steps(TextObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Text_yielded(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    self->since = text_now_ns();
+    self->since = afc_now_ns();
     Py_RETURN_NONE;
 }
 
@@ -1363,7 +1335,7 @@ Text_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->st = afc_get_state(mod);
     self->chunk_size = 8192;
-    self->since = text_now_ns();
+    self->since = afc_now_ns();
     return (PyObject *)self;
 }
 

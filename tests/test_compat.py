@@ -892,3 +892,45 @@ def test_temporary_directory_exception_in_body(af, tmp_path):
         assert os.listdir(tmp_path) == []
 
     run(main())
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "shift_jis"])
+def test_spooled_text_rollover_keeps_text_and_position(af, tmp_path,
+                                                       encoding):
+    """As tempfile's own: the text before the rollover, the tell() cookie
+    taken before it valid after it, and reading on from there."""
+    import tempfile as std
+
+    text = "日本語\r\nline two\rthree\n" * 3
+
+    def expected():
+        with std.SpooledTemporaryFile(max_size=40, mode="w+",
+                                      encoding=encoding, newline=None,
+                                      dir=tmp_path) as f:
+            f.write(text[:10])
+            f.seek(0)
+            head = f.readline()
+            cookie = f.tell()
+            f.seek(0, 2)
+            f.write(text[10:])
+            rolled = f._rolled
+            f.seek(cookie)
+            return head, rolled, f.read(), f.tell()
+
+    async def main():
+        async with af.tempfile.SpooledTemporaryFile(
+                max_size=40, mode="w+", encoding=encoding, newline=None,
+                dir=tmp_path) as f:
+            await f.write(text[:10])
+            await f.seek(0)
+            head = await f.readline()
+            cookie = await f.tell()
+            await f.seek(0, 2)
+            await f.write(text[10:])
+            rolled = f._file._rolled
+            await f.seek(cookie)
+            return head, rolled, await f.read(), await f.tell()
+
+    exp = expected()
+    assert exp[1] is True
+    assert run(main()) == exp

@@ -15,10 +15,9 @@ class AsyncSpooledTemporaryFile(AsyncBase):
     """Async version of tempfile.SpooledTemporaryFile.
 
     ``_file`` is tempfile's own object. Until it rolls over, every call is
-    answered in memory on the loop thread. A binary one rolls over onto a
+    answered in memory on the loop thread. Then it rolls over onto a
     native ``TemporaryFile`` (``_file._rolled`` becomes true, as in
-    tempfile), a text one with tempfile's own ``rollover()`` in the
-    executor; calls go to that file from then on.
+    tempfile), binary or text; calls go to that file from then on.
     """
 
     def __init__(self, file: Any, loop: AbstractEventLoop | None,
@@ -38,9 +37,6 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         f = self._file
         if f._rolled:
             return
-        if "b" not in f._TemporaryFileArgs["mode"]:
-            await self._loop.run_in_executor(self._executor, f.rollover)
-            return
         from . import _temporary_file
 
         args = f._TemporaryFileArgs
@@ -48,8 +44,15 @@ class AsyncSpooledTemporaryFile(AsyncBase):
                                         executor=self._executor, **args)
         mem = f._file
         try:
-            await newfile.write(mem.getvalue())
-            await newfile.seek(mem.tell(), 0)
+            # As tempfile's rollover(): the bytes, then the position (a text
+            # file's tell() cookie), on the new file.
+            pos = mem.tell()
+            if "b" in args["mode"]:
+                await newfile.write(mem.getvalue())
+            else:
+                mem.flush()
+                await newfile.buffer.write(mem.buffer.getvalue())
+            await newfile.seek(pos, 0)
         except BaseException:
             await newfile.close()
             raise
