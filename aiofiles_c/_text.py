@@ -2,12 +2,13 @@
 
 AsyncTextIOWrapper is aiofiles' class: an io.TextIOWrapper whose every call
 runs in the loop's executor. wrap() gives one for a text file object opened
-elsewhere. open() gives a _NativeTextIOWrapper (a subclass, so isinstance
-checks hold): io.TextIOWrapper's behaviour rebuilt over the native buffered
+elsewhere. open() gives a _NativeTextIOWrapper (registered as a virtual
+subclass, so isinstance checks hold): io.TextIOWrapper's behaviour rebuilt over the native buffered
 file, with the hot paths in C (_cext.TextBase).
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import codecs
 import functools
@@ -20,7 +21,7 @@ from typing import Any
 from . import _cext
 
 
-class AsyncTextIOWrapper:
+class AsyncTextIOWrapper(metaclass=abc.ABCMeta):
     """The async version of io.TextIOWrapper (aiofiles' class of the same
     name): the same methods and properties, the I/O ones awaitable."""
 
@@ -175,13 +176,15 @@ def _release_unstarted(ref: Any, started: list[bool]) -> None:
             f._busy -= 1
 
 
-class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
+class _NativeTextIOWrapper(_cext.TextBase):
     """A text file on the native engine: io.TextIOWrapper's behaviour over
     the native buffered file. read(), readline(), async iteration and
     write() are answered on the loop thread when the data is in memory (C,
     _cext.TextBase); everything that needs I/O comes here."""
 
-    _lock: asyncio.Lock | None = None
+    # No instance dict: method lookups on the hot path stay cheap.
+    __slots__ = ("_lock", "_mode", "_encoding", "_errors", "delete")
+    _lock: asyncio.Lock | None
     _mode: str
     _encoding: str
     _errors: str
@@ -197,6 +200,7 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
         encoding, errors = _probe(encoding, errors, newline, line_buffering)
         info = codecs.lookup(encoding)
         self = cls()
+        self._lock = None
         self._buffer = buffer
         self._mode = mode
         self._encoding = encoding
@@ -633,3 +637,6 @@ class _NativeTextIOWrapper(_cext.TextBase, AsyncTextIOWrapper):
         if self._decoder is None:
             return None
         return getattr(self._decoder, "newlines", None)
+
+
+AsyncTextIOWrapper.register(_NativeTextIOWrapper)

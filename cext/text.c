@@ -78,7 +78,6 @@ typedef struct {
     /* fairness */
     int64_t since;
     unsigned calls;
-    PyObject *dict;
     PyObject *weakreflist;
 } TextObject;
 
@@ -1356,7 +1355,6 @@ Text_traverse(TextObject *self, visitproc visit, void *arg)
     Py_VISIT(self->rl_chunks);
     Py_VISIT(self->rl_remaining);
     Py_VISIT(self->rd_chunks);
-    Py_VISIT(self->dict);
     Py_VISIT(self->spare);
     return 0;
 }
@@ -1377,7 +1375,6 @@ Text_clear(TextObject *self)
     Py_CLEAR(self->rl_chunks);
     Py_CLEAR(self->rl_remaining);
     Py_CLEAR(self->rd_chunks);
-    Py_CLEAR(self->dict);
     Py_CLEAR(self->spare);
     return 0;
 }
@@ -1488,8 +1485,6 @@ static PyMemberDef Text_members[] = {
     {"_CHUNK_SIZE", T_PYSSIZET, offsetof(TextObject, chunk_size), 0, NULL},
     {"_need", T_PYSSIZET, offsetof(TextObject, need), READONLY, NULL},
     {"_b2cratio", T_DOUBLE, offsetof(TextObject, b2cratio), 0, NULL},
-    {"__dictoffset__", T_PYSSIZET, offsetof(TextObject, dict), READONLY,
-     NULL},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(TextObject, weakreflist),
      READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
