@@ -79,6 +79,8 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
             raise ValueError("can't have unbuffered text I/O")
         return await _NativeTextIOWrapper._create(
             f, mode, encoding, errors, newline, line_buffering)
+    except GeneratorExit:
+        raise  # the coroutine is being destroyed: it may not await
     except BaseException:
         await f.close()
         raise

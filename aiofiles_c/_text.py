@@ -357,8 +357,12 @@ class _NativeTextIOWrapper(_cext.TextBase):
             return
         try:
             await self._flush_io()
-        finally:
-            await self._buffer.close()
+        except GeneratorExit:
+            raise  # the coroutine is being destroyed: it may not await
+        except BaseException:
+            await self._buffer.close()  # as io: closed even so
+            raise
+        await self._buffer.close()
 
     @_ordered
     async def readlines(self, hint: Any = None) -> list[str]:

@@ -363,3 +363,20 @@ async def test_text_on_pipes_as_io(impl, encoding, newline):
                 await g.write(text[300:])
         outs.append(_drain(r))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.asyncio
+async def test_flush_error_on_close_as_io(impl):
+    """A write that fails when flushed (ENOSPC): flush() and close() raise
+    as io's do, and the file is closed after close() all the same."""
+    twin = open("/dev/full", "w", encoding="utf-8")
+    f = await impl.open("/dev/full", "w", encoding="utf-8")
+    assert await f.write("data\n") == twin.write("data\n")
+    assert_same_outcome(await call_async(f.flush), call_sync(twin.flush),
+                        "flush")
+    await f.write("more")
+    twin.write("more")
+    assert_same_outcome(await call_async(f.close), call_sync(twin.close),
+                        "close")
+    assert f.closed and twin.closed

@@ -257,6 +257,8 @@ async def _named_file(mode: str, buffering: int, encoding: str | None,
             raise ValueError("can't have unbuffered text I/O")
         t = await _NativeTextIOWrapper._create(f, mode, encoding, errors,
                                                newline, line_buffering)
+    except GeneratorExit:
+        raise  # the coroutine is being destroyed: it may not await
     except BaseException:
         await f.close()
         raise

@@ -53,6 +53,8 @@ class AsyncSpooledTemporaryFile(AsyncBase):
                 mem.flush()
                 await newfile.buffer.write(mem.buffer.getvalue())
             await newfile.seek(pos, 0)
+        except GeneratorExit:
+            raise  # the coroutine is being destroyed: it may not await
         except BaseException:
             await newfile.close()
             raise
