@@ -444,6 +444,7 @@ read_chunk(TextObject *self, Py_ssize_t size_hint)
         if (!PyArg_ParseTuple(state, "OO;illegal decoder state", &dec_buffer,
                               &dec_flags)) {
             Py_DECREF(state);
+            dec_buffer = dec_flags = NULL;
             goto error;
         }
         if (!PyBytes_Check(dec_buffer)) {
