@@ -5,12 +5,14 @@ import asyncio
 import io
 import os
 from concurrent.futures import Executor
-from typing import Any, Callable, Union
+from collections.abc import Awaitable
+from typing import Any, Callable, TypeVar, Union
 
 from . import _cext
 from ._text import _NativeTextIOWrapper
 from .base import AiofilesContextManager
 
+_T = TypeVar("_T")
 _FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
 
 
@@ -73,17 +75,32 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any,
                              loop, executor)
     if not text:
         return f
+    return await _text_over(f, mode, buffering, encoding, errors, newline,
+                            line_buffering)
+
+
+async def _closing_on_failure(make: Awaitable[_T], f: Any) -> _T:
+    """Await ``make``; if it fails, close ``f`` and raise. Not when the
+    coroutine is being destroyed (GeneratorExit): it may not await then."""
     try:
-        if buffering == 0:
-            # io.open finds this only after opening the file.
-            raise ValueError("can't have unbuffered text I/O")
-        return await _NativeTextIOWrapper._create(
-            f, mode, encoding, errors, newline, line_buffering)
+        return await make
     except GeneratorExit:
-        raise  # the coroutine is being destroyed: it may not await
+        raise
     except BaseException:
         await f.close()
         raise
+
+
+async def _text_over(f: Any, mode: str, buffering: int, encoding: Any,
+                     errors: Any, newline: Any, line_buffering: bool) -> Any:
+    """The native text layer over the buffered file ``f``, as io.open puts
+    a TextIOWrapper over its buffer; ``f`` is closed if that fails."""
+    if buffering == 0:
+        # io.open finds this only after opening the file.
+        await f.close()
+        raise ValueError("can't have unbuffered text I/O")
+    return await _closing_on_failure(_NativeTextIOWrapper._create(
+        f, mode, encoding, errors, newline, line_buffering), f)
 
 
 async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,

@@ -30,10 +30,10 @@ from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from .. import _cext
-from .._open import _fileio_mode, _open_flags
+from .._open import _fileio_mode, _open_flags, _text_over
+from .._text import _NativeTextIOWrapper
 from .._open import open as _aopen
 from ..base import AiofilesContextManager
-from .._text import _NativeTextIOWrapper
 from .temptypes import AsyncSpooledTemporaryFile, AsyncTemporaryDirectory
 
 __all__ = ["NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile",
@@ -197,14 +197,10 @@ class _NamedContextManager(AiofilesContextManager[_T]):
         obj, self._obj = self._obj, None
         if obj is None:
             return
-        if isinstance(obj, _Named):
-            await obj._tmp_exit()
-        elif isinstance(obj, _NativeTextIOWrapper):
-            await obj.close()
-            await obj.buffer._tmp_exit()
-        else:
-            await obj._loop.run_in_executor(obj._executor, obj._file.__exit__,
-                                            exc_type, exc_val, exc_tb)
+        if isinstance(obj, _NativeTextIOWrapper):
+            await obj.close()  # text first, then the named file under it
+            obj = obj.buffer
+        await obj._tmp_exit()
 
 
 async def _named_file(mode: str, buffering: int, encoding: str | None,
@@ -252,16 +248,8 @@ async def _named_file(mode: str, buffering: int, encoding: str | None,
         return f
     # Text: the native text layer over the named binary file, whose close()
     # removes the file.
-    try:
-        if buffering == 0:
-            raise ValueError("can't have unbuffered text I/O")
-        t = await _NativeTextIOWrapper._create(f, mode, encoding, errors,
-                                               newline, line_buffering)
-    except GeneratorExit:
-        raise  # the coroutine is being destroyed: it may not await
-    except BaseException:
-        await f.close()
-        raise
+    t = await _text_over(f, mode, buffering, encoding, errors, newline,
+                         line_buffering)
     t.delete = delete
     return t
 

@@ -6,6 +6,7 @@ from asyncio import AbstractEventLoop
 from concurrent.futures import Executor
 from typing import Any, Callable
 
+from .._open import _closing_on_failure
 from ..base import AsyncBase
 
 __all__ = ["AsyncSpooledTemporaryFile", "AsyncTemporaryDirectory"]
@@ -43,9 +44,10 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         newfile = await _temporary_file(loop=self._loop,
                                         executor=self._executor, **args)
         mem = f._file
-        try:
-            # As tempfile's rollover(): the bytes, then the position (a text
-            # file's tell() cookie), on the new file.
+
+        async def copy() -> None:
+            # As tempfile's rollover(): the bytes, then the position (a
+            # text file's tell() cookie), on the new file.
             pos = mem.tell()
             if "b" in args["mode"]:
                 await newfile.write(mem.getvalue())
@@ -53,11 +55,8 @@ class AsyncSpooledTemporaryFile(AsyncBase):
                 mem.flush()
                 await newfile.buffer.write(mem.buffer.getvalue())
             await newfile.seek(pos, 0)
-        except GeneratorExit:
-            raise  # the coroutine is being destroyed: it may not await
-        except BaseException:
-            await newfile.close()
-            raise
+
+        await _closing_on_failure(copy(), newfile)
         self._native = newfile
         f._rolled = True
         del f._TemporaryFileArgs

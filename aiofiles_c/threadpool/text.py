@@ -5,14 +5,27 @@
 """
 from __future__ import annotations
 
-from .._text import AsyncTextIOWrapper
+from .._text import _NativeTextIOWrapper
 from ..base import AsyncBase, AsyncIndirectBase
 from .utils import (delegate_to_executor, proxy_method_directly,
                     proxy_property_directly)
 
 __all__ = ["AsyncTextIOWrapper", "AsyncTextIndirectIOWrapper"]
 
-AsyncBase.register(AsyncTextIOWrapper)
+
+@delegate_to_executor("close", "flush", "isatty", "read", "readable",
+                      "readline", "readlines", "seek", "seekable", "tell",
+                      "truncate", "write", "writable", "writelines")
+@proxy_method_directly("detach", "fileno")
+@proxy_property_directly("buffer", "closed", "encoding", "errors",
+                         "line_buffering", "newlines", "name", "mode")
+class AsyncTextIOWrapper(AsyncBase):
+    """The async version of io.TextIOWrapper: a text file object opened
+    elsewhere, its calls run in the loop's executor (what wrap() gives).
+    Native text files are registered with it."""
+
+
+AsyncTextIOWrapper.register(_NativeTextIOWrapper)
 
 
 @delegate_to_executor("close", "flush", "isatty", "read", "readable",
