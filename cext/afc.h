@@ -63,6 +63,8 @@ PyObject *afc_file_read1_nowait(afc_state *st, PyObject *f, Py_ssize_t n);
 int afc_file_write_nowait(afc_state *st, PyObject *f, const char *data,
                           Py_ssize_t len);
 int afc_file_closed(afc_state *st, PyObject *f);
+/* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */
+PyObject *afc_throw_exc(PyObject *const *args, Py_ssize_t nargs);
 /* An am_send result as tp_iternext gives it (StopIteration(value)). */
 PyObject *afc_send_to_next(PySendResult r, PyObject *res);
 

@@ -2150,8 +2150,8 @@ op_abandon(AsyncOp *op, PyObject *exc)
     return 0;
 }
 
-static PyObject *
-Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
+PyObject *
+afc_throw_exc(PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
@@ -2159,30 +2159,29 @@ Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *typ = args[0];
     PyObject *val = nargs > 1 ? args[1] : Py_None;
-    PyObject *exc = NULL;
     if (PyExceptionInstance_Check(typ)) {
-        exc = typ;
-        Py_INCREF(exc);
+        return Py_NewRef(typ);
     }
-    else if (PyExceptionClass_Check(typ)) {
+    if (PyExceptionClass_Check(typ)) {
         if (val == Py_None) {
-            exc = PyObject_CallNoArgs(typ);
+            return PyObject_CallNoArgs(typ);
         }
-        else if (PyObject_IsInstance(val, typ) == 1) {
-            exc = val;
-            Py_INCREF(exc);
+        if (PyObject_IsInstance(val, typ) == 1) {
+            return Py_NewRef(val);
         }
-        else {
-            exc = PyObject_CallOneArg(typ, val);
-        }
-        if (exc == NULL) {
-            return NULL;
-        }
+        return PyObject_CallOneArg(typ, val);
     }
-    else {
-        PyErr_SetString(PyExc_TypeError,
-                        "exceptions must be classes or instances deriving "
-                        "from BaseException");
+    PyErr_SetString(PyExc_TypeError,
+                    "exceptions must be classes or instances deriving "
+                    "from BaseException");
+    return NULL;
+}
+
+static PyObject *
+Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *exc = afc_throw_exc(args, nargs);
+    if (exc == NULL) {
         return NULL;
     }
     if (op_is_pending(op) && op_abandon(op, exc)) {

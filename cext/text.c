@@ -200,25 +200,14 @@ Done_self(PyObject *d)
 static PyObject *
 Done_throw(DoneObject *d, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+    PyObject *exc = afc_throw_exc(args, nargs);
+    if (exc == NULL) {
         return NULL;
     }
     Py_CLEAR(d->value);
     Py_CLEAR(d->exc);
-    PyObject *typ = args[0];
-    PyObject *val = nargs > 1 ? args[1] : Py_None;
-    if (PyExceptionInstance_Check(typ)) {
-        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
-    }
-    else if (PyExceptionClass_Check(typ)) {
-        PyErr_SetObject(typ, val);
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError,
-                        "exceptions must be classes or instances deriving "
-                        "from BaseException, not str");
-    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
     return NULL;
 }
 
@@ -1250,14 +1239,17 @@ Text_encode(TextObject *self, PyObject *text)
     return Py_BuildValue("(NO)", b, needflush ? Py_True : Py_False);
 }
 
-static PyObject *
-Text_after_write(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (after_write(self) < 0) {
-        return NULL;
+/* A method of the Python half around a helper that returns -1 on error. */
+#define NONE_OR_ERROR(NAME, HELPER)                                      \
+    static PyObject *NAME(TextObject *self, PyObject *Py_UNUSED(ignored)) \
+    {                                                                     \
+        return HELPER(self) < 0 ? NULL : Py_NewRef(Py_None);              \
     }
-    Py_RETURN_NONE;
-}
+
+NONE_OR_ERROR(Text_after_write, after_write)
+/* _check_usable(): CHECK_ATTACHED and CHECK_CLOSED. */
+NONE_OR_ERROR(Text_check_usable, text_check_usable)
+NONE_OR_ERROR(Text_check_attached, text_check_attached)
 
 /* _reset_steps(): forget a readline/read interrupted by an exception. */
 static PyObject *
@@ -1296,25 +1288,6 @@ Text_set_decoded(TextObject *self, PyObject *arg)
         return NULL;
     }
     set_decoded_chars(self, arg == Py_None ? NULL : Py_NewRef(arg));
-    Py_RETURN_NONE;
-}
-
-/* _check_usable(): CHECK_ATTACHED and CHECK_CLOSED. */
-static PyObject *
-Text_check_usable(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (text_check_usable(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-Text_check_attached(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (text_check_attached(self) < 0) {
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
