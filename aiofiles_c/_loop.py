@@ -2,13 +2,13 @@
 
 The native pool hands finished jobs to the queue of the loop that started
 them; the loop watches the queue's eventfd with ``add_reader`` and resolves
-the batch in one callback. Loops without ``add_reader`` get a small thread
-that waits on the eventfd and schedules the same callback with
-``call_soon_threadsafe``.
+the batch in one callback. Loops without ``add_reader``, and queues that got
+no eventfd (every descriptor in use), get a small thread that waits on the
+queue (``Completion.wait``, no descriptor needed) and schedules the same
+callback with ``call_soon_threadsafe``.
 """
 from __future__ import annotations
 
-import select
 import threading
 import weakref
 from asyncio import AbstractEventLoop
@@ -27,6 +27,8 @@ def completion_for(loop: AbstractEventLoop) -> _cext.Completion:
         return cq
     cq = _cext.Completion()
     try:
+        if cq.fileno() < 0:
+            raise NotImplementedError
         loop.add_reader(cq.fileno(), cq.drain)
     except (NotImplementedError, AttributeError):
         _start_fallback(loop, cq)
@@ -39,11 +41,10 @@ def completion_for(loop: AbstractEventLoop) -> _cext.Completion:
 
 def _start_fallback(loop: AbstractEventLoop, cq: _cext.Completion) -> None:
     ref = weakref.ref(loop)
-    efd = cq.fileno()
 
     def watch() -> None:
         while cq.alive:
-            ready, _, _ = select.select([efd], [], [], 0.25)
+            ready = cq.wait(0.25)
             lp = ref()
             if lp is None or lp.is_closed():
                 return

@@ -109,7 +109,9 @@ struct AsyncFile {
     int flags;                /* open(2) flags */
     unsigned readable : 1, writable : 1, appending : 1, seekable : 1,
         closefd : 1, closed : 1, detached : 1, opened : 1, raw_mode : 1,
-        pumping : 1;
+        pumping : 1, slowfd : 1; /* slowfd: may block indefinitely (not a
+                                     regular file, directory or block
+                                     device): the pool's slow lane */
     PyObject *name;
     PyObject *mode;
     PyObject *raw;            /* io.FileIO view for .raw, lazily */
@@ -356,6 +358,7 @@ op_submit(AsyncOp *op, int phase)
     }
     op->phase = phase;
     op->job.cq = c->cq;
+    op->job.slow = f != NULL && f->slowfd;
     afc_cq_incref(c->cq);
     c->cq->inflight++;
     Py_INCREF(op);  /* released by the drain */
@@ -363,6 +366,8 @@ op_submit(AsyncOp *op, int phase)
     int rc = afc_pool_submit(&op->job);
     if (rc != 0) {
         op->in_pool = 0;
+        c->cq->inflight--;
+        op->job.cq = NULL;
         afc_cq_decref(c->cq);
         Py_DECREF(op);
         return op_fail_errno(op, rc, NULL);
@@ -1787,6 +1792,32 @@ afc_job_done(afc_job *job)
     afc_cq_decref(job->cq);
     job->cq = NULL;
     op->in_pool = 0;
+    if (job->err == AFC_ERR_FORKED) {
+        /* In a forked child: the parent's worker had the job; it never
+         * ran here, or ran only in part. */
+        free(job->out);
+        job->out = NULL;
+        if (op->kind == K_FS && job->fsop == AFC_FS_SCANDIR) {
+            scandir_settle(op, job);
+        }
+        if (f != NULL) {
+            Py_INCREF(f);
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the operation was in flight in the parent process "
+                        "at fork(); it did not complete in this process");
+        int r = op_finish(op, NULL);
+        if (f != NULL && r == RUN_DONE && f->qhead != op) {
+            file_pump(f);
+        }
+        Py_XDECREF(f);
+        Py_DECREF(op);
+        return;
+    }
+    if (job->kind == AFC_JOB_OPEN && job->err == 0 && f != NULL) {
+        mode_t m = job->st.st_mode;
+        f->slowfd = !(S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m));
+    }
     if (op->kind == K_FS) {
         fs_done(op);
         if (PyErr_Occurred()) {
@@ -1820,6 +1851,12 @@ afc_job_discard(afc_job *job)
     job->out = NULL;
     if (op->kind == K_FS && job->fsop == AFC_FS_SCANDIR) {
         scandir_settle(op, job);
+    }
+    if (job->kind == AFC_JOB_OPEN && job->path != NULL && job->err == 0 &&
+        job->res >= 0) {
+        /* The loop is gone: nobody will adopt the descriptor. */
+        close((int)job->res);
+        job->res = -1;
     }
     Py_DECREF(op);
 }

@@ -25,7 +25,7 @@ Completion_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL) {
         return NULL;
     }
-    self->cq = afc_cq_new();
+    self->cq = afc_cq_new(PyInterpreterState_Get());
     if (self->cq == NULL) {
         Py_DECREF(self);
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -50,10 +50,13 @@ release_list(afc_job *list, int run_callbacks)
     }
 }
 
+/* Only jobs of this interpreter: releasing them drops references to its
+ * Python objects. (The module refuses to load in a second interpreter,
+ * module_exec, so in practice there is one; the filter keeps it so.) */
 void
 afc_reclaim_orphans(void)
 {
-    release_list(afc_take_orphans(), 0);
+    release_list(afc_take_orphans(PyInterpreterState_Get()), 0);
 }
 
 void
@@ -107,6 +110,37 @@ Completion_fileno(CompletionObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(self->cq != NULL ? self->cq->efd : -1);
 }
 
+/* For a loop that cannot watch the eventfd (no add_reader, or no eventfd
+ * at all): sleep, without the GIL, until a job is finished or the timeout
+ * passes. Returns whether finished jobs are waiting. */
+static PyObject *
+Completion_wait(CompletionObject *self, PyObject *arg)
+{
+    double t = PyFloat_AsDouble(arg);
+    if (t == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (self->cq == NULL || !afc_cq_is_live(self)) {
+        Py_RETURN_FALSE;
+    }
+    long ns = t <= 0 ? 0 : (t > 3600 ? 3600L * 1000000000L
+                                     : (long)(t * 1e9));
+    afc_cq *cq = self->cq;
+    int ready;
+    afc_cq_incref(cq);
+    Py_BEGIN_ALLOW_THREADS
+    ready = afc_cq_wait(cq, ns);
+    Py_END_ALLOW_THREADS
+    afc_cq_decref(cq);
+    return PyBool_FromLong(ready);
+}
+
+static PyObject *
+Completion_get_inflight(CompletionObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(self->cq != NULL ? self->cq->inflight : 0);
+}
+
 static PyObject *
 Completion_get_alive(CompletionObject *self, void *Py_UNUSED(closure))
 {
@@ -133,12 +167,16 @@ static PyMethodDef Completion_methods[] = {
      "The eventfd the loop watches."},
     {"orphan", (PyCFunction)Completion_orphan, METH_NOARGS,
      "Detach from a loop that is gone."},
+    {"wait", (PyCFunction)Completion_wait, METH_O,
+     "wait(timeout): sleep until jobs are finished; True if some are."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Completion_getset[] = {
     {"alive", (getter)Completion_get_alive, NULL,
      "True while this queue can deliver to its loop.", NULL},
+    {"_inflight", (getter)Completion_get_inflight, NULL,
+     "Jobs submitted for this loop and not yet drained.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -204,6 +242,37 @@ mod_set_inline_reads(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_slow_limit(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromLong(afc_pool_slow_limit());
+}
+
+/* Tests: make the next n submissions fail with errno err. */
+static PyObject *
+mod_fail_submits(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int n, err;
+    if (!PyArg_ParseTuple(args, "ii:_fail_submits", &n, &err)) {
+        return NULL;
+    }
+    afc_pool_fail_submits(n, err);
+    Py_RETURN_NONE;
+}
+
+/* os.register_at_fork(after_in_child=...): complete, with an exception,
+ * the operations the parent had in the pool at fork() (they will never
+ * finish here), and deliver those it had finished but not yet drained. */
+static PyObject *
+mod_after_fork_child(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    release_list(afc_fork_take_stale(PyInterpreterState_Get()), 1);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"fs", afc_fs_call, METH_VARARGS,
      "Start a file-system call in the pool (used by aiofiles_c.os)."},
@@ -216,6 +285,12 @@ static PyMethodDef module_methods[] = {
      "The largest number of worker threads."},
     {"_set_cq_factory", mod_set_cq_factory, METH_O,
      "Register the function that maps a loop to its Completion."},
+    {"_slow_limit", mod_slow_limit, METH_NOARGS,
+     "How many workers jobs on slow descriptors may hold at once."},
+    {"_fail_submits", mod_fail_submits, METH_VARARGS,
+     "Tests: make the next n pool submissions fail with errno err."},
+    {"_after_fork_child", mod_after_fork_child, METH_NOARGS,
+     "Complete the operations a parent had in flight at fork()."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -238,6 +313,18 @@ module_exec(PyObject *module)
 {
     afc_state *st = afc_get_state(module);
     PyObject *mod = NULL;
+
+#ifndef Py_mod_multiple_interpreters
+    /* Before 3.12 there is no slot to say so: one interpreter only, as the
+     * slot declares below (the pool, its orphan list and the fork hook are
+     * process-wide, and jobs hold Python objects). */
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "module aiofiles_c._cext does not support loading "
+                        "in subinterpreters");
+        return -1;
+    }
+#endif
 
     if (add_type(module, &afc_op_spec, NULL, &st->Op_type) < 0 ||
         add_type(module, &afc_completion_spec, NULL, &st->Completion_type) <
@@ -292,6 +379,27 @@ module_exec(PyObject *module)
         return -1;
     }
     afc_pool_init_once();
+    mod = PyImport_ImportModule("os");
+    if (mod == NULL) {
+        return -1;
+    }
+    PyObject *hook = PyObject_GetAttrString(module, "_after_fork_child");
+    PyObject *reg = PyObject_GetAttrString(mod, "register_at_fork");
+    Py_CLEAR(mod);
+    PyObject *kw = NULL, *empty = NULL, *r = NULL;
+    if (hook != NULL && reg != NULL &&
+        (kw = Py_BuildValue("{sO}", "after_in_child", hook)) != NULL &&
+        (empty = PyTuple_New(0)) != NULL) {
+        r = PyObject_Call(reg, empty, kw);
+    }
+    Py_XDECREF(hook);
+    Py_XDECREF(reg);
+    Py_XDECREF(kw);
+    Py_XDECREF(empty);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
     return 0;
 }
 
@@ -350,6 +458,9 @@ module_free(void *module)
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
     {0, NULL},
 };
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <sys/sendfile.h>
@@ -16,13 +18,19 @@
 
 #define AFC_MAX_THREADS 256
 
-/* Everything below is guarded by pool_mu. */
+/* PEP 475: a system call that fails with EINTR is made again. Workers block
+ * every signal (worker_main), so EINTR is rare here (a stopped and
+ * continued process, a ptrace attach), but a call that reports it must
+ * never pass it on to the user. close() is the exception: Linux releases
+ * the descriptor even when it reports EINTR, so it is never repeated. */
+#define AFC_RETRY(r, call)                        \
+    do {                                          \
+        (r) = (call);                             \
+    } while ((r) < 0 && errno == EINTR)
+
+/* The pool's state (see "the pool" below) is guarded by pool_mu. */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
-static afc_job *queue_head, *queue_tail;
-static int nthreads;       /* workers started */
-static int nidle;          /* workers waiting on pool_cv */
-static int max_threads;    /* 0: not decided yet */
 
 /* Finished jobs whose loop has gone away; reclaimed with the GIL held. */
 static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -129,7 +137,9 @@ list_dir(afc_job *job)
         /* the next batch of a scandir */
     }
     else if (job->path != NULL) {
-        d = opendir(job->path);
+        do {
+            d = opendir(job->path);
+        } while (d == NULL && errno == EINTR);
     }
     else {
         /* fdopendir takes the descriptor over: give it a copy, rewound,
@@ -189,11 +199,14 @@ list_dir(afc_job *job)
             memset(&rec, 0, sizeof(rec));
             rec.namelen = (uint16_t)n;
             rec.dtype = ent->d_type;
-            if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            int sr;
+            AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW));
+            if (sr == 0) {
                 rec.flags |= 1;
                 put_stat(rec.l, &st);
                 if (S_ISLNK(st.st_mode)) {
-                    if (fstatat(dirfd(d), nm, &st, 0) == 0) {
+                    AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, 0));
+                    if (sr == 0) {
                         rec.flags |= 2;
                         put_stat(rec.s, &st);
                     }
@@ -241,7 +254,8 @@ read_link(afc_job *job)
         if (buf == NULL) {
             return ENOMEM;
         }
-        ssize_t n = readlinkat(job->dir_fd, job->path, buf, cap);
+        ssize_t n;
+        AFC_RETRY(n, readlinkat(job->dir_fd, job->path, buf, cap));
         if (n < 0) {
             int e = errno;
             free(buf);
@@ -285,19 +299,22 @@ get_cwd(afc_job *job)
 static int
 copy_file(afc_job *job)
 {
-    int in = open(job->path, O_RDONLY | O_CLOEXEC);
+    int in, r;
+    AFC_RETRY(in, open(job->path, O_RDONLY | O_CLOEXEC));
     if (in < 0) {
         job->err_which = 0;
         return errno;
     }
     struct stat st;
-    if (fstat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+    AFC_RETRY(r, fstat(in, &st));
+    if (r == 0 && S_ISDIR(st.st_mode)) {
         close(in);
         job->err_which = 0;
         return EISDIR;
     }
-    int out = open(job->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                   0666);
+    int out;
+    AFC_RETRY(out, open(job->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        0666));
     if (out < 0) {
         int e = errno;
         close(in);
@@ -371,31 +388,33 @@ run_fs(afc_job *job)
     int e = 0;
     switch (job->fsop) {
     case AFC_FS_STAT:
-        r = job->path != NULL
-                ? fstatat(job->dir_fd, job->path, &job->st, job->flags)
-                : fstat(job->fd, &job->st);
+        AFC_RETRY(r, job->path != NULL ? fstatat(job->dir_fd, job->path,
+                                                 &job->st, job->flags)
+                                       : fstat(job->fd, &job->st));
         break;
     case AFC_FS_ACCESS:
-        r = faccessat(job->dir_fd, job->path, job->mode, job->flags);
+        AFC_RETRY(r, faccessat(job->dir_fd, job->path, job->mode,
+                               job->flags));
         break;
     case AFC_FS_MKDIR:
-        r = mkdirat(job->dir_fd, job->path, (mode_t)job->mode);
+        AFC_RETRY(r, mkdirat(job->dir_fd, job->path, (mode_t)job->mode));
         break;
     case AFC_FS_RMDIR:
-        r = unlinkat(job->dir_fd, job->path, AT_REMOVEDIR);
+        AFC_RETRY(r, unlinkat(job->dir_fd, job->path, AT_REMOVEDIR));
         break;
     case AFC_FS_UNLINK:
-        r = unlinkat(job->dir_fd, job->path, 0);
+        AFC_RETRY(r, unlinkat(job->dir_fd, job->path, 0));
         break;
     case AFC_FS_RENAME:
-        r = renameat(job->dir_fd, job->path, job->dir_fd2, job->path2);
+        AFC_RETRY(r, renameat(job->dir_fd, job->path, job->dir_fd2,
+                              job->path2));
         break;
     case AFC_FS_LINK:
-        r = linkat(job->dir_fd, job->path, job->dir_fd2, job->path2,
-                   job->flags);
+        AFC_RETRY(r, linkat(job->dir_fd, job->path, job->dir_fd2, job->path2,
+                            job->flags));
         break;
     case AFC_FS_SYMLINK:
-        r = symlinkat(job->path, job->dir_fd2, job->path2);
+        AFC_RETRY(r, symlinkat(job->path, job->dir_fd2, job->path2));
         break;
     case AFC_FS_READLINK:
         e = read_link(job);
@@ -429,22 +448,23 @@ run_fs(afc_job *job)
         e = get_cwd(job);
         break;
     case AFC_FS_FSYNC:
-        r = fsync(job->fd);
+        AFC_RETRY(r, fsync(job->fd));
         break;
     case AFC_FS_FDATASYNC:
-        r = fdatasync(job->fd);
+        AFC_RETRY(r, fdatasync(job->fd));
         break;
     case AFC_FS_CHMOD:
-        r = job->path != NULL
-                ? fchmodat(job->dir_fd, job->path, (mode_t)job->mode,
-                           job->flags)
-                : fchmod(job->fd, (mode_t)job->mode);
+        AFC_RETRY(r, job->path != NULL
+                         ? fchmodat(job->dir_fd, job->path,
+                                    (mode_t)job->mode, job->flags)
+                         : fchmod(job->fd, (mode_t)job->mode));
         break;
     case AFC_FS_CHOWN:
-        r = job->path != NULL
-                ? fchownat(job->dir_fd, job->path, (uid_t)job->off,
-                           (gid_t)job->len, job->flags)
-                : fchown(job->fd, (uid_t)job->off, (gid_t)job->len);
+        AFC_RETRY(r, job->path != NULL
+                         ? fchownat(job->dir_fd, job->path, (uid_t)job->off,
+                                    (gid_t)job->len, job->flags)
+                         : fchown(job->fd, (uid_t)job->off,
+                                  (gid_t)job->len));
         break;
     case AFC_FS_UTIME: {
         struct timespec ts[2];
@@ -458,9 +478,9 @@ run_fs(afc_job *job)
             ts[1].tv_sec = (time_t)job->times[2];
             ts[1].tv_nsec = (long)job->times[3];
         }
-        r = job->path != NULL
-                ? utimensat(job->dir_fd, job->path, tp, job->flags)
-                : futimens(job->fd, tp);
+        AFC_RETRY(r, job->path != NULL
+                         ? utimensat(job->dir_fd, job->path, tp, job->flags)
+                         : futimens(job->fd, tp));
         break;
     }
     case AFC_FS_TRUNCATE:
@@ -473,7 +493,10 @@ run_fs(afc_job *job)
         e = copy_file(job);
         break;
     case AFC_FS_REALPATH: {
-        char *rp = realpath(job->path, NULL);
+        char *rp;
+        do {
+            rp = realpath(job->path, NULL);
+        } while (rp == NULL && errno == EINTR);
         if (rp == NULL) {
             e = errno;
         }
@@ -506,7 +529,9 @@ run_main(afc_job *job)
                 return;
             }
         }
-        if (fstat(fd, &job->st) < 0) {
+        int r2;
+        AFC_RETRY(r2, fstat(fd, &job->st));
+        if (r2 < 0) {
             job->err = errno;
         }
         else if (S_ISDIR(job->st.st_mode)) {
@@ -524,7 +549,8 @@ run_main(afc_job *job)
         break;
     }
     case AFC_JOB_FSTAT:
-        if (fstat(job->fd, &job->st) < 0) {
+        AFC_RETRY(e, fstat(job->fd, &job->st));
+        if (e < 0) {
             job->err = errno;
         }
         break;
@@ -648,27 +674,39 @@ cq_unlock(afc_cq *cq)
     pthread_mutex_unlock((pthread_mutex_t *)cq->mu);
 }
 
+static void
+cq_init_sync(afc_cq *cq)
+{
+    pthread_condattr_t ca;
+    pthread_mutex_init((pthread_mutex_t *)cq->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init((pthread_cond_t *)cq->cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 afc_cq *
-afc_cq_new(void)
+afc_cq_new(const void *owner)
 {
     afc_cq *cq = calloc(1, sizeof(*cq));
     pthread_mutex_t *mu = malloc(sizeof(*mu));
-    if (cq == NULL || mu == NULL) {
+    pthread_cond_t *cv = malloc(sizeof(*cv));
+    if (cq == NULL || mu == NULL || cv == NULL) {
         free(cq);
         free(mu);
+        free(cv);
         errno = ENOMEM;
         return NULL;
     }
+    /* Failing to make the eventfd (every descriptor in use) is not an
+     * error: the loop then learns of completions through afc_cq_wait, from
+     * a thread that schedules the drain with call_soon_threadsafe, so calls
+     * that need no descriptor of their own (stat, ...) still work. */
     cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (cq->efd < 0) {
-        int e = errno;
-        free(cq);
-        free(mu);
-        errno = e;
-        return NULL;
-    }
-    pthread_mutex_init(mu, NULL);
     cq->mu = mu;
+    cq->cv = cv;
+    cq_init_sync(cq);
+    cq->owner = owner;
     atomic_init(&cq->refs, 1);
     pthread_mutex_lock(&reg_mu);
     cq->generation = fork_generation;
@@ -708,24 +746,39 @@ afc_cq_decref(afc_cq *cq)
         cq->reg_next->reg_prev = cq->reg_prev;
     }
     pthread_mutex_unlock(&reg_mu);
-    close(cq->efd);
+    if (cq->efd >= 0) {
+        close(cq->efd);
+    }
     pthread_mutex_destroy((pthread_mutex_t *)cq->mu);
+    pthread_cond_destroy((pthread_cond_t *)cq->cv);
     free(cq->mu);
+    free(cq->cv);
     free(cq);
 }
 
-/* Worker side: hand a finished job to its loop. */
+/* Worker side: hand a finished job to its loop. *slot is the worker's
+ * record of the job it runs (for fork); it is cleared inside the same
+ * critical section that publishes the job, so a child forked at any
+ * moment finds the job in exactly one of the two places. */
 static void
-cq_push(afc_job *job)
+cq_push(afc_job *job, afc_job **slot)
 {
     afc_cq *cq = job->cq;
     job->next = NULL;
     cq_lock(cq);
     if (cq->orphaned) {
         cq_unlock(cq);
+        if (job->kind == AFC_JOB_OPEN && job->path != NULL &&
+            job->err == 0 && job->res >= 0) {
+            /* Nobody will ever adopt this descriptor. */
+            close((int)job->res);
+            job->res = -1;
+            job->err = ECANCELED;
+        }
         pthread_mutex_lock(&orphan_mu);
         job->next = orphans;
         orphans = job;
+        *slot = NULL;
         pthread_mutex_unlock(&orphan_mu);
         return;
     }
@@ -737,15 +790,19 @@ cq_push(afc_job *job)
         cq->tail->next = job;
     }
     cq->tail = job;
+    *slot = NULL;
     atomic_store_explicit(&cq->ready, 1, memory_order_release);
     if (was_empty) {
-        /* Written under the lock: once it is released, the loop thread may
-         * take this job and drop the last reference to the queue. */
-        uint64_t one = 1;
-        ssize_t r;
-        do {
-            r = write(cq->efd, &one, sizeof(one));
-        } while (r < 0 && errno == EINTR);
+        /* Under the lock: once it is released, the loop thread may take
+         * this job and drop the last reference to the queue. */
+        if (cq->efd >= 0) {
+            uint64_t one = 1;
+            ssize_t r;
+            AFC_RETRY(r, write(cq->efd, &one, sizeof(one)));
+        }
+        else if (cq->nwaiters > 0) {
+            pthread_cond_broadcast((pthread_cond_t *)cq->cv);
+        }
     }
     cq_unlock(cq);
 }
@@ -753,11 +810,12 @@ cq_push(afc_job *job)
 void
 afc_cq_ack(afc_cq *cq)
 {
+    if (cq->efd < 0) {
+        return;
+    }
     uint64_t v;
     ssize_t r;
-    do {
-        r = read(cq->efd, &v, sizeof(v));
-    } while (r < 0 && errno == EINTR);
+    AFC_RETRY(r, read(cq->efd, &v, sizeof(v)));
 }
 
 afc_job *
@@ -783,6 +841,27 @@ afc_cq_wait_ready(afc_cq *cq, long ns)
     return 1;
 }
 
+int
+afc_cq_wait(afc_cq *cq, long ns)
+{
+    int64_t deadline = afc_now_ns() + ns;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000),
+                          .tv_nsec = (long)(deadline % 1000000000)};
+    cq_lock(cq);
+    cq->nwaiters++;
+    while (cq->head == NULL && !cq->orphaned) {
+        if (pthread_cond_timedwait((pthread_cond_t *)cq->cv,
+                                   (pthread_mutex_t *)cq->mu,
+                                   &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+    cq->nwaiters--;
+    int ready = cq->head != NULL;
+    cq_unlock(cq);
+    return ready;
+}
+
 afc_job *
 afc_cq_orphan(afc_cq *cq)
 {
@@ -790,21 +869,77 @@ afc_cq_orphan(afc_cq *cq)
     cq->orphaned = 1;
     afc_job *list = cq->head;
     cq->head = cq->tail = NULL;
+    pthread_cond_broadcast((pthread_cond_t *)cq->cv);
     cq_unlock(cq);
     return list;
 }
 
 afc_job *
-afc_take_orphans(void)
+afc_take_orphans(const void *owner)
 {
+    afc_job *mine = NULL;
     pthread_mutex_lock(&orphan_mu);
-    afc_job *list = orphans;
-    orphans = NULL;
+    afc_job **pp = &orphans;
+    while (*pp != NULL) {
+        afc_job *job = *pp;
+        if (job->cq->owner == owner) {
+            *pp = job->next;
+            job->next = mine;
+            mine = job;
+        }
+        else {
+            pp = &job->next;
+        }
+    }
     pthread_mutex_unlock(&orphan_mu);
+    return mine;
+}
+
+afc_job *
+afc_fork_take_stale(const void *owner)
+{
+    afc_job *list = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
+        if (cq->generation == fork_generation || cq->owner != owner) {
+            continue;
+        }
+        cq_lock(cq);
+        if (cq->head != NULL) {
+            cq->tail->next = list;
+            list = cq->head;
+            cq->head = cq->tail = NULL;
+        }
+        cq_unlock(cq);
+    }
+    pthread_mutex_unlock(&reg_mu);
     return list;
 }
 
-/* ---- the pool ---- */
+/* ---- the pool ----
+ *
+ * Two lanes. Jobs on descriptors that can block indefinitely (job->slow)
+ * wait in the slow lane, which may hold at most slow_limit() workers at a
+ * time (half the pool, as libuv does), so however many pipe reads or FIFO
+ * opens are stuck, the other workers keep serving regular files for every
+ * loop. Within the pool, the oldest runnable job goes first.
+ *
+ * Wake-ups. Every runnable job must have a worker committed to taking it
+ * within bounded time, or every worker is busy. The committed workers
+ * ("takers") are: the spinner (it polls submit_seq and, at the latest when
+ * its spin ends, takes the pool lock and looks at the queues), the idle
+ * workers that were sent a wake-up (nwake: each wake-up is a token that
+ * exactly one sleeper consumes, so a spurious wake-up cannot lose one), and
+ * the workers just created (nstarting). ensure_takers() runs under pool_mu
+ * after anything that can make a job runnable and, while the runnable jobs
+ * outnumber the takers, wakes one more sleeper or starts one more worker.
+ * So a job submitted while a worker spins no longer relies on that one
+ * spinner when there is already a job for it: the spinner accounts for one
+ * job only, and a second job in the same window wakes someone else (the
+ * lost wake-up that deadlocked a pipe's reader and writer). A worker that
+ * finishes a job looks at the queues before it spins or sleeps, so a job
+ * left waiting because every worker was busy is taken as soon as one is
+ * free. */
 
 /* One idle worker at a time keeps polling the queue for a short while
  * before it sleeps: a program that awaits one call after another hands the
@@ -812,46 +947,266 @@ afc_take_orphans(void)
  * virtual machine, an idle CPU) costs tens of them. */
 #define AFC_SPIN_NS (200 * 1000)
 
-static int nspinning;            /* guarded by pool_mu */
-static int nbusy;                /* workers running a job; pool_mu */
-static atomic_int queued;        /* jobs in the queue; the spinner polls it:
-                                    release by submit, acquire here */
+static afc_job *fast_head, *fast_tail;   /* pool_mu: regular-file lane */
+static afc_job *slow_head, *slow_tail;   /* pool_mu: slow lane */
+static int nfast, nslow;                 /* pool_mu: jobs in each lane */
+static int nslow_running;                /* pool_mu: slow jobs on workers */
+static unsigned long job_seq;            /* pool_mu: submission order */
+static int nthreads;                     /* pool_mu: workers started */
+static int max_threads;                  /* pool_mu: 0: not decided yet */
+static int nidle;                        /* pool_mu: asleep on pool_cv */
+static int nwake;                        /* pool_mu: wake-ups not taken */
+static int nstarting;                    /* pool_mu: created, not running */
+static int nspinning;                    /* pool_mu */
+static int nbusy;                        /* pool_mu: running a job */
+static int fail_next, fail_err;          /* pool_mu: test hook */
+static afc_job *running[AFC_MAX_THREADS]; /* the job worker i runs: set
+                                            under pool_mu, cleared in
+                                            cq_push (see there); read by
+                                            the fork child only */
+/* Bumped by every submission (release), polled by the spinner (acquire). */
+static atomic_uint submit_seq;
+
+static int
+slow_limit(void)
+{
+    int n = max_threads / 2;
+    return n < 1 ? 1 : n;
+}
+
+static int
+runnable_locked(void)
+{
+    int room = slow_limit() - nslow_running;
+    if (room < 0) {
+        room = 0;
+    }
+    return nfast + (nslow < room ? nslow : room);
+}
+
+static void *worker_main(void *arg);
+
+static int
+spawn_locked(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    /* The new thread inherits this mask: it is born with every signal
+     * blocked, so none can be delivered to it before worker_main runs. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t, &attr, worker_main,
+                            (void *)(intptr_t)nthreads);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) {
+        nthreads++;
+        nstarting++;
+    }
+    return rc;
+}
+
+/* Make sure every runnable job has a taker (see above). Returns 0, or the
+ * error of a failed pthread_create. */
+static int
+ensure_takers_locked(void)
+{
+    int need = runnable_locked() - (nspinning + nwake + nstarting);
+    while (need > 0) {
+        if (nidle > nwake) {
+            nwake++;
+            pthread_cond_signal(&pool_cv);
+        }
+        else if (nthreads < max_threads) {
+            int rc = spawn_locked();
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        else {
+            break;  /* all busy: the first to finish takes it */
+        }
+        need--;
+    }
+    return 0;
+}
+
+static int
+enqueue_locked(afc_job *job)
+{
+    job->next = NULL;
+    job->seq = ++job_seq;
+    if (job->slow) {
+        if (slow_tail != NULL) {
+            slow_tail->next = job;
+        }
+        else {
+            slow_head = job;
+        }
+        slow_tail = job;
+        nslow++;
+    }
+    else {
+        if (fast_tail != NULL) {
+            fast_tail->next = job;
+        }
+        else {
+            fast_head = job;
+        }
+        fast_tail = job;
+        nfast++;
+    }
+    atomic_fetch_add_explicit(&submit_seq, 1, memory_order_release);
+    return ensure_takers_locked();
+}
+
+static void
+unlink_locked(afc_job *job)
+{
+    afc_job **head = job->slow ? &slow_head : &fast_head;
+    afc_job **tail = job->slow ? &slow_tail : &fast_tail;
+    afc_job *prev = NULL;
+    for (afc_job *j = *head; j != NULL; prev = j, j = j->next) {
+        if (j != job) {
+            continue;
+        }
+        if (prev != NULL) {
+            prev->next = j->next;
+        }
+        else {
+            *head = j->next;
+        }
+        if (*tail == j) {
+            *tail = prev;
+        }
+        if (job->slow) {
+            nslow--;
+        }
+        else {
+            nfast--;
+        }
+        return;
+    }
+}
+
+/* The oldest runnable job, or NULL. */
+static afc_job *
+take_locked(void)
+{
+    int slow_ok = slow_head != NULL && nslow_running < slow_limit();
+    afc_job *job;
+    if (fast_head != NULL && (!slow_ok || fast_head->seq < slow_head->seq)) {
+        job = fast_head;
+        fast_head = job->next;
+        if (fast_head == NULL) {
+            fast_tail = NULL;
+        }
+        nfast--;
+    }
+    else if (slow_ok) {
+        job = slow_head;
+        slow_head = job->next;
+        if (slow_head == NULL) {
+            slow_tail = NULL;
+        }
+        nslow--;
+        nslow_running++;
+    }
+    else {
+        return NULL;
+    }
+    job->next = NULL;
+    return job;
+}
+
+/* A path open may block indefinitely (a FIFO waits for its other end, a
+ * tty or device may wait for a carrier), and the path alone does not say
+ * which. A path open goes to the regular lane first; there the worker
+ * stats the path, and unless it names a regular file or a directory (or
+ * nothing yet: O_CREAT makes a regular file), the job moves to the slow
+ * lane before any open(2). A path swapped for a FIFO between the stat and
+ * the open can still block a regular worker: that race costs one worker,
+ * never a wrong result. */
+static int
+probe_is_slow(afc_job *job)
+{
+    if (job->kind != AFC_JOB_OPEN || job->path == NULL) {
+        return 0;
+    }
+    struct stat st;
+    int r;
+    AFC_RETRY(r, fstatat(AT_FDCWD, job->path, &st,
+                         (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
+                                                   : 0));
+    return r == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
 
 static void *
 worker_main(void *arg)
 {
-    (void)arg;
+    int idx = (int)(intptr_t)arg;
+    sigset_t all;
+    /* Signals are the main thread's business (Python runs its handlers
+     * there); a worker never takes one, so its system calls are not
+     * interrupted by them (already blocked since birth: spawn_locked). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_setname_np(pthread_self(), "afc-worker");
     pthread_mutex_lock(&pool_mu);
+    nstarting--;
+    int spun = 0;
     for (;;) {
+        afc_job *job = take_locked();
+        if (job != NULL) {
+            running[idx] = job;
+            nbusy++;
+            pthread_mutex_unlock(&pool_mu);
+            spun = 0;
+            if (!job->slow && probe_is_slow(job)) {
+                pthread_mutex_lock(&pool_mu);
+                nbusy--;
+                running[idx] = NULL;
+                job->slow = 1;
+                (void)enqueue_locked(job);
+                continue;
+            }
+            int was_slow = job->slow;  /* job is not ours after cq_push */
+            afc_job_run(job);
+            cq_push(job, &running[idx]);
+            pthread_mutex_lock(&pool_mu);
+            nbusy--;
+            if (was_slow) {
+                nslow_running--;
+            }
+            continue;
+        }
         /* Spin only when no other worker is busy: on a small machine a
          * spinner next to a busy worker would take the loop's CPU. */
-        if (queue_head == NULL && nspinning == 0 && nbusy == 0) {
+        if (!spun && nspinning == 0 && nbusy == 0) {
+            spun = 1;
             nspinning++;
+            unsigned seq0 =
+                atomic_load_explicit(&submit_seq, memory_order_relaxed);
             pthread_mutex_unlock(&pool_mu);
             int64_t deadline = afc_now_ns() + AFC_SPIN_NS;
-            while (atomic_load_explicit(&queued, memory_order_acquire) == 0 &&
+            while (atomic_load_explicit(&submit_seq, memory_order_acquire) ==
+                       seq0 &&
                    afc_now_ns() < deadline) {
             }
             pthread_mutex_lock(&pool_mu);
             nspinning--;
+            continue;
         }
-        while (queue_head == NULL) {
-            nidle++;
+        nidle++;
+        while (nwake == 0) {
             pthread_cond_wait(&pool_cv, &pool_mu);
-            nidle--;
         }
-        afc_job *job = queue_head;
-        queue_head = job->next;
-        if (queue_head == NULL) {
-            queue_tail = NULL;
-        }
-        atomic_fetch_sub_explicit(&queued, 1, memory_order_relaxed);
-        nbusy++;
-        pthread_mutex_unlock(&pool_mu);
-        afc_job_run(job);
-        cq_push(job);
-        pthread_mutex_lock(&pool_mu);
-        nbusy--;
+        nwake--;
+        nidle--;
     }
     return NULL;
 }
@@ -882,6 +1237,7 @@ afc_pool_set_size(int n)
     }
     pthread_mutex_lock(&pool_mu);
     max_threads = n;
+    (void)ensure_takers_locked();  /* a larger pool may take more now */
     pthread_mutex_unlock(&pool_mu);
 }
 
@@ -898,49 +1254,47 @@ afc_pool_size(void)
 }
 
 int
-afc_pool_submit(afc_job *job)
+afc_pool_slow_limit(void)
 {
-    int rc = 0;
-    job->next = NULL;
     pthread_mutex_lock(&pool_mu);
     if (max_threads == 0) {
         max_threads = default_size();
     }
-    if (queue_tail != NULL) {
-        queue_tail->next = job;
+    int n = slow_limit();
+    pthread_mutex_unlock(&pool_mu);
+    return n;
+}
+
+void
+afc_pool_fail_submits(int n, int err)
+{
+    pthread_mutex_lock(&pool_mu);
+    fail_next = n;
+    fail_err = err;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+int
+afc_pool_submit(afc_job *job)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (max_threads == 0) {
+        max_threads = default_size();
     }
-    else {
-        queue_head = job;
+    if (fail_next > 0) {
+        fail_next--;
+        int e = fail_err;
+        pthread_mutex_unlock(&pool_mu);
+        return e;
     }
-    queue_tail = job;
-    atomic_fetch_add_explicit(&queued, 1, memory_order_release);
-    if (nspinning > 0) {
-        /* The spinning worker takes it: no wake-up needed. */
-    }
-    else if (nidle > 0) {
-        /* Wake one idle worker, only when one is idle. */
-        pthread_cond_signal(&pool_cv);
-    }
-    else if (nthreads < max_threads) {
-        /* Workers start lazily, one more each time none is idle. */
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 1024 * 1024);
-        rc = pthread_create(&t, &attr, worker_main, NULL);
-        pthread_attr_destroy(&attr);
-        if (rc == 0) {
-            nthreads++;
-        }
-        else if (nthreads > 0) {
-            /* A running worker will get to the job. */
-            rc = 0;
+    int rc = enqueue_locked(job);
+    if (rc != 0) {
+        if (nthreads == 0) {
+            /* No worker at all: take the job back. */
+            unlink_locked(job);
         }
         else {
-            /* No worker at all: take the job back. */
-            queue_head = queue_tail = NULL;
-            atomic_fetch_sub_explicit(&queued, 1, memory_order_relaxed);
+            rc = 0;  /* a running worker will get to it */
         }
     }
     pthread_mutex_unlock(&pool_mu);
@@ -952,8 +1306,13 @@ afc_pool_submit(afc_job *job)
 static void
 atfork_prepare(void)
 {
+    /* Every lock a worker may hold, so that the child sees each list
+     * either before or after any change, never in the middle of one. */
     pthread_mutex_lock(&reg_mu);
     pthread_mutex_lock(&pool_mu);
+    for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
+        cq_lock(cq);
+    }
     pthread_mutex_lock(&orphan_mu);
 }
 
@@ -961,29 +1320,64 @@ static void
 atfork_parent(void)
 {
     pthread_mutex_unlock(&orphan_mu);
+    for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
+        cq_unlock(cq);
+    }
     pthread_mutex_unlock(&pool_mu);
     pthread_mutex_unlock(&reg_mu);
+}
+
+/* Child: a job the parent had queued or running will never be run here;
+ * hand it to its queue as failed (AFC_ERR_FORKED), for the interpreter's
+ * after-fork hook (afc_fork_take_stale) to complete. Never the queue's
+ * eventfd: the parent shares it. */
+static void
+fork_fail_job(afc_job *job)
+{
+    afc_cq *cq = job->cq;
+    job->err = AFC_ERR_FORKED;
+    job->next = NULL;
+    if (cq->orphaned) {
+        job->next = orphans;
+        orphans = job;
+        return;
+    }
+    if (cq->head == NULL) {
+        cq->head = job;
+    }
+    else {
+        cq->tail->next = job;
+    }
+    cq->tail = job;
 }
 
 static void
 atfork_child(void)
 {
-    /* Only this thread exists now. Queued and running jobs belong to the
-     * parent's workers; the child starts with an empty pool and makes new
-     * completion queues on first use. The parent's queues may have been
-     * locked by a worker at the time of fork: reset their locks. */
+    /* Only this thread exists now, and it holds every lock (prepare). */
+    afc_job *lanes[2] = {fast_head, slow_head};
+    for (int i = 0; i < 2; i++) {
+        afc_job *job = lanes[i];
+        while (job != NULL) {
+            afc_job *next = job->next;
+            fork_fail_job(job);
+            job = next;
+        }
+    }
+    for (int i = 0; i < nthreads && i < AFC_MAX_THREADS; i++) {
+        if (running[i] != NULL) {
+            fork_fail_job(running[i]);
+            running[i] = NULL;
+        }
+    }
+    fast_head = fast_tail = slow_head = slow_tail = NULL;
+    nfast = nslow = nslow_running = 0;
+    nthreads = nidle = nwake = nstarting = nspinning = nbusy = 0;
     pthread_mutex_init(&orphan_mu, NULL);
     pthread_mutex_init(&pool_mu, NULL);
     pthread_cond_init(&pool_cv, NULL);
-    queue_head = queue_tail = NULL;
-    nthreads = 0;
-    nidle = 0;
-    nspinning = 0;
-    nbusy = 0;
-    atomic_store(&queued, 0);
-    orphans = NULL;
     for (afc_cq *cq = registry; cq != NULL; cq = cq->reg_next) {
-        pthread_mutex_init((pthread_mutex_t *)cq->mu, NULL);
+        cq_init_sync(cq);
     }
     fork_generation++;
     pthread_mutex_init(&reg_mu, NULL);

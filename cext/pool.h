@@ -78,9 +78,14 @@ typedef struct afc_job afc_job;
 
 struct afc_job {
     afc_job *next;     /* link in the pool queue or a completion list */
+    unsigned long seq; /* pool: submission order across the two lanes */
     afc_cq *cq;        /* where the finished job is delivered */
     int kind;
     int fd;
+    int slow;          /* may block indefinitely (pipe, FIFO, tty, socket,
+                          character device): runs in the slow lane, see
+                          afc_pool_submit. Set by the submitter, or by the
+                          worker's probe of a path open */
     /* Flush prefix: written before the main action (wlen == 0: none). */
     const char *wbuf;
     size_t wlen;
@@ -117,19 +122,30 @@ struct afc_job {
      * completion queue hands the job back (the queue mutex orders them). */
     int64_t res;       /* bytes moved, new offset, fd, ... */
     int64_t pos;       /* OPEN / want_pos: the fd offset afterwards */
-    int err;           /* errno of the main action, 0 on success */
+    int err;           /* errno of the main action, 0 on success;
+                          AFC_ERR_FORKED: see afc_fork_take_stale */
     int werr;          /* errno of the flush prefix, 0 on success */
     size_t wdone;      /* bytes of the flush prefix written */
     struct stat st;    /* OPEN, FSTAT, FS_STAT */
     struct statvfs vfs;
 };
 
+/* job->err of a job that was queued or running when the process forked:
+ * the child has none of the parent's workers, so it never ran there. */
+#define AFC_ERR_FORKED (-1)
+
 /* A completion queue belongs to one event loop. Workers append finished
  * jobs and write the eventfd only when the list goes from empty to
  * non-empty; the loop thread swaps the whole list out. */
 struct afc_cq {
     atomic_int refs;   /* the owner object + one per job in flight */
-    int efd;           /* eventfd; closed when refs drops to zero */
+    int efd;           /* eventfd; closed when refs drops to zero. -1 when
+                          none could be made (no free descriptor): the
+                          loop then waits with afc_cq_wait, in a thread */
+    void *cv;          /* pthread_cond_t*, signalled by cq_push when
+                          efd < 0 and a thread waits (nwaiters, under mu) */
+    int nwaiters;
+    const void *owner; /* the interpreter whose objects the jobs hold */
     int orphaned;      /* under mu: the loop is gone, park jobs elsewhere */
     afc_job *head, *tail;
     void *mu;          /* pthread_mutex_t*, kept opaque here */
@@ -144,20 +160,28 @@ struct afc_cq {
 
 /* Pool. */
 int afc_pool_submit(afc_job *job);        /* 0 or errno */
+void afc_pool_fail_submits(int n, int err); /* tests: fail the next n */
+int afc_pool_slow_limit(void);            /* workers the slow lane may hold */
 void afc_pool_set_size(int n);            /* before first use, or grows */
 int afc_pool_size(void);
 unsigned long afc_fork_generation(void);
 void afc_pool_init_once(void);
 
 /* Completion queues. */
-afc_cq *afc_cq_new(void);                 /* NULL + errno on failure */
+afc_cq *afc_cq_new(const void *owner);   /* NULL + errno on failure */
 void afc_cq_incref(afc_cq *cq);
 void afc_cq_decref(afc_cq *cq);
 afc_job *afc_cq_take(afc_cq *cq);         /* loop thread: swap the list */
 void afc_cq_ack(afc_cq *cq);              /* loop thread: read the eventfd */
 afc_job *afc_cq_orphan(afc_cq *cq);       /* mark orphaned, return its list */
-afc_job *afc_take_orphans(void);          /* jobs finished for dead loops */
+afc_job *afc_take_orphans(const void *owner); /* jobs finished for dead
+                                             loops of this owner */
 int afc_cq_wait_ready(afc_cq *cq, long ns); /* spin until ready or ns pass */
+int afc_cq_wait(afc_cq *cq, long ns);     /* sleep until ready or ns pass */
+/* In a forked child: the jobs of owner that were queued, running or
+ * undelivered in the parent at fork() (queues of an older generation),
+ * with err = AFC_ERR_FORKED for those that never finished. */
+afc_job *afc_fork_take_stale(const void *owner);
 
 /* Run one job synchronously on the calling thread (no GIL needed). */
 void afc_job_run(afc_job *job);
