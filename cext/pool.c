@@ -800,7 +800,7 @@ cq_push(afc_job *job, afc_job **slot)
             ssize_t r;
             AFC_RETRY(r, write(cq->efd, &one, sizeof(one)));
         }
-        else if (cq->nwaiters > 0) {
+        if (cq->nwaiters > 0) {
             pthread_cond_broadcast((pthread_cond_t *)cq->cv);
         }
     }
