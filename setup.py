@@ -2,6 +2,8 @@
 
 Environment switches:
   AIOFILES_C_SANITIZE=1  build with -fsanitize=address,undefined
+  AIOFILES_C_TSAN=1      build with -fsanitize=thread (run with libtsan
+                         preloaded: see tests/tsan_workload.py, .ci/run)
   AIOFILES_C_DEBUG=1     build with -O0 -g3
 """
 import glob
@@ -17,6 +19,9 @@ if os.environ.get("AIOFILES_C_SANITIZE"):
     cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                "-fno-sanitize-recover=undefined", "-O1", "-g"]
     ldflags += ["-fsanitize=address,undefined"]
+elif os.environ.get("AIOFILES_C_TSAN"):
+    cflags += ["-fsanitize=thread", "-fno-omit-frame-pointer", "-O1", "-g"]
+    ldflags += ["-fsanitize=thread"]
 elif os.environ.get("AIOFILES_C_DEBUG"):
     cflags += ["-O0", "-g3"]
 else:

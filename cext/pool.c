@@ -919,10 +919,17 @@ afc_fork_take_stale(const void *owner)
 /* ---- the pool ----
  *
  * Two lanes. Jobs on descriptors that can block indefinitely (job->slow)
- * wait in the slow lane, which may hold at most slow_limit() workers at a
- * time (half the pool, as libuv does), so however many pipe reads or FIFO
- * opens are stuck, the other workers keep serving regular files for every
- * loop. Within the pool, the oldest runnable job goes first.
+ * wait in the slow lane; the others in the regular lane. Each lane may
+ * have at most max_threads jobs on workers at a time (the pool size), and
+ * the pool has at most twice that many threads, started as needed. So jobs
+ * on slow descriptors hold at most half of the pool's threads (libuv's
+ * bound), and however many pipe reads or FIFO opens are stuck, regular
+ * files keep the pool size's worth of workers, for every loop. A program
+ * with only regular files never has more than max_threads threads; slow
+ * jobs keep the capacity they had before the lanes (max_threads), which
+ * matters when they wait for each other (a pipe's reader and writer, the
+ * two ends of a FIFO being opened). Within the pool, the oldest runnable
+ * job goes first.
  *
  * Wake-ups. Every runnable job must have a worker committed to taking it
  * within bounded time, or every worker is busy. The committed workers
@@ -951,6 +958,7 @@ static afc_job *fast_head, *fast_tail;   /* pool_mu: regular-file lane */
 static afc_job *slow_head, *slow_tail;   /* pool_mu: slow lane */
 static int nfast, nslow;                 /* pool_mu: jobs in each lane */
 static int nslow_running;                /* pool_mu: slow jobs on workers */
+static int nfast_running;                /* pool_mu: regular jobs on them */
 static unsigned long job_seq;            /* pool_mu: submission order */
 static int nthreads;                     /* pool_mu: workers started */
 static int max_threads;                  /* pool_mu: 0: not decided yet */
@@ -960,28 +968,28 @@ static int nstarting;                    /* pool_mu: created, not running */
 static int nspinning;                    /* pool_mu */
 static int nbusy;                        /* pool_mu: running a job */
 static int fail_next, fail_err;          /* pool_mu: test hook */
-static afc_job *running[AFC_MAX_THREADS]; /* the job worker i runs: set
+static afc_job *running[2 * AFC_MAX_THREADS]; /* the job worker i runs: set
                                             under pool_mu, cleared in
                                             cq_push (see there); read by
                                             the fork child only */
 /* Bumped by every submission (release), polled by the spinner (acquire). */
 static atomic_uint submit_seq;
 
+/* Jobs of one lane that may run at once. */
 static int
-slow_limit(void)
+lane_limit(void)
 {
-    int n = max_threads / 2;
-    return n < 1 ? 1 : n;
+    return max_threads;
 }
 
 static int
 runnable_locked(void)
 {
-    int room = slow_limit() - nslow_running;
-    if (room < 0) {
-        room = 0;
-    }
-    return nfast + (nslow < room ? nslow : room);
+    int sroom = lane_limit() - nslow_running;
+    int froom = lane_limit() - nfast_running;
+    sroom = sroom < 0 ? 0 : sroom;
+    froom = froom < 0 ? 0 : froom;
+    return (nfast < froom ? nfast : froom) + (nslow < sroom ? nslow : sroom);
 }
 
 static void *worker_main(void *arg);
@@ -1021,7 +1029,7 @@ ensure_takers_locked(void)
             nwake++;
             pthread_cond_signal(&pool_cv);
         }
-        else if (nthreads < max_threads) {
+        else if (nthreads < 2 * max_threads) {
             int rc = spawn_locked();
             if (rc != 0) {
                 return rc;
@@ -1097,15 +1105,17 @@ unlink_locked(afc_job *job)
 static afc_job *
 take_locked(void)
 {
-    int slow_ok = slow_head != NULL && nslow_running < slow_limit();
+    int slow_ok = slow_head != NULL && nslow_running < lane_limit();
+    int fast_ok = fast_head != NULL && nfast_running < lane_limit();
     afc_job *job;
-    if (fast_head != NULL && (!slow_ok || fast_head->seq < slow_head->seq)) {
+    if (fast_ok && (!slow_ok || fast_head->seq < slow_head->seq)) {
         job = fast_head;
         fast_head = job->next;
         if (fast_head == NULL) {
             fast_tail = NULL;
         }
         nfast--;
+        nfast_running++;
     }
     else if (slow_ok) {
         job = slow_head;
@@ -1169,6 +1179,7 @@ worker_main(void *arg)
             if (!job->slow && probe_is_slow(job)) {
                 pthread_mutex_lock(&pool_mu);
                 nbusy--;
+                nfast_running--;
                 running[idx] = NULL;
                 job->slow = 1;
                 (void)enqueue_locked(job);
@@ -1181,6 +1192,9 @@ worker_main(void *arg)
             nbusy--;
             if (was_slow) {
                 nslow_running--;
+            }
+            else {
+                nfast_running--;
             }
             continue;
         }
@@ -1260,7 +1274,7 @@ afc_pool_slow_limit(void)
     if (max_threads == 0) {
         max_threads = default_size();
     }
-    int n = slow_limit();
+    int n = lane_limit();
     pthread_mutex_unlock(&pool_mu);
     return n;
 }
@@ -1364,14 +1378,14 @@ atfork_child(void)
             job = next;
         }
     }
-    for (int i = 0; i < nthreads && i < AFC_MAX_THREADS; i++) {
+    for (int i = 0; i < nthreads && i < 2 * AFC_MAX_THREADS; i++) {
         if (running[i] != NULL) {
             fork_fail_job(running[i]);
             running[i] = NULL;
         }
     }
     fast_head = fast_tail = slow_head = slow_tail = NULL;
-    nfast = nslow = nslow_running = 0;
+    nfast = nslow = nslow_running = nfast_running = 0;
     nthreads = nidle = nwake = nstarting = nspinning = nbusy = 0;
     pthread_mutex_init(&orphan_mu, NULL);
     pthread_mutex_init(&pool_mu, NULL);
