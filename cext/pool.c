@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <sys/sendfile.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #define AFC_MAX_THREADS 256
@@ -660,6 +661,77 @@ afc_job_run(afc_job *job)
     }
 }
 
+/* ---- adaptive spinning ----
+ *
+ * Both waits that spin (an idle worker waiting for the next job, a loop
+ * thread waiting a few microseconds for the one job it has in the pool)
+ * pay only when the thread they wait for runs on another CPU meanwhile.
+ * On a contended machine the spinner takes the CPU that thread needs, and
+ * the spin ends by its time limit, not by the event. So a spin happens
+ * only when (1) the load average (sysinfo, sampled at most every 50 ms) is
+ * below the number of CPUs, and (2) recent spins of that kind paid: a score
+ * gains one for a spin that saw its event and loses two for one that timed
+ * out; at zero only one chance in 32 spins, to notice when spinning pays
+ * again. Scores are updated with plain atomic loads and stores: a lost
+ * update between two threads only nudges a heuristic. */
+#define AFC_SPIN_SCORE_MAX 16
+#ifndef SI_LOAD_SHIFT
+#define SI_LOAD_SHIFT 16
+#endif
+
+struct afc_spin {
+    atomic_int score;
+    atomic_uint chances;
+};
+
+static struct afc_spin worker_spin = {AFC_SPIN_SCORE_MAX / 2, 0};
+static struct afc_spin loop_spin = {AFC_SPIN_SCORE_MAX / 2, 0};
+static atomic_llong load_sampled_ns;     /* relaxed: a sampling clock */
+static atomic_int machine_busy;          /* relaxed: a hint */
+static long ncpu_online = 1;             /* set once, by init_pool */
+
+static int
+machine_contended(void)
+{
+    int64_t now = afc_now_ns();
+    long long last =
+        atomic_load_explicit(&load_sampled_ns, memory_order_relaxed);
+    if (now - last > 50 * 1000000LL) {
+        struct sysinfo si;
+        atomic_store_explicit(&load_sampled_ns, now, memory_order_relaxed);
+        int busy = sysinfo(&si) == 0 &&
+                   si.loads[0] >= (unsigned long)ncpu_online << SI_LOAD_SHIFT;
+        atomic_store_explicit(&machine_busy, busy, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&machine_busy, memory_order_relaxed);
+}
+
+static int
+spin_may(struct afc_spin *sp)
+{
+    if (machine_contended()) {
+        return 0;
+    }
+    if (atomic_load_explicit(&sp->score, memory_order_relaxed) > 0) {
+        return 1;
+    }
+    return (atomic_fetch_add_explicit(&sp->chances, 1,
+                                      memory_order_relaxed) & 31) == 0;
+}
+
+static void
+spin_done(struct afc_spin *sp, int paid)
+{
+    int sc = atomic_load_explicit(&sp->score, memory_order_relaxed);
+    if (paid) {
+        sc = sc < AFC_SPIN_SCORE_MAX ? sc + 1 : AFC_SPIN_SCORE_MAX;
+    }
+    else {
+        sc = sc > 2 ? sc - 2 : 0;
+    }
+    atomic_store_explicit(&sp->score, sc, memory_order_relaxed);
+}
+
 /* ---- completion queues ---- */
 
 static void
@@ -832,12 +904,20 @@ afc_cq_take(afc_cq *cq)
 int
 afc_cq_wait_ready(afc_cq *cq, long ns)
 {
+    if (atomic_load_explicit(&cq->ready, memory_order_acquire)) {
+        return 1;
+    }
+    if (!spin_may(&loop_spin)) {
+        return 0;
+    }
     int64_t deadline = afc_now_ns() + ns;
     while (!atomic_load_explicit(&cq->ready, memory_order_acquire)) {
         if (afc_now_ns() >= deadline) {
+            spin_done(&loop_spin, 0);
             return 0;
         }
     }
+    spin_done(&loop_spin, 1);
     return 1;
 }
 
@@ -966,7 +1046,6 @@ static int nidle;                        /* pool_mu: asleep on pool_cv */
 static int nwake;                        /* pool_mu: wake-ups not taken */
 static int nstarting;                    /* pool_mu: created, not running */
 static int nspinning;                    /* pool_mu */
-static int nbusy;                        /* pool_mu: running a job */
 static int fail_next, fail_err;          /* pool_mu: test hook */
 static afc_job *running[2 * AFC_MAX_THREADS]; /* the job worker i runs: set
                                             under pool_mu, cleared in
@@ -1144,15 +1223,30 @@ take_locked(void)
 static int
 probe_is_slow(afc_job *job)
 {
-    if (job->kind != AFC_JOB_OPEN || job->path == NULL) {
-        return 0;
-    }
     struct stat st;
     int r;
-    AFC_RETRY(r, fstatat(AT_FDCWD, job->path, &st,
-                         (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
-                                                   : 0));
-    return r == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+    if (job->kind == AFC_JOB_OPEN && job->path != NULL) {
+        AFC_RETRY(r, fstatat(AT_FDCWD, job->path, &st,
+                             (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
+                                                       : 0));
+    }
+    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
+        /* copy_file opens the source by path too */
+        AFC_RETRY(r, stat(job->path, &st));
+    }
+    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
+        /* a socket or pipe to send to can block for as long as its
+         * reader likes; fd2 (the source) is usually a regular file */
+        AFC_RETRY(r, fstat(job->fd, &st));
+        if (r == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+            AFC_RETRY(r, fstat(job->fd2, &st));
+        }
+    }
+    else {
+        return 0;
+    }
+    return r == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+           !S_ISBLK(st.st_mode);
 }
 
 static void *
@@ -1173,12 +1267,10 @@ worker_main(void *arg)
         afc_job *job = take_locked();
         if (job != NULL) {
             running[idx] = job;
-            nbusy++;
             pthread_mutex_unlock(&pool_mu);
             spun = 0;
             if (!job->slow && probe_is_slow(job)) {
                 pthread_mutex_lock(&pool_mu);
-                nbusy--;
                 nfast_running--;
                 running[idx] = NULL;
                 job->slow = 1;
@@ -1189,7 +1281,6 @@ worker_main(void *arg)
             afc_job_run(job);
             cq_push(job, &running[idx]);
             pthread_mutex_lock(&pool_mu);
-            nbusy--;
             if (was_slow) {
                 nslow_running--;
             }
@@ -1198,19 +1289,27 @@ worker_main(void *arg)
             }
             continue;
         }
-        /* Spin only when no other worker is busy: on a small machine a
-         * spinner next to a busy worker would take the loop's CPU. */
-        if (!spun && nspinning == 0 && nbusy == 0) {
+        /* Spin only when no other worker is busy on a regular file (on a
+         * small machine a spinner next to a busy worker would take the
+         * loop's CPU; a worker blocked on a pipe uses none), and only when
+         * spinning pays (see adaptive spinning). */
+        if (!spun && nspinning == 0 && nfast_running == 0 &&
+            spin_may(&worker_spin)) {
             spun = 1;
             nspinning++;
             unsigned seq0 =
                 atomic_load_explicit(&submit_seq, memory_order_relaxed);
             pthread_mutex_unlock(&pool_mu);
             int64_t deadline = afc_now_ns() + AFC_SPIN_NS;
+            int paid = 1;
             while (atomic_load_explicit(&submit_seq, memory_order_acquire) ==
-                       seq0 &&
-                   afc_now_ns() < deadline) {
+                   seq0) {
+                if (afc_now_ns() >= deadline) {
+                    paid = 0;
+                    break;
+                }
             }
+            spin_done(&worker_spin, paid);
             pthread_mutex_lock(&pool_mu);
             nspinning--;
             continue;
@@ -1386,7 +1485,7 @@ atfork_child(void)
     }
     fast_head = fast_tail = slow_head = slow_tail = NULL;
     nfast = nslow = nslow_running = nfast_running = 0;
-    nthreads = nidle = nwake = nstarting = nspinning = nbusy = 0;
+    nthreads = nidle = nwake = nstarting = nspinning = 0;
     pthread_mutex_init(&orphan_mu, NULL);
     pthread_mutex_init(&pool_mu, NULL);
     pthread_cond_init(&pool_cv, NULL);
@@ -1402,6 +1501,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void
 init_pool(void)
 {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    ncpu_online = n > 0 ? n : 1;
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 

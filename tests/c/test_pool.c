@@ -401,6 +401,62 @@ test_signals(void)
     printf("ok signals (%d SIGALRM)\n", (int)alarms);
 }
 
+static double
+cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double
+wall_ms(void)
+{
+    return (double)afc_now_ns() / 1e6;
+}
+
+/* Spinning stops when it does not pay: a loop's wait for a job that never
+ * comes soon, repeated, soon returns at once instead of spinning for its
+ * whole time limit; an idle worker that never sees a job within its spin
+ * stops burning CPU between spaced submissions. */
+static void
+test_adaptive_spin(void)
+{
+    afc_cq *cq = afc_cq_new(NULL);
+    for (int i = 0; i < 40; i++) {
+        CHECK(!afc_cq_wait_ready(cq, 1000000));
+    }
+    double t0 = wall_ms();
+    for (int i = 0; i < 64; i++) {
+        CHECK(!afc_cq_wait_ready(cq, 1000000));
+    }
+    double waited = wall_ms() - t0;
+    CHECK(waited < 16.0);  /* spinning each time: 64 ms */
+    /* Jobs 2 ms apart: each idle worker's 200 us spin would time out. */
+    for (int i = 0; i < 20; i++) {
+        afc_job j;
+        job_prep(&j, cq, AFC_JOB_NOP, -1);
+        CHECK(afc_pool_submit(&j) == 0);
+        CHECK(collect(cq, 1) == 0);
+        usleep(2000);
+    }
+    double c0 = cpu_ms();
+    for (int i = 0; i < 200; i++) {
+        afc_job j;
+        job_prep(&j, cq, AFC_JOB_NOP, -1);
+        CHECK(afc_pool_submit(&j) == 0);
+        CHECK(collect(cq, 1) == 0);
+        usleep(2000);
+    }
+    double cpu = cpu_ms() - c0;
+#ifndef __SANITIZE_THREAD__
+    CHECK(cpu < 25.0);  /* spinning each time: 40 ms and more */
+#endif
+    afc_cq_decref(cq);
+    printf("ok adaptive spin (64 futile waits %.1f ms; 200 spaced jobs "
+           "%.1f ms CPU)\n", waited, cpu);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -420,6 +476,7 @@ main(int argc, char **argv)
     test_orphans();
     test_fork();
     test_signals();
+    test_adaptive_spin();
     printf("ALL OK\n");
     return 0;
 }
