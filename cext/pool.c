@@ -1387,9 +1387,34 @@ afc_pool_fail_submits(int n, int err)
     pthread_mutex_unlock(&pool_mu);
 }
 
+/* Whether a job on a slow descriptor can actually wait on it: reads,
+ * writes (a flush prefix too) and opens can; a seek, fstat, isatty, or a
+ * close with nothing to flush cannot, and needs no slow-lane worker (so
+ * it does not queue behind blocked reads of other files). */
+static int
+job_may_block(const afc_job *job)
+{
+    switch (job->kind) {
+    case AFC_JOB_READ:
+    case AFC_JOB_PREAD:
+    case AFC_JOB_WRITE:
+    case AFC_JOB_WRITE1:
+        return 1;
+    case AFC_JOB_OPEN:
+        return job->path != NULL;
+    case AFC_JOB_FS:
+        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE;
+    default:
+        return job->wlen > 0;
+    }
+}
+
 int
 afc_pool_submit(afc_job *job)
 {
+    if (job->slow && !job_may_block(job)) {
+        job->slow = 0;
+    }
     pthread_mutex_lock(&pool_mu);
     if (max_threads == 0) {
         max_threads = default_size();

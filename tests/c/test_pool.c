@@ -230,6 +230,14 @@ test_slow_lane(void)
         CHECK(collect(cq, 1) == 0);
         CHECK(j.res == 16 && buf[1] == 'b');
     }
+    /* A job on a slow descriptor that cannot block (fstat) needs no
+     * slow-lane worker: it does not queue behind the blocked reads. */
+    afc_job fs;
+    job_prep(&fs, cq, AFC_JOB_FSTAT, p[0][0]);
+    fs.slow = 1;
+    CHECK(afc_pool_submit(&fs) == 0);
+    CHECK(collect(cq, 1) == 0);
+    CHECK(S_ISFIFO(fs.st.st_mode));
     CHECK(afc_cq_take(slow_cq) == NULL);  /* nothing came back yet */
     for (int i = 0; i < n; i++) {
         CHECK(write(p[i][1], "abc", 3) == 3);
