@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -709,7 +710,11 @@ run_open(AsyncOp *op)
     if (op->phase == P_OPEN) {
         afc_job *j = &op->job;
         if (j->err != 0) {
-            PyObject *fn = PyLong_Check(f->name) ? NULL : f->name;
+            /* io names the file in the error, even a descriptor when it
+             * is a directory; other errors on a descriptor name none. */
+            PyObject *fn = PyLong_Check(f->name) && j->err != EISDIR
+                               ? NULL
+                               : f->name;
             return op_fail_errno(op, j->err, fn);
         }
         if (op->abandoned) {
@@ -720,6 +725,15 @@ run_open(AsyncOp *op)
             f->closed = 1;
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
+        }
+        if (j->pos < 0 && !f->raw_mode && f->readable && f->writable) {
+            /* io.BufferedRandom refuses a stream it cannot seek, and
+             * io.open then closes what it opened. */
+            if (j->path != NULL || f->closefd) {
+                close((int)j->res);
+            }
+            f->closed = 1;
+            return op_unsupported(op, "File or stream is not seekable.");
         }
         f->fd = (int)j->res;
         f->opened = 1;
@@ -742,7 +756,7 @@ run_open(AsyncOp *op)
     }
     job_init(op, AFC_JOB_OPEN);
     if (PyLong_Check(op->arg)) {
-        op->job.fd = (int)PyLong_AsLong(op->arg);
+        op->job.fd = op->n;  /* File_open checked the range */
         op->job.own_fd = op->whence;
     }
     else {
@@ -994,6 +1008,16 @@ run_read1_peek(AsyncOp *op)
         return op_finish(op, PyBytes_FromStringAndSize(NULL, 0));
     }
     if (have == 0 && !op->filled) {
+        if (op->kind == K_READ1 && op->n > AFC_MIN_CAP) {
+            /* io's read1 with nothing buffered allocates the size asked
+             * for: a size no memory can hold fails as io fails (nothing
+             * is touched, so a size that fits costs no more than io's). */
+            PyObject *room = PyBytes_FromStringAndSize(NULL, op->n);
+            if (room == NULL) {
+                return op_finish(op, NULL);
+            }
+            Py_DECREF(room);
+        }
         return op_start_fill(op, 1);
     }
     if (op->abandoned) {
@@ -1497,18 +1521,36 @@ run_seek(AsyncOp *op)
             job_add_flush(op);
             return op_submit(op, P_FLUSH);
         }
-        int64_t target = whence == SEEK_SET ? op->off : f->pos + op->off;
-        if (target < 0) {
+        int64_t target = op->off;
+        /* A sum past INT64_MAX is what the kernel's own SEEK_CUR refuses
+         * with EINVAL; checked before adding (no signed overflow). */
+        int bad = whence == SEEK_CUR &&
+                  __builtin_add_overflow(f->pos, op->off, &target);
+        if (bad || target < 0) {
             if (f->seekable_io < 0) {
                 f->seekable_io = 0;  /* io.FileIO caches the failure */
             }
             return op_fail_errno(op, EINVAL, NULL);
         }
         int64_t bufstart = f->pos - f->rpos;
-        if (f->rend > 0 && target >= bufstart && target <= bufstart + f->rend) {
+        if (f->rend > 0 && target >= bufstart &&
+            target - bufstart <= f->rend) {
             f->rpos = (Py_ssize_t)(target - bufstart);
         }
         else {
+            /* Leaving the buffer, io seeks the descriptor, and the file
+             * system may refuse the offset (ext4: EINVAL past 16 TiB).
+             * Do the same seek here so the error comes from this call:
+             * lseek to SEEK_SET never waits for the disk, and workers use
+             * explicit offsets, so moving the descriptor's offset to the
+             * logical position is harmless (flush does it too). */
+            if (lseek(f->fd, (off_t)target, SEEK_SET) < 0) {
+                int err = errno;
+                if (f->seekable_io < 0) {
+                    f->seekable_io = 0;
+                }
+                return op_fail_errno(op, err, NULL);
+            }
             file_drop_readahead(f);
         }
         f->pos = target;
@@ -1534,6 +1576,10 @@ run_truncate(AsyncOp *op)
         }
         if (op->job.err != 0) {
             return op_fail_errno(op, op->job.err, NULL);
+        }
+        if (op->arg != NULL) {
+            Py_INCREF(op->arg);
+            return op_finish(op, op->arg);
         }
         return op_finish(op, PyLong_FromLongLong(op->job.res));
     }
@@ -1723,6 +1769,12 @@ op_run_inner(AsyncOp *op)
         }
         if (!f->seekable || f->pos < 0) {
             return op_fail_errno(op, ESPIPE, NULL);
+        }
+        /* io asks lseek() on every tell(): a descriptor closed behind the
+         * file's back fails here (EBADF), not later. lseek(SEEK_CUR) never
+         * waits, so it runs on the loop thread; the position stays ours. */
+        if (lseek(f->fd, 0, SEEK_CUR) < 0) {
+            return op_fail_errno(op, errno, NULL);
         }
         return op_finish(op, PyLong_FromLongLong(f->pos));
     case K_TRUNCATE:
@@ -2447,14 +2499,245 @@ File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "already open");
         return NULL;
     }
+    int64_t fd = -1;
+    if (PyLong_Check(target) && afc_int_arg(target, AFC_ARG_INT, &fd) < 0) {
+        return NULL;
+    }
     AsyncOp *op = op_new(f, K_OPEN);
     if (op == NULL) {
         return NULL;
     }
     Py_INCREF(target);
     op->arg = target;
+    op->n = (Py_ssize_t)fd;
     op->whence = own;
     return file_start_owned(f, op);
+}
+
+/* ---- integers from Python ----
+ *
+ * Every int an io method or an os call takes goes through afc_int_arg, so
+ * the range checks and the wording of the errors live in one place. Each
+ * kind names the converter io/os applies to that argument; the messages
+ * are theirs, because programs (and our differential tests) look at them.
+ */
+
+static int
+ssize_from_index(PyObject *obj, int64_t *out)
+{
+    /* Python's own Py_ssize_t conversion: index, then range. */
+    PyObject *i = PyNumber_Index(obj);
+    if (i == NULL) {
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(i);
+    Py_DECREF(i);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* os's uid_t/gid_t: -1 means "leave alone"; other negatives and anything
+ * that does not survive the round trip through the 32-bit type are out of
+ * range (the sign of the overflow picks the message, as os has it). */
+static int
+id_from_index(PyObject *obj, const char *what, int64_t *out)
+{
+    PyObject *i = PyNumber_Index(obj);
+    if (i == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s should be integer, not %.200s",
+                     what, _PyType_Name(Py_TYPE(obj)));
+        return -1;
+    }
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(i, &overflow);
+    int too_big = 0, too_small = 0;
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(i);
+        return -1;
+    }
+    if (overflow < 0) {
+        too_small = 1;
+    }
+    else if (overflow > 0) {
+        unsigned long u = PyLong_AsUnsignedLong(i);
+        if (u == (unsigned long)-1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                Py_DECREF(i);
+                return -1;
+            }
+            PyErr_Clear();
+        }
+        too_big = 1;  /* above LONG_MAX: never a 32-bit id */
+    }
+    else if (v != -1 && (v < 0 || (long)(uint32_t)v != v)) {
+        too_small = 1;  /* os reports a truncated value as below range */
+    }
+    Py_DECREF(i);
+    if (too_big || too_small) {
+        PyErr_Format(PyExc_OverflowError, "%s is %s", what,
+                     too_big ? "greater than maximum" : "less than minimum");
+        return -1;
+    }
+    *out = v == -1 ? -1 : (int64_t)(uint32_t)v;
+    return 0;
+}
+
+int
+afc_int_arg(PyObject *obj, int kind, int64_t *out)
+{
+    switch (kind) {
+    case AFC_ARG_SSIZE:
+        return ssize_from_index(obj, out);
+    case AFC_ARG_SIZE: {
+        if (obj == Py_None) {
+            *out = -1;
+            return 0;
+        }
+        if (!PyIndex_Check(obj)) {
+            PyErr_Format(PyExc_TypeError,
+                         "argument should be integer or None, not '%.200s'",
+                         Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        Py_ssize_t v = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_OFFSET: {
+        PyObject *i = PyNumber_Index(obj);
+        if (i == NULL) {
+            return -1;
+        }
+        long long v = PyLong_AsLongLong(i);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return -1;
+            }
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "cannot fit '%.200s' into an offset-sized integer",
+                         Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_LONG:
+    case AFC_ARG_TIME: {
+        long v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred()) {
+            if (kind == AFC_ARG_TIME &&
+                PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "timestamp out of range for platform time_t");
+            }
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_INT: {
+        long v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "Python int too large to convert to C int");
+            }
+            return -1;
+        }
+        if (v < INT_MIN || v > INT_MAX) {
+            PyErr_SetString(PyExc_OverflowError,
+                            "Python int too large to convert to C int");
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_FD: {
+        PyObject *i = PyNumber_Index(obj);
+        if (i == NULL) {
+            return -1;
+        }
+        int overflow = 0;
+        long v = PyLong_AsLongAndOverflow(i, &overflow);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (overflow != 0 || v < INT_MIN || v > INT_MAX) {
+            PyErr_SetString(PyExc_OverflowError,
+                            overflow > 0 || v > INT_MAX
+                                ? "fd is greater than maximum"
+                                : "fd is less than minimum");
+            return -1;
+        }
+#if PY_VERSION_HEX >= 0x030C0000
+        if (PyBool_Check(obj) &&
+            PyErr_WarnEx(PyExc_RuntimeWarning,
+                         "bool is used as a file descriptor", 1) < 0) {
+            return -1;
+        }
+#endif
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_FILENO: {
+        int fd = PyObject_AsFileDescriptor(obj);
+        if (fd < 0) {
+            return -1;
+        }
+        *out = fd;
+        return 0;
+    }
+    case AFC_ARG_UID:
+        return id_from_index(obj, "uid", out);
+    case AFC_ARG_GID:
+        return id_from_index(obj, "gid", out);
+    }
+    PyErr_SetString(PyExc_SystemError, "bad integer argument kind");
+    return -1;
+}
+
+/* _cext.int_arg(kind, value): the os calls written in Python convert their
+ * integers here, with the names below for the kinds. */
+PyObject *
+afc_int_arg_py(PyObject *Py_UNUSED(module), PyObject *const *args,
+               Py_ssize_t nargs)
+{
+    static const char *const names[] = {
+        [AFC_ARG_SSIZE] = "ssize", [AFC_ARG_SIZE] = "size",
+        [AFC_ARG_OFFSET] = "offset", [AFC_ARG_LONG] = "long",
+        [AFC_ARG_TIME] = "time", [AFC_ARG_INT] = "int",
+        [AFC_ARG_FD] = "fd", [AFC_ARG_FILENO] = "fileno",
+        [AFC_ARG_UID] = "uid", [AFC_ARG_GID] = "gid",
+    };
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "int_arg(kind: str, value)");
+        return NULL;
+    }
+    const char *kind = PyUnicode_AsUTF8(args[0]);
+    if (kind == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < (int)(sizeof(names) / sizeof(names[0])); k++) {
+        if (strcmp(kind, names[k]) == 0) {
+            int64_t v;
+            if (afc_int_arg(args[1], k, &v) < 0) {
+                return NULL;
+            }
+            return PyLong_FromLongLong(v);
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown integer kind %R", args[0]);
+    return NULL;
 }
 
 /* size argument as io takes it: int, None (or absent) meaning -1. */
@@ -2468,19 +2751,14 @@ parse_size(PyObject *const *args, Py_ssize_t nargs, const char *fname,
                      "%s expected at most 1 argument, got %zd", fname, nargs);
         return -1;
     }
-    if (nargs == 0 || args[0] == Py_None) {
+    if (nargs == 0) {
         return 0;
     }
-    if (!PyIndex_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError,
-                     "argument should be integer or None, not '%.200s'",
-                     Py_TYPE(args[0])->tp_name);
+    int64_t v;
+    if (afc_int_arg(args[0], AFC_ARG_SIZE, &v) < 0) {
         return -1;
     }
-    *out = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
-    if (*out == -1 && PyErr_Occurred()) {
-        return -1;
-    }
+    *out = (Py_ssize_t)v;
     return 0;
 }
 
@@ -2518,23 +2796,10 @@ File_read(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n = -1;
-    if (f->readable && nargs == 1 && args[0] == Py_None) {
-        PyErr_SetString(PyExc_TypeError,
-                        "'NoneType' object cannot be interpreted as an integer");
+    int64_t n = -1;
+    if (f->readable && nargs == 1 &&
+        afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
         return op_error(f);
-    }
-    if (f->readable && nargs == 1) {
-        if (!PyIndex_Check(args[0])) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%.200s' object cannot be interpreted as an integer",
-                         Py_TYPE(args[0])->tp_name);
-            return op_error(f);
-        }
-        n = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
-        if (n == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
     }
     else if (f->readable && nargs > 1) {
         PyErr_Format(PyExc_TypeError,
@@ -2545,20 +2810,28 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (op == NULL) {
         return NULL;
     }
-    op->n = n < 0 ? f->bufsize : n;
+    op->n = n < 0 ? f->bufsize : (Py_ssize_t)n;
     return file_start_owned(f, op);
 }
 
 static PyObject *
 File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs == 1 && !PyIndex_Check(args[0])) {
+    int64_t n = 0;
+    if (nargs > 1) {
         PyErr_Format(PyExc_TypeError,
-                     "'%.200s' object cannot be interpreted as an integer",
-                     Py_TYPE(args[0])->tp_name);
+                     "peek expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
-    return sized_op(f, K_PEEK, args, nargs, "peek");
+    if (nargs == 1 && afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
+        return op_error(f);
+    }
+    AsyncOp *op = op_new(f, K_PEEK);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->n = (Py_ssize_t)n;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2707,34 +2980,22 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      nargs);
         return op_error(f);
     }
-    if (!PyIndex_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError,
-                     "'%.200s' object cannot be interpreted as an integer",
-                     Py_TYPE(args[0])->tp_name);
+    /* io.FileIO takes the offset as an off_t; the buffered classes
+     * refuse a too big one with ValueError. */
+    int64_t off, whence = 0;
+    if (afc_int_arg(args[0], f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
+                    &off) < 0) {
         return op_error(f);
     }
-    long off = PyLong_AsLong(args[0]);
-    if (off == -1 && PyErr_Occurred() && !f->raw_mode &&
-        PyErr_ExceptionMatches(PyExc_OverflowError)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "cannot fit 'int' into an offset-sized integer");
-    }
-    if (off == -1 && PyErr_Occurred()) {
+    if (nargs == 2 && afc_int_arg(args[1], AFC_ARG_INT, &whence) < 0) {
         return op_error(f);
-    }
-    int whence = 0;
-    if (nargs == 2) {
-        whence = _PyLong_AsInt(args[1]);
-        if (whence == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
     }
     AsyncOp *op = op_new(f, K_SEEK);
     if (op == NULL) {
         return NULL;
     }
     op->off = off;
-    op->whence = whence;
+    op->whence = (int)whence;
     return file_start_owned(f, op);
 }
 
@@ -2746,22 +3007,13 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      "truncate expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
-    long long size = 0;
+    int64_t size = 0;
     int has = nargs == 1 && args[0] != Py_None;
     if (has && (!f->writable || (f->raw_mode && f->closed))) {
         has = 0;  /* io.FileIO checks the mode before the argument */
     }
-    if (has) {
-        if (!PyIndex_Check(args[0])) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%.200s' object cannot be interpreted as an integer",
-                         Py_TYPE(args[0])->tp_name);
-            return op_error(f);
-        }
-        size = PyLong_AsLong(args[0]);
-        if (size == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
+    if (has && afc_int_arg(args[0], AFC_ARG_LONG, &size) < 0) {
+        return op_error(f);
     }
     AsyncOp *op = op_new(f, K_TRUNCATE);
     if (op == NULL) {
@@ -2769,6 +3021,11 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     op->off = size;
     op->whence = has;
+    if (has) {
+        /* io returns the size argument itself, as given. */
+        Py_INCREF(args[0]);
+        op->arg = args[0];
+    }
     return file_start_owned(f, op);
 }
 
@@ -3456,10 +3713,26 @@ afc_fs_call(PyObject *module, PyObject *args)
             return NULL;
         }
     }
+    if (fsop < 0 || fsop > AFC_FS_REALPATH) {
+        PyErr_Format(PyExc_ValueError, "invalid file-system operation %d",
+                     fsop);
+        return NULL;
+    }
     if ((path != Py_None && !PyBytes_Check(path)) ||
         (path2 != Py_None && !PyBytes_Check(path2))) {
         PyErr_SetString(PyExc_TypeError, "fs paths must be bytes or None");
         return NULL;
+    }
+    /* A worker sees a C string: a NUL inside would cut the path short and
+     * name another file. os refuses such a path with these words. */
+    PyObject *paths[2] = {path, path2};
+    for (int i = 0; i < 2; i++) {
+        if (paths[i] != Py_None &&
+            strlen(PyBytes_AS_STRING(paths[i])) !=
+                (size_t)PyBytes_GET_SIZE(paths[i])) {
+            PyErr_SetString(PyExc_ValueError, "embedded null byte");
+            return NULL;
+        }
     }
     AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
     if (op == NULL) {
