@@ -121,6 +121,9 @@ struct AsyncFile {
     char *buf;                /* read-ahead or pending writes */
     Py_ssize_t rpos, rend;    /* unread bytes buf[rpos:rend] start at pos */
     Py_ssize_t wlen;          /* pending writes buf[0:wlen] go at wstart */
+    Py_ssize_t wskip;         /* written by flushes that then failed: io
+                                 keeps them in its buffer until a flush
+                                 succeeds, so they count against its room */
     int64_t wstart;
     int64_t pos;              /* logical position; -1 when not seekable */
     int64_t inline_since;     /* last time this file yielded to the loop */
@@ -401,11 +404,13 @@ fold_flush(AsyncOp *op)
         }
         f->wlen -= done;
         f->wstart += done;
+        f->wskip += done;
         errno = j->werr;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
     f->wlen = 0;
+    f->wskip = 0;
     if (f->appending && j->kind != AFC_JOB_WRITE && j->pos >= 0) {
         f->pos = j->pos;
     }
@@ -1255,18 +1260,19 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
     return op_submit(op, P_DIRECT) == RUN_DONE ? RL_FINISHED : RUN_WAIT;
 }
 
-/* Buffered write of op->view, with io.BufferedWriter's decisions: buffer
- * it if it fits, else flush and then buffer it, or write it directly when
- * it is larger than the buffer. Appending files use io's own buffer size,
- * so the flushes (which move the position to the end of the file) happen
- * where io's do and tell() agrees with io; others buffer up to the
- * read-ahead size. Returns RUN_DONE/RUN_WAIT; *done when buffered. */
+/* Buffered write of op->view, with io.BufferedWriter's decisions and its
+ * buffer size (`buffering`, else st_blksize or io.DEFAULT_BUFFER_SIZE), so
+ * that every write(2) happens at the call where io makes it and an error
+ * (a full disk, a file size limit) is raised by the same call: data that
+ * fits is buffered; otherwise the pending bytes are flushed, and data
+ * larger than the buffer goes out in write(2) calls until what is left
+ * fits, which is buffered (a short write thus leaves its tail buffered,
+ * as io leaves it). The read-ahead may be larger: it is not written. */
 static Py_ssize_t
 write_capacity(AsyncFile *f)
 {
-    return f->appending  ? f->bufsize
-           : f->cap > 0 ? f->cap
-                        : (f->bufsize > AFC_MIN_CAP ? f->bufsize : AFC_MIN_CAP);
+    Py_ssize_t size = f->bufsize > 0 ? f->bufsize : 8192;
+    return size > f->wskip ? size - f->wskip : 0;
 }
 
 /* Append len bytes to the pending writes (the caller checked they fit). */
@@ -1289,11 +1295,14 @@ buffer_bytes(AsyncFile *f, const char *data, Py_ssize_t len)
     return 0;
 }
 
+/* op->got counts the bytes of the view already written by earlier jobs of
+ * this op. Returns RUN_DONE/RUN_WAIT; *done once the rest is buffered. */
 static int
 write_view(AsyncOp *op, int *done)
 {
     AsyncFile *f = op->file;
-    Py_ssize_t len = op->view.len;
+    const char *data = (const char *)op->view.buf + op->got;
+    Py_ssize_t len = op->view.len - op->got;
     Py_ssize_t wcap = write_capacity(f);
     *done = 0;
     if (f->rend > 0) {
@@ -1305,20 +1314,26 @@ write_view(AsyncOp *op, int *done)
         return op_submit(op, P_FLUSH);
     }
     if (f->wlen + len <= wcap) {
-        if (buffer_bytes(f, op->view.buf, len) < 0) {
+        if (f->pos >= 0 && len > INT64_MAX - f->pos) {
+            /* No file reaches past INT64_MAX: refuse here, where the
+             * position would overflow (io wraps it and fails later). */
+            return op_fail_errno(op, EINVAL, NULL);
+        }
+        if (buffer_bytes(f, data, len) < 0) {
             return op_finish(op, NULL);
         }
         *done = 1;
         return RUN_DONE;
     }
     if (len <= wcap) {
+        /* Fits once the pending bytes are out. */
         job_init(op, AFC_JOB_NOP);
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
     }
-    job_init(op, AFC_JOB_WRITE);
+    job_init(op, AFC_JOB_WRITE1);
     job_add_flush(op);
-    op->job.ptr = op->view.buf;
+    op->job.ptr = (char *)data;
     op->job.len = (size_t)len;
     if (f->appending || !f->seekable) {
         op->job.off = -1;
@@ -1349,6 +1364,7 @@ fold_write(AsyncOp *op)
     else if (f->pos >= 0) {
         f->pos += j->res;
     }
+    op->got += (Py_ssize_t)j->res;
     return 0;
 }
 
@@ -1393,9 +1409,6 @@ run_write(AsyncOp *op)
         if ((was_write ? fold_write(op) : fold_flush(op)) < 0) {
             return op_finish(op, NULL);
         }
-        if (was_write) {
-            return op_finish(op, PyLong_FromSsize_t(op->view.len));
-        }
     }
     int r = write_view(op, &done);
     if (r == RUN_WAIT || !done) {
@@ -1429,7 +1442,7 @@ run_writelines(AsyncOp *op)
         if (rc < 0) {
             return op_finish(op, NULL);
         }
-        if (was_write || f->raw_mode) {
+        if (f->raw_mode) {
             op_release_view(op);
         }
     }
@@ -1463,6 +1476,7 @@ run_writelines(AsyncOp *op)
             if (rc < 0) {
                 return op_finish(op, NULL);
             }
+            op->got = 0;
         }
         if (f->raw_mode) {
             return op_submit_raw_write(op);
@@ -1639,7 +1653,7 @@ file_free_buf(AsyncFile *f)
     PyMem_RawFree(f->buf);
     f->buf = NULL;
     f->cap = 0;
-    f->rpos = f->rend = f->wlen = 0;
+    f->rpos = f->rend = f->wlen = f->wskip = 0;
 }
 
 static int
@@ -3119,6 +3133,7 @@ file_sync_flush(AsyncFile *f)
         done += r;
     }
     f->wlen = 0;
+    f->wskip = 0;
     return 0;
 }
 
