@@ -83,7 +83,9 @@ typedef struct AsyncOp {
     int phase;
     int abandoned;            /* the awaiter is gone: discard the result */
     int in_pool;              /* job submitted, not yet drained */
-    int eof;                  /* a read-ahead for this op hit EOF */
+    int eof;                  /* a read-ahead for this op hit EOF, or a
+                                 non-blocking descriptor had no data */
+    int wouldblock;           /* ... the latter: EAGAIN with nothing read */
     int filled;               /* a read-ahead for this op returned */
     int has_view;
     Py_ssize_t n;             /* size / limit / hint */
@@ -387,6 +389,20 @@ op_submit_raw_write(AsyncOp *op)
     return op_submit(op, P_WRITE);
 }
 
+/* io's BlockingIOError for a buffered write that could not go out, with
+ * how many bytes of the caller's data it took. */
+static void
+set_blocking_error(Py_ssize_t taken)
+{
+    PyObject *e = PyObject_CallFunction(
+        PyExc_BlockingIOError, "isn", EAGAIN,
+        "write could not complete without blocking", taken);
+    if (e != NULL) {
+        PyErr_SetObject(PyExc_BlockingIOError, e);
+        Py_DECREF(e);
+    }
+}
+
 /* After a job with a flush prefix: fold the flush result. Returns 0, or -1
  * with an exception set when the flush failed. */
 static int
@@ -405,8 +421,13 @@ fold_flush(AsyncOp *op)
         f->wlen -= done;
         f->wstart += done;
         f->wskip += done;
-        errno = j->werr;
-        PyErr_SetFromErrno(PyExc_OSError);
+        if (j->werr == EAGAIN) {
+            set_blocking_error(0);
+        }
+        else {
+            errno = j->werr;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
         return -1;
     }
     f->wlen = 0;
@@ -804,6 +825,13 @@ fold_fill(AsyncOp *op)
     if (j->res > 0) {
         f->rend += (Py_ssize_t)j->res;
     }
+    else if (j->err == EAGAIN) {
+        /* A non-blocking descriptor with nothing to read: io's buffered
+         * methods then return what they have (b'', a partial line) or
+         * None, never raise; each method decides below. */
+        op->eof = 1;
+        op->wouldblock = 1;
+    }
     else if (j->err != 0) {
         errno = j->err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -828,7 +856,8 @@ fold_direct(AsyncOp *op)
         op->got += (Py_ssize_t)j->res;
     }
     if (j->err != 0 && j->res <= 0) {
-        if (j->err == EAGAIN && op->file->raw_mode) {
+        if (j->err == EAGAIN) {
+            op->wouldblock = 1;  /* no more data for now: finish */
             return 1;
         }
         errno = j->err;
@@ -935,6 +964,11 @@ run_readall(AsyncOp *op)
         return op_start_direct(op);
     }
     consume_direct(op, op->n);
+    if (op->wouldblock && op->got == 0) {
+        Py_CLEAR(op->acc);  /* io: None, "no data yet", not b'' (EOF) */
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
     return finish_acc(op);
 }
 
@@ -951,7 +985,7 @@ run_read(AsyncOp *op)
         if (r == 0) {
             return op_start_direct(op);
         }
-        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+        if (op->wouldblock && op->got == 0) {
             Py_CLEAR(op->acc);
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
@@ -979,7 +1013,7 @@ run_read(AsyncOp *op)
     }
     Py_ssize_t have = f->rend - f->rpos;
     if (n <= have || op->filled) {
-        if (op->abandoned) {
+        if (op->abandoned || (have == 0 && op->wouldblock)) {
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
         }
@@ -1049,7 +1083,7 @@ run_readinto(AsyncOp *op)
         if (r == 0) {
             return op_start_direct(op);
         }
-        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+        if (op->wouldblock && op->got == 0) {
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
         }
@@ -1071,6 +1105,10 @@ run_readinto(AsyncOp *op)
     Py_ssize_t have = f->rend - f->rpos;
     if (n <= have || op->filled) {
         Py_ssize_t k = n < have ? n : have;
+        if (k == 0 && op->wouldblock) {
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
         if (k > 0) {
             memcpy(op->view.buf, f->buf + f->rpos, (size_t)k);
         }
@@ -1213,6 +1251,15 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
     if (op->phase == P_DIRECT) {
         op->phase = P_NONE;
         afc_job *j = &op->job;
+        if (j->res < 0 && j->err == EAGAIN) {
+            /* io's IOBase.readline gets None from read(1) and refuses
+             * it; the bytes it had gathered are gone, as in io. */
+            Py_CLEAR(op->arg);
+            PyErr_SetString(PyExc_OSError,
+                            "read() should have returned a bytes object, "
+                            "not 'NoneType'");
+            return RUN_DONE;
+        }
         if (j->res < 0 || (j->err != 0 && j->res <= 0)) {
             errno = j->err;
             PyErr_SetFromErrno(PyExc_OSError);
@@ -1308,7 +1355,8 @@ write_view(AsyncOp *op, int *done)
     if (f->rend > 0) {
         file_drop_readahead(f);
     }
-    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+    if (f->wlen > 0 && !f->appending && f->pos >= 0 &&
+        f->wstart + f->wlen != f->pos) {
         job_init(op, AFC_JOB_NOP);
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
@@ -1378,6 +1426,54 @@ get_view(AsyncOp *op, PyObject *obj)
     return 0;
 }
 
+/* A buffered write on a non-blocking descriptor that is full (EAGAIN), as
+ * io.BufferedWriter.write handles it: when the flush of pending bytes
+ * blocked, what was written is dropped from the buffer and the caller's
+ * data is buffered as far as it fits (all of it: success; else
+ * BlockingIOError with the count taken); when a direct write blocked, one
+ * buffer's worth is taken besides what went out. Returns 0 when this is
+ * not that case, 1 when the data is all buffered, -1 with the error set. */
+static int
+write_would_block(AsyncOp *op, int was_write)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    Py_ssize_t size = f->bufsize > 0 ? f->bufsize : 8192;
+    const char *data = (const char *)op->view.buf + op->got;
+    Py_ssize_t len = op->view.len - op->got;
+    if (j->wlen > 0 && j->werr == EAGAIN) {
+        Py_ssize_t done = (Py_ssize_t)j->wdone;
+        if (f->wlen - done > 0) {
+            memmove(f->buf, f->buf + done, (size_t)(f->wlen - done));
+        }
+        f->wlen -= done;
+        f->wstart += done;
+        f->wskip = 0;
+        Py_ssize_t room = size > f->wlen ? size - f->wlen : 0;
+        Py_ssize_t take = len < room ? len : room;
+        if (buffer_bytes(f, data, take) < 0) {
+            return -1;
+        }
+        if (take == len) {
+            return 1;
+        }
+        set_blocking_error(op->got + take);
+        return -1;
+    }
+    if (was_write && j->werr == 0 && j->err == EAGAIN) {
+        if (fold_flush(op) < 0) {
+            return -1;
+        }
+        Py_ssize_t take = len < size ? len : size;
+        if (buffer_bytes(f, data, take) < 0) {
+            return -1;
+        }
+        set_blocking_error(op->got + take);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 run_write(AsyncOp *op)
 {
@@ -1406,6 +1502,13 @@ run_write(AsyncOp *op)
     if (op->phase == P_WRITE || op->phase == P_FLUSH) {
         int was_write = op->phase == P_WRITE;
         op->phase = P_NONE;
+        int wb = write_would_block(op, was_write);
+        if (wb < 0) {
+            return op_finish(op, NULL);
+        }
+        if (wb > 0) {
+            return op_finish(op, PyLong_FromSsize_t(op->view.len));
+        }
         if ((was_write ? fold_write(op) : fold_flush(op)) < 0) {
             return op_finish(op, NULL);
         }
@@ -1437,7 +1540,15 @@ run_writelines(AsyncOp *op)
             }
         }
         else {
-            rc = was_write ? fold_write(op) : fold_flush(op);
+            /* io's writelines() is write() per item. */
+            rc = write_would_block(op, was_write);
+            if (rc > 0) {
+                op_release_view(op);
+                rc = 0;
+            }
+            else if (rc == 0) {
+                rc = was_write ? fold_write(op) : fold_flush(op);
+            }
         }
         if (rc < 0) {
             return op_finish(op, NULL);
@@ -1665,6 +1776,10 @@ run_close(AsyncOp *op)
         f->closed = 1;
         f->wlen = 0;
         file_free_buf(f);
+        if (j->werr == EAGAIN && !f->raw_mode) {
+            set_blocking_error(0);  /* the flush io's close() does */
+            return op_finish(op, NULL);
+        }
         if (j->werr != 0) {
             return op_fail_errno(op, j->werr, NULL);
         }
@@ -2397,7 +2512,8 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
     if (f == NULL || !f->writable) {
         return 0;
     }
-    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+    if (f->wlen > 0 && !f->appending && f->pos >= 0 &&
+        f->wstart + f->wlen != f->pos) {
         return 0;
     }
     if (f->wlen + len > write_capacity(f)) {
