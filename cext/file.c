@@ -1530,10 +1530,13 @@ run_writelines(AsyncOp *op)
         op->phase = P_NONE;
         int rc;
         if (f->raw_mode) {
-            rc = op->job.err != 0 ? (errno = op->job.err,
-                                     PyErr_SetFromErrno(PyExc_OSError), -1)
-                                  : 0;
-            if (rc == 0 && f->pos >= 0) {
+            /* io.FileIO.write gives None on EAGAIN, which IOBase's
+             * writelines ignores: the item is simply not written. */
+            int err = op->job.err == EAGAIN ? 0 : op->job.err;
+            rc = err != 0 ? (errno = err,
+                             PyErr_SetFromErrno(PyExc_OSError), -1)
+                          : 0;
+            if (rc == 0 && op->job.err == 0 && f->pos >= 0) {
                 f->pos = f->appending && op->job.pos >= 0
                              ? op->job.pos
                              : f->pos + op->job.res;
