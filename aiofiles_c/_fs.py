@@ -85,44 +85,37 @@ _int_arg = _cext.int_arg
 
 def _fd_value(value: Any) -> int:
     """A descriptor given as a path or dir_fd argument."""
-    result: int = _int_arg("fd", value)
-    return result
+    return _int_arg("fd", value)
 
 
 def c_int(value: Any) -> int:
     """An argument os converts to a C int (mode bits, a plain fd)."""
-    result: int = _int_arg("int", value)
-    return result
+    return _int_arg("int", value)
 
 
 def c_long(value: Any) -> int:
     """An argument os converts to an off_t (lengths, offsets)."""
-    result: int = _int_arg("long", value)
-    return result
+    return _int_arg("long", value)
 
 
 def c_ssize(value: Any) -> int:
     """An argument os converts to a Py_ssize_t (counts)."""
-    result: int = _int_arg("ssize", value)
-    return result
+    return _int_arg("ssize", value)
 
 
 def fileno_arg(value: Any) -> int:
     """An int or an object with fileno(), as os.fsync takes it."""
-    result: int = _int_arg("fileno", value)
-    return result
+    return _int_arg("fileno", value)
 
 
 def id_arg(kind: str, value: Any) -> int:
     """A uid or gid ("uid"/"gid"): -1 leaves it alone."""
-    result: int = _int_arg(kind, value)
-    return result
+    return _int_arg(kind, value)
 
 
 def time_arg(value: Any) -> int:
     """Whole seconds as a time_t."""
-    result: int = _int_arg("time", value)
-    return result
+    return _int_arg("time", value)
 
 
 def dir_fd_arg(value: Any) -> int:
