@@ -703,10 +703,13 @@ async def test_os_int_arguments_as_os(impl, tmp_path):
     """Every int an aiofiles_c.os call takes (fd, dir_fd, mode bits,
     uid/gid, length, offset, count, times) at the edges: os's result or
     os's exception (type, args, filename)."""
-    aos = impl.os
+    import importlib
+    aos = importlib.import_module(f"{impl.__name__}.os")
     f = tmp_path / "f"
     bad = []
     for name, args, kwargs, v in _os_cases():
+        if not hasattr(aos, name):
+            continue  # aiofiles has a subset of aiofiles_c's calls
         outcomes = []
         for which in (os, aos):
             f.write_bytes(b"x" * 100)
