@@ -37,6 +37,8 @@ def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
     try:
         p = os.fspath(value)
     except TypeError:
+        if hasattr(type(value), "__fspath__"):
+            raise  # its __fspath__ returned a wrong type: os's own words
         try:
             p = bytes(memoryview(value))
         except TypeError:

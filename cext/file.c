@@ -929,6 +929,9 @@ run_readall(AsyncOp *op)
             op->job.st.st_size > f->pos + have) {
             est = (Py_ssize_t)(op->job.st.st_size - f->pos - have);
         }
+        if (est >= PY_SSIZE_T_MAX - have - 1) {
+            est = 0;  /* a size no buffer can hold: grow as data comes */
+        }
         op->alloc = have + est + (est > 0 ? 1 : 8192);
         op->acc = PyBytes_FromStringAndSize(NULL, op->alloc);
         if (op->acc == NULL) {

@@ -4,10 +4,7 @@ call where io/os raise them, non-blocking descriptors.
 Every expectation is what io/os do with the same arguments (same exception
 type, args, errno, filename), computed in the test itself.
 """
-import asyncio
 import errno
-import io
-import itertools
 import json
 import operator
 import os
@@ -169,10 +166,26 @@ async def test_pathlike_returning_int(impl):
         assert exc_signature(act.value) == exc_signature(exp.value)
 
 
-def _unseekable_pairs():
-    a, b = socket.socketpair()
-    r, w = os.pipe()
-    return [("socket", a, b, a.fileno()), ("pipe", r, w, r)]
+@pytest.mark.asyncio
+async def test_os_pathlike_returning_int(impl):
+    import importlib
+    aos = importlib.import_module(f"{impl.__name__}.os")
+
+    class P:
+        def __fspath__(self):
+            return 3
+
+    for name, args in [("stat", (P(),)), ("listdir", (P(),)),
+                       ("mkdir", (P(),)), ("rename", (P(), "x")),
+                       ("rename", ("x", P())), ("remove", (P(),)),
+                       ("access", (P(), 0))]:
+        if not hasattr(aos, name):
+            continue
+        with pytest.raises(TypeError) as exp:
+            getattr(os, name)(*args)
+        with pytest.raises(TypeError) as act:
+            await getattr(aos, name)(*args)
+        assert exc_signature(act.value) == exc_signature(exp.value), name
 
 
 @pytest.mark.asyncio
