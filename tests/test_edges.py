@@ -803,3 +803,22 @@ def test_int_arg_helper_kinds(impl):
         _cext.int_arg("nope", 1)
     with pytest.raises(TypeError):
         _cext.int_arg("fd")
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(os.environ.get("AIOFILES_C_TEST_PROFILE") == "sanitizer",
+                    reason="ASan aborts on allocations it cannot serve, "
+                           "io's included")
+@pytest.mark.parametrize("mode,buffering", [("rb", 0), ("rb", -1),
+                                            ("r+b", -1)])
+@pytest.mark.parametrize("meth", ["read", "read1", "peek", "readline"])
+@pytest.mark.parametrize("size", [2**40, 2**50, 2**62])
+async def test_sizes_beyond_memory_as_io(impl, tmp_path, mode, buffering,
+                                         meth, size):
+    """A size no memory can hold: io's MemoryError/OverflowError or io's
+    result (readline and peek do not allocate it), and the process lives."""
+    exp = await _int_call(open, False, tmp_path / "a", mode, buffering, meth,
+                          size)
+    act = await _int_call(impl.open, True, tmp_path / "b", mode, buffering,
+                          meth, size)
+    assert act == exp
