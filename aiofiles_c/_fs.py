@@ -31,12 +31,14 @@ def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
     name an OSError carries: the path after os.fspath, or the fd)."""
     if allow_none and value is None:
         return b".", -1, True, "."
-    if allow_fd and isinstance(value, int):
+    if allow_fd and _is_index(value):
         fd = _fd_value(value)
-        return None, fd, True, fd
+        return None, fd, True, value
     try:
         p = os.fspath(value)
     except TypeError:
+        if hasattr(type(value), "__fspath__"):
+            raise  # its __fspath__ returned a wrong type: os's own words
         try:
             p = bytes(memoryview(value))
         except TypeError:
@@ -73,36 +75,55 @@ def _kinds(allow_fd: bool, allow_none: bool) -> str:
     return "string, bytes or os.PathLike"
 
 
-def _fd_value(value: int) -> int:
-    if value < -(2 ** 31) or value >= 2 ** 31:
-        raise OverflowError("fd is greater than maximum" if value > 0
-                            else "fd is less than minimum")
-    return int(value)
+def _is_index(value: Any) -> bool:
+    """Whether os takes ``value`` as an integer (it has __index__)."""
+    return hasattr(type(value), "__index__")
 
 
-def _c_integer(value: Any, bits: int, cname: str) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"'{type(value).__name__}' object cannot be "
-                        "interpreted as an integer")
-    if value < -(2 ** (bits - 1)) or value >= 2 ** (bits - 1):
-        raise OverflowError(f"Python int too large to convert to C {cname}")
-    return int(value)
+# The integer conversions are the C helper's (cext/file.c afc_int_arg),
+# which the file methods use too: one place for the ranges and the words.
+_int_arg = _cext.int_arg
+
+
+def _fd_value(value: Any) -> int:
+    """A descriptor given as a path or dir_fd argument."""
+    return _int_arg("fd", value)
 
 
 def c_int(value: Any) -> int:
-    """An argument os converts to a C int."""
-    return _c_integer(value, 32, "int")
+    """An argument os converts to a C int (mode bits, a plain fd)."""
+    return _int_arg("int", value)
 
 
 def c_long(value: Any) -> int:
-    """An argument os converts to a C long (off_t, ssize_t)."""
-    return _c_integer(value, 64, "long")
+    """An argument os converts to an off_t (lengths, offsets)."""
+    return _int_arg("long", value)
+
+
+def c_ssize(value: Any) -> int:
+    """An argument os converts to a Py_ssize_t (counts)."""
+    return _int_arg("ssize", value)
+
+
+def fileno_arg(value: Any) -> int:
+    """An int or an object with fileno(), as os.fsync takes it."""
+    return _int_arg("fileno", value)
+
+
+def id_arg(kind: str, value: Any) -> int:
+    """A uid or gid ("uid"/"gid"): -1 leaves it alone."""
+    return _int_arg(kind, value)
+
+
+def time_arg(value: Any) -> int:
+    """Whole seconds as a time_t."""
+    return _int_arg("time", value)
 
 
 def dir_fd_arg(value: Any) -> int:
     if value is None:
         return AT_FDCWD
-    if not isinstance(value, int):
+    if not _is_index(value):
         raise TypeError("argument should be integer or None, not "
                         f"{type(value).__name__}")
     return _fd_value(value)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import sys
+import warnings
 from concurrent.futures import Executor
 from collections.abc import Awaitable
 from typing import Any, Callable, TypeVar, Union
@@ -36,9 +38,11 @@ def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
     very exceptions and warnings the stdlib produces.
     """
     probe = file
-    if isinstance(file, int) and not isinstance(file, bool):
-        # Validate the other arguments on a path: an int would open for real
-        # (closefd=False is valid with a descriptor, so it passes as True).
+    if isinstance(file, int):
+        # Validate the other arguments on a path: an int (bools included)
+        # would open that descriptor for real, and the probe's failure would
+        # close it (closefd=False is valid with a descriptor, so it passes
+        # as True).
         probe = "fd"
         closefd = True
     try:
@@ -47,6 +51,21 @@ def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
     except _Captured as c:
         return c.flags
     raise AssertionError("io.open did not call the opener")  # pragma: no cover
+
+
+def _fd_argument(file: int) -> int:
+    """An int ``file`` checked as io.FileIO checks it: one that does not fit
+    a C int is not taken as a descriptor at all (io then fails to convert
+    it to a path), a negative one is refused; a bool is its own name."""
+    if not -2 ** 31 <= file < 2 ** 31:
+        raise TypeError("expected str, bytes or os.PathLike object, not "
+                        f"{type(file).__name__}")
+    if file < 0:
+        raise ValueError("negative file descriptor")
+    if isinstance(file, bool) and sys.version_info >= (3, 12):
+        warnings.warn("bool is used as a file descriptor", RuntimeWarning,
+                      stacklevel=4)
+    return file
 
 
 def _fileio_mode(mode: str) -> str:
@@ -109,9 +128,7 @@ async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,
                          loop: asyncio.AbstractEventLoop | None,
                          executor: Executor | None) -> Any:
     if isinstance(file, int):
-        if file < 0:
-            raise ValueError("negative file descriptor")
-        name: Any = file
+        name: Any = _fd_argument(file)
     else:
         name = os.fspath(file)
     readable = "r" in mode or "+" in mode
@@ -135,6 +152,8 @@ async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,
         fd = await lp.run_in_executor(executor, opener, name, flags)
         if not isinstance(fd, int):
             raise TypeError("expected integer from opener")
+        if not -2 ** 31 <= fd < 2 ** 31:
+            raise OverflowError("Python int too large to convert to C int")
         if fd < 0:
             raise ValueError(f"opener returned {fd}")
         return await f._open(fd, True)

@@ -258,7 +258,10 @@ async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
     in_fd = _fs.c_int(in_fd)
     if offset is not None:
         offset = _fs.c_long(offset)
-    count = _fs.c_long(count)
+    count = _fs.c_ssize(count)
+    if offset is not None and offset < 0:
+        # The kernel refuses a negative offset; -1 means "none" to the job.
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
     result: int = await call(SENDFILE, fd=out_fd, fd2=in_fd,
                              off=-1 if offset is None else offset,
                              length=count)
@@ -275,26 +278,16 @@ def scandir(path: Any = None) -> Scandir:
 
 # ---- beyond aiofiles: more os calls, natively ----
 
-def _fd_of(func: str, fd: Any) -> int:
-    if not isinstance(fd, int):
-        fileno = getattr(fd, "fileno", None)
-        if fileno is None:
-            raise TypeError("argument must be an int, or have a fileno() "
-                            "method.")
-        fd = fileno()
-    return _fs.c_int(fd)
-
-
 @os_signature("fsync", "fd", 1)
 async def fsync(fd: Any) -> None:
     """os.fsync, off the loop."""
-    await call(_fs.FSYNC, fd=_fd_of("fsync", fd))
+    await call(_fs.FSYNC, fd=_fs.fileno_arg(fd))
 
 
 @os_signature("fdatasync", "fd", 1)
 async def fdatasync(fd: Any) -> None:
     """os.fdatasync, off the loop."""
-    await call(_fs.FDATASYNC, fd=_fd_of("fdatasync", fd))
+    await call(_fs.FDATASYNC, fd=_fs.fileno_arg(fd))
 
 
 @os_signature("chmod", "path mode", 2, "dir_fd follow_symlinks")
@@ -304,6 +297,8 @@ async def chmod(path: Any, mode: int, *, dir_fd: Any = None,
     p, fd, _, fname = path_arg("chmod", "path", path, allow_fd=True)
     mode = _fs.c_int(mode)
     dfd = dir_fd_arg(dir_fd)
+    if p is None:
+        null_fd_error(fd)
     try:
         await call(_fs.CHMOD, p, fd=fd, dir_fd=dfd, mode=mode,
                    flags=_fs.follow_flag(follow_symlinks), filename=fname)
@@ -323,16 +318,20 @@ async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
                 follow_symlinks: bool = True) -> None:
     """os.chown, off the loop."""
     p, fd, _, fname = path_arg("chown", "path", path, allow_fd=True)
-    await call(_fs.CHOWN, p, fd=fd, dir_fd=dir_fd_arg(dir_fd),
-               off=_fs.c_long(uid) & 0xFFFFFFFF,
-               length=_fs.c_long(gid) & 0xFFFFFFFF,
+    uid = _fs.id_arg("uid", uid)
+    gid = _fs.id_arg("gid", gid)
+    dfd = dir_fd_arg(dir_fd)
+    if p is None:
+        null_fd_error(fd)
+    await call(_fs.CHOWN, p, fd=fd, dir_fd=dfd, off=uid & 0xFFFFFFFF,
+               length=gid & 0xFFFFFFFF,
                flags=_fs.follow_flag(follow_symlinks), filename=fname)
 
 
 def _to_timespec(t: Any) -> tuple[int, int]:
-    if isinstance(t, int):
-        return t, 0
     if isinstance(t, float):
+        if math.isnan(t):
+            raise ValueError("Invalid value NaN (not a number)")
         frac, whole = math.modf(t)
         ns = math.floor(frac * 1e9)
         sec = int(whole)
@@ -342,9 +341,10 @@ def _to_timespec(t: Any) -> tuple[int, int]:
         elif ns < 0:
             ns += 1_000_000_000
             sec -= 1
+        if not -2 ** 63 <= sec <= 2 ** 63:
+            raise OverflowError("timestamp out of range for platform time_t")
         return sec, int(ns)
-    raise TypeError("an integer is required (got type "
-                    f"{type(t).__name__})")
+    return _fs.time_arg(t), 0
 
 
 @os_signature("utime", "path times", 1, "ns dir_fd follow_symlinks")
@@ -363,11 +363,14 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
     elif ns is not None:
         if not isinstance(ns, tuple) or len(ns) != 2:
             raise TypeError("utime: 'ns' must be a tuple of two ints")
-        a, m = (divmod(_fs.c_long(v), 1_000_000_000) for v in ns)
-        tms = (a[0], a[1], m[0], m[1])
+        a, m = (divmod(v, 1_000_000_000) for v in ns)
+        tms = (_fs.time_arg(a[0]), a[1], _fs.time_arg(m[0]), m[1])
     else:
         tms = (0, -1, 0, -1)  # now
     p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
+    if p is None and fd == -1:
+        # No path and no descriptor: utimensat() refuses it.
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
     # os.utime's errors name no file.
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
@@ -378,7 +381,11 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
 async def truncate(path: Any, length: int) -> None:
     """os.truncate, off the loop."""
     p, fd, _, fname = path_arg("truncate", "path", path, allow_fd=True)
-    await call(_fs.TRUNCATE, p, fd=fd, off=_fs.c_long(length), filename=fname)
+    length = _fs.c_long(length)
+    if p is None:
+        null_fd_error(fd)
+        fname = None  # os names no file when it truncates a descriptor
+    await call(_fs.TRUNCATE, p, fd=fd, off=length, filename=fname)
 
 
 async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:

@@ -63,6 +63,23 @@ PyObject *afc_file_read1_nowait(afc_state *st, PyObject *f, Py_ssize_t n);
 int afc_file_write_nowait(afc_state *st, PyObject *f, const char *data,
                           Py_ssize_t len);
 int afc_file_closed(afc_state *st, PyObject *f);
+/* Integers from Python, converted and range-checked as io/os do it for
+ * the kind of argument: 0, or -1 with io's/os's exception set. */
+enum afc_arg_kind {
+    AFC_ARG_SSIZE,   /* Py_ssize_t (read1, peek, sendfile count) */
+    AFC_ARG_SIZE,    /* io's optional size: None is -1 (read, readline) */
+    AFC_ARG_OFFSET,  /* a buffered seek target (ValueError when too big) */
+    AFC_ARG_LONG,    /* off_t as FileIO and os take it (seek, truncate) */
+    AFC_ARG_TIME,    /* time_t seconds (os.utime) */
+    AFC_ARG_INT,     /* C int (whence, mode bits) */
+    AFC_ARG_FD,      /* an os descriptor argument (path or dir_fd) */
+    AFC_ARG_FILENO,  /* an int or an object with fileno() (fsync) */
+    AFC_ARG_UID,
+    AFC_ARG_GID,
+};
+int afc_int_arg(PyObject *obj, int kind, int64_t *out);
+PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
+                         Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */
 PyObject *afc_throw_exc(PyObject *const *args, Py_ssize_t nargs);
 /* An am_send result as tp_iternext gives it (StopIteration(value)). */

@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -82,7 +83,9 @@ typedef struct AsyncOp {
     int phase;
     int abandoned;            /* the awaiter is gone: discard the result */
     int in_pool;              /* job submitted, not yet drained */
-    int eof;                  /* a read-ahead for this op hit EOF */
+    int eof;                  /* a read-ahead for this op hit EOF, or a
+                                 non-blocking descriptor had no data */
+    int wouldblock;           /* ... the latter: EAGAIN with nothing read */
     int filled;               /* a read-ahead for this op returned */
     int has_view;
     Py_ssize_t n;             /* size / limit / hint */
@@ -122,6 +125,9 @@ struct AsyncFile {
     char *buf;                /* read-ahead or pending writes */
     Py_ssize_t rpos, rend;    /* unread bytes buf[rpos:rend] start at pos */
     Py_ssize_t wlen;          /* pending writes buf[0:wlen] go at wstart */
+    Py_ssize_t wskip;         /* written by flushes that then failed: io
+                                 keeps them in its buffer until a flush
+                                 succeeds, so they count against its room */
     int64_t wstart;
     int64_t pos;              /* logical position; -1 when not seekable */
     int64_t inline_since;     /* last time this file yielded to the loop */
@@ -388,6 +394,20 @@ op_submit_raw_write(AsyncOp *op)
     return op_submit(op, P_WRITE);
 }
 
+/* io's BlockingIOError for a buffered write that could not go out, with
+ * how many bytes of the caller's data it took. */
+static void
+set_blocking_error(Py_ssize_t taken)
+{
+    PyObject *e = PyObject_CallFunction(
+        PyExc_BlockingIOError, "isn", EAGAIN,
+        "write could not complete without blocking", taken);
+    if (e != NULL) {
+        PyErr_SetObject(PyExc_BlockingIOError, e);
+        Py_DECREF(e);
+    }
+}
+
 /* After a job with a flush prefix: fold the flush result. Returns 0, or -1
  * with an exception set when the flush failed. */
 static int
@@ -405,11 +425,18 @@ fold_flush(AsyncOp *op)
         }
         f->wlen -= done;
         f->wstart += done;
-        errno = j->werr;
-        PyErr_SetFromErrno(PyExc_OSError);
+        f->wskip += done;
+        if (j->werr == EAGAIN) {
+            set_blocking_error(0);
+        }
+        else {
+            errno = j->werr;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
         return -1;
     }
     f->wlen = 0;
+    f->wskip = 0;
     if (f->appending && j->kind != AFC_JOB_WRITE && j->pos >= 0) {
         f->pos = j->pos;
     }
@@ -714,7 +741,11 @@ run_open(AsyncOp *op)
     if (op->phase == P_OPEN) {
         afc_job *j = &op->job;
         if (j->err != 0) {
-            PyObject *fn = PyLong_Check(f->name) ? NULL : f->name;
+            /* io names the file in the error, even a descriptor when it
+             * is a directory; other errors on a descriptor name none. */
+            PyObject *fn = PyLong_Check(f->name) && j->err != EISDIR
+                               ? NULL
+                               : f->name;
             return op_fail_errno(op, j->err, fn);
         }
         if (op->abandoned) {
@@ -725,6 +756,15 @@ run_open(AsyncOp *op)
             f->closed = 1;
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
+        }
+        if (j->pos < 0 && !f->raw_mode && f->readable && f->writable) {
+            /* io.BufferedRandom refuses a stream it cannot seek, and
+             * io.open then closes what it opened. */
+            if (j->path != NULL || f->closefd) {
+                close((int)j->res);
+            }
+            f->closed = 1;
+            return op_unsupported(op, "File or stream is not seekable.");
         }
         f->fd = (int)j->res;
         f->opened = 1;
@@ -747,7 +787,7 @@ run_open(AsyncOp *op)
     }
     job_init(op, AFC_JOB_OPEN);
     if (PyLong_Check(op->arg)) {
-        op->job.fd = (int)PyLong_AsLong(op->arg);
+        op->job.fd = op->n;  /* File_open checked the range */
         op->job.own_fd = op->whence;
     }
     else {
@@ -790,6 +830,13 @@ fold_fill(AsyncOp *op)
     if (j->res > 0) {
         f->rend += (Py_ssize_t)j->res;
     }
+    else if (j->err == EAGAIN) {
+        /* A non-blocking descriptor with nothing to read: io's buffered
+         * methods then return what they have (b'', a partial line) or
+         * None, never raise; each method decides below. */
+        op->eof = 1;
+        op->wouldblock = 1;
+    }
     else if (j->err != 0) {
         errno = j->err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -814,7 +861,8 @@ fold_direct(AsyncOp *op)
         op->got += (Py_ssize_t)j->res;
     }
     if (j->err != 0 && j->res <= 0) {
-        if (j->err == EAGAIN && op->file->raw_mode) {
+        if (j->err == EAGAIN) {
+            op->wouldblock = 1;  /* no more data for now: finish */
             return 1;
         }
         errno = j->err;
@@ -886,6 +934,9 @@ run_readall(AsyncOp *op)
             op->job.st.st_size > f->pos + have) {
             est = (Py_ssize_t)(op->job.st.st_size - f->pos - have);
         }
+        if (est >= PY_SSIZE_T_MAX - have - 1) {
+            est = 0;  /* a size no buffer can hold: grow as data comes */
+        }
         op->alloc = have + est + (est > 0 ? 1 : 8192);
         op->acc = PyBytes_FromStringAndSize(NULL, op->alloc);
         if (op->acc == NULL) {
@@ -921,6 +972,11 @@ run_readall(AsyncOp *op)
         return op_start_direct(op);
     }
     consume_direct(op, op->n);
+    if (op->wouldblock && op->got == 0) {
+        Py_CLEAR(op->acc);  /* io: None, "no data yet", not b'' (EOF) */
+        Py_INCREF(Py_None);
+        return op_finish(op, Py_None);
+    }
     return finish_acc(op);
 }
 
@@ -937,7 +993,7 @@ run_read(AsyncOp *op)
         if (r == 0) {
             return op_start_direct(op);
         }
-        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+        if (op->wouldblock && op->got == 0) {
             Py_CLEAR(op->acc);
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
@@ -965,7 +1021,7 @@ run_read(AsyncOp *op)
     }
     Py_ssize_t have = f->rend - f->rpos;
     if (n <= have || op->filled) {
-        if (op->abandoned) {
+        if (op->abandoned || (have == 0 && op->wouldblock)) {
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
         }
@@ -999,6 +1055,16 @@ run_read1_peek(AsyncOp *op)
         return op_finish(op, PyBytes_FromStringAndSize(NULL, 0));
     }
     if (have == 0 && !op->filled) {
+        if (op->kind == K_READ1 && op->n > AFC_MIN_CAP) {
+            /* io's read1 with nothing buffered allocates the size asked
+             * for: a size no memory can hold fails as io fails (nothing
+             * is touched, so a size that fits costs no more than io's). */
+            PyObject *room = PyBytes_FromStringAndSize(NULL, op->n);
+            if (room == NULL) {
+                return op_finish(op, NULL);
+            }
+            Py_DECREF(room);
+        }
         return op_start_fill(op, 1);
     }
     if (op->abandoned) {
@@ -1025,7 +1091,7 @@ run_readinto(AsyncOp *op)
         if (r == 0) {
             return op_start_direct(op);
         }
-        if (f->raw_mode && op->job.err == EAGAIN && op->got == 0) {
+        if (op->wouldblock && op->got == 0) {
             Py_INCREF(Py_None);
             return op_finish(op, Py_None);
         }
@@ -1047,6 +1113,10 @@ run_readinto(AsyncOp *op)
     Py_ssize_t have = f->rend - f->rpos;
     if (n <= have || op->filled) {
         Py_ssize_t k = n < have ? n : have;
+        if (k == 0 && op->wouldblock) {
+            Py_INCREF(Py_None);
+            return op_finish(op, Py_None);
+        }
         if (k > 0) {
             memcpy(op->view.buf, f->buf + f->rpos, (size_t)k);
         }
@@ -1189,6 +1259,15 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
     if (op->phase == P_DIRECT) {
         op->phase = P_NONE;
         afc_job *j = &op->job;
+        if (j->res < 0 && j->err == EAGAIN) {
+            /* io's IOBase.readline gets None from read(1) and refuses
+             * it; the bytes it had gathered are gone, as in io. */
+            Py_CLEAR(op->arg);
+            PyErr_SetString(PyExc_OSError,
+                            "read() should have returned a bytes object, "
+                            "not 'NoneType'");
+            return RUN_DONE;
+        }
         if (j->res < 0 || (j->err != 0 && j->res <= 0)) {
             errno = j->err;
             PyErr_SetFromErrno(PyExc_OSError);
@@ -1236,18 +1315,19 @@ run_raw_readline(AsyncOp *op, Py_ssize_t limit, PyObject **line)
     return op_submit(op, P_DIRECT) == RUN_DONE ? RL_FINISHED : RUN_WAIT;
 }
 
-/* Buffered write of op->view, with io.BufferedWriter's decisions: buffer
- * it if it fits, else flush and then buffer it, or write it directly when
- * it is larger than the buffer. Appending files use io's own buffer size,
- * so the flushes (which move the position to the end of the file) happen
- * where io's do and tell() agrees with io; others buffer up to the
- * read-ahead size. Returns RUN_DONE/RUN_WAIT; *done when buffered. */
+/* Buffered write of op->view, with io.BufferedWriter's decisions and its
+ * buffer size (`buffering`, else st_blksize or io.DEFAULT_BUFFER_SIZE), so
+ * that every write(2) happens at the call where io makes it and an error
+ * (a full disk, a file size limit) is raised by the same call: data that
+ * fits is buffered; otherwise the pending bytes are flushed, and data
+ * larger than the buffer goes out in write(2) calls until what is left
+ * fits, which is buffered (a short write thus leaves its tail buffered,
+ * as io leaves it). The read-ahead may be larger: it is not written. */
 static Py_ssize_t
 write_capacity(AsyncFile *f)
 {
-    return f->appending  ? f->bufsize
-           : f->cap > 0 ? f->cap
-                        : (f->bufsize > AFC_MIN_CAP ? f->bufsize : AFC_MIN_CAP);
+    Py_ssize_t size = f->bufsize > 0 ? f->bufsize : 8192;
+    return size > f->wskip ? size - f->wskip : 0;
 }
 
 /* Append len bytes to the pending writes (the caller checked they fit). */
@@ -1270,36 +1350,46 @@ buffer_bytes(AsyncFile *f, const char *data, Py_ssize_t len)
     return 0;
 }
 
+/* op->got counts the bytes of the view already written by earlier jobs of
+ * this op. Returns RUN_DONE/RUN_WAIT; *done once the rest is buffered. */
 static int
 write_view(AsyncOp *op, int *done)
 {
     AsyncFile *f = op->file;
-    Py_ssize_t len = op->view.len;
+    const char *data = (const char *)op->view.buf + op->got;
+    Py_ssize_t len = op->view.len - op->got;
     Py_ssize_t wcap = write_capacity(f);
     *done = 0;
     if (f->rend > 0) {
         file_drop_readahead(f);
     }
-    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+    if (f->wlen > 0 && !f->appending && f->pos >= 0 &&
+        f->wstart + f->wlen != f->pos) {
         job_init(op, AFC_JOB_NOP);
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
     }
     if (f->wlen + len <= wcap) {
-        if (buffer_bytes(f, op->view.buf, len) < 0) {
+        if (f->pos >= 0 && len > INT64_MAX - f->pos) {
+            /* No file reaches past INT64_MAX: refuse here, where the
+             * position would overflow (io wraps it and fails later). */
+            return op_fail_errno(op, EINVAL, NULL);
+        }
+        if (buffer_bytes(f, data, len) < 0) {
             return op_finish(op, NULL);
         }
         *done = 1;
         return RUN_DONE;
     }
     if (len <= wcap) {
+        /* Fits once the pending bytes are out. */
         job_init(op, AFC_JOB_NOP);
         job_add_flush(op);
         return op_submit(op, P_FLUSH);
     }
-    job_init(op, AFC_JOB_WRITE);
+    job_init(op, AFC_JOB_WRITE1);
     job_add_flush(op);
-    op->job.ptr = op->view.buf;
+    op->job.ptr = (char *)data;
     op->job.len = (size_t)len;
     if (f->appending || !f->seekable) {
         op->job.off = -1;
@@ -1330,6 +1420,7 @@ fold_write(AsyncOp *op)
     else if (f->pos >= 0) {
         f->pos += j->res;
     }
+    op->got += (Py_ssize_t)j->res;
     return 0;
 }
 
@@ -1340,6 +1431,54 @@ get_view(AsyncOp *op, PyObject *obj)
         return -1;
     }
     op->has_view = 1;
+    return 0;
+}
+
+/* A buffered write on a non-blocking descriptor that is full (EAGAIN), as
+ * io.BufferedWriter.write handles it: when the flush of pending bytes
+ * blocked, what was written is dropped from the buffer and the caller's
+ * data is buffered as far as it fits (all of it: success; else
+ * BlockingIOError with the count taken); when a direct write blocked, one
+ * buffer's worth is taken besides what went out. Returns 0 when this is
+ * not that case, 1 when the data is all buffered, -1 with the error set. */
+static int
+write_would_block(AsyncOp *op, int was_write)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    Py_ssize_t size = f->bufsize > 0 ? f->bufsize : 8192;
+    const char *data = (const char *)op->view.buf + op->got;
+    Py_ssize_t len = op->view.len - op->got;
+    if (j->wlen > 0 && j->werr == EAGAIN) {
+        Py_ssize_t done = (Py_ssize_t)j->wdone;
+        if (f->wlen - done > 0) {
+            memmove(f->buf, f->buf + done, (size_t)(f->wlen - done));
+        }
+        f->wlen -= done;
+        f->wstart += done;
+        f->wskip = 0;
+        Py_ssize_t room = size > f->wlen ? size - f->wlen : 0;
+        Py_ssize_t take = len < room ? len : room;
+        if (buffer_bytes(f, data, take) < 0) {
+            return -1;
+        }
+        if (take == len) {
+            return 1;
+        }
+        set_blocking_error(op->got + take);
+        return -1;
+    }
+    if (was_write && j->werr == 0 && j->err == EAGAIN) {
+        if (fold_flush(op) < 0) {
+            return -1;
+        }
+        Py_ssize_t take = len < size ? len : size;
+        if (buffer_bytes(f, data, take) < 0) {
+            return -1;
+        }
+        set_blocking_error(op->got + take);
+        return -1;
+    }
     return 0;
 }
 
@@ -1371,11 +1510,15 @@ run_write(AsyncOp *op)
     if (op->phase == P_WRITE || op->phase == P_FLUSH) {
         int was_write = op->phase == P_WRITE;
         op->phase = P_NONE;
-        if ((was_write ? fold_write(op) : fold_flush(op)) < 0) {
+        int wb = write_would_block(op, was_write);
+        if (wb < 0) {
             return op_finish(op, NULL);
         }
-        if (was_write) {
+        if (wb > 0) {
             return op_finish(op, PyLong_FromSsize_t(op->view.len));
+        }
+        if ((was_write ? fold_write(op) : fold_flush(op)) < 0) {
+            return op_finish(op, NULL);
         }
     }
     int r = write_view(op, &done);
@@ -1395,22 +1538,33 @@ run_writelines(AsyncOp *op)
         op->phase = P_NONE;
         int rc;
         if (f->raw_mode) {
-            rc = op->job.err != 0 ? (errno = op->job.err,
-                                     PyErr_SetFromErrno(PyExc_OSError), -1)
-                                  : 0;
-            if (rc == 0 && f->pos >= 0) {
+            /* io.FileIO.write gives None on EAGAIN, which IOBase's
+             * writelines ignores: the item is simply not written. */
+            int err = op->job.err == EAGAIN ? 0 : op->job.err;
+            rc = err != 0 ? (errno = err,
+                             PyErr_SetFromErrno(PyExc_OSError), -1)
+                          : 0;
+            if (rc == 0 && op->job.err == 0 && f->pos >= 0) {
                 f->pos = f->appending && op->job.pos >= 0
                              ? op->job.pos
                              : f->pos + op->job.res;
             }
         }
         else {
-            rc = was_write ? fold_write(op) : fold_flush(op);
+            /* io's writelines() is write() per item. */
+            rc = write_would_block(op, was_write);
+            if (rc > 0) {
+                op_release_view(op);
+                rc = 0;
+            }
+            else if (rc == 0) {
+                rc = was_write ? fold_write(op) : fold_flush(op);
+            }
         }
         if (rc < 0) {
             return op_finish(op, NULL);
         }
-        if (was_write || f->raw_mode) {
+        if (f->raw_mode) {
             op_release_view(op);
         }
     }
@@ -1444,6 +1598,7 @@ run_writelines(AsyncOp *op)
             if (rc < 0) {
                 return op_finish(op, NULL);
             }
+            op->got = 0;
         }
         if (f->raw_mode) {
             return op_submit_raw_write(op);
@@ -1502,18 +1657,36 @@ run_seek(AsyncOp *op)
             job_add_flush(op);
             return op_submit(op, P_FLUSH);
         }
-        int64_t target = whence == SEEK_SET ? op->off : f->pos + op->off;
-        if (target < 0) {
+        int64_t target = op->off;
+        /* A sum past INT64_MAX is what the kernel's own SEEK_CUR refuses
+         * with EINVAL; checked before adding (no signed overflow). */
+        int bad = whence == SEEK_CUR &&
+                  __builtin_add_overflow(f->pos, op->off, &target);
+        if (bad || target < 0) {
             if (f->seekable_io < 0) {
                 f->seekable_io = 0;  /* io.FileIO caches the failure */
             }
             return op_fail_errno(op, EINVAL, NULL);
         }
         int64_t bufstart = f->pos - f->rpos;
-        if (f->rend > 0 && target >= bufstart && target <= bufstart + f->rend) {
+        if (f->rend > 0 && target >= bufstart &&
+            target - bufstart <= f->rend) {
             f->rpos = (Py_ssize_t)(target - bufstart);
         }
         else {
+            /* Leaving the buffer, io seeks the descriptor, and the file
+             * system may refuse the offset (ext4: EINVAL past 16 TiB).
+             * Do the same seek here so the error comes from this call:
+             * lseek to SEEK_SET never waits for the disk, and workers use
+             * explicit offsets, so moving the descriptor's offset to the
+             * logical position is harmless (flush does it too). */
+            if (lseek(f->fd, (off_t)target, SEEK_SET) < 0) {
+                int err = errno;
+                if (f->seekable_io < 0) {
+                    f->seekable_io = 0;
+                }
+                return op_fail_errno(op, err, NULL);
+            }
             file_drop_readahead(f);
         }
         f->pos = target;
@@ -1539,6 +1712,10 @@ run_truncate(AsyncOp *op)
         }
         if (op->job.err != 0) {
             return op_fail_errno(op, op->job.err, NULL);
+        }
+        if (op->arg != NULL) {
+            Py_INCREF(op->arg);
+            return op_finish(op, op->arg);
         }
         return op_finish(op, PyLong_FromLongLong(op->job.res));
     }
@@ -1598,7 +1775,7 @@ file_free_buf(AsyncFile *f)
     PyMem_RawFree(f->buf);
     f->buf = NULL;
     f->cap = 0;
-    f->rpos = f->rend = f->wlen = 0;
+    f->rpos = f->rend = f->wlen = f->wskip = 0;
 }
 
 static int
@@ -1610,6 +1787,10 @@ run_close(AsyncOp *op)
         f->closed = 1;
         f->wlen = 0;
         file_free_buf(f);
+        if (j->werr == EAGAIN && !f->raw_mode) {
+            set_blocking_error(0);  /* the flush io's close() does */
+            return op_finish(op, NULL);
+        }
         if (j->werr != 0) {
             return op_fail_errno(op, j->werr, NULL);
         }
@@ -1728,6 +1909,12 @@ op_run_inner(AsyncOp *op)
         }
         if (!f->seekable || f->pos < 0) {
             return op_fail_errno(op, ESPIPE, NULL);
+        }
+        /* io asks lseek() on every tell(): a descriptor closed behind the
+         * file's back fails here (EBADF), not later. lseek(SEEK_CUR) never
+         * waits, so it runs on the loop thread; the position stays ours. */
+        if (lseek(f->fd, 0, SEEK_CUR) < 0) {
+            return op_fail_errno(op, errno, NULL);
         }
         return op_finish(op, PyLong_FromLongLong(f->pos));
     case K_TRUNCATE:
@@ -2368,7 +2555,8 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
     if (f == NULL || !f->writable) {
         return 0;
     }
-    if (f->wlen > 0 && !f->appending && f->wstart + f->wlen != f->pos) {
+    if (f->wlen > 0 && !f->appending && f->pos >= 0 &&
+        f->wstart + f->wlen != f->pos) {
         return 0;
     }
     if (f->wlen + len > write_capacity(f)) {
@@ -2484,14 +2672,245 @@ File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "already open");
         return NULL;
     }
+    int64_t fd = -1;
+    if (PyLong_Check(target) && afc_int_arg(target, AFC_ARG_INT, &fd) < 0) {
+        return NULL;
+    }
     AsyncOp *op = op_new(f, K_OPEN);
     if (op == NULL) {
         return NULL;
     }
     Py_INCREF(target);
     op->arg = target;
+    op->n = (Py_ssize_t)fd;
     op->whence = own;
     return file_start_owned(f, op);
+}
+
+/* ---- integers from Python ----
+ *
+ * Every int an io method or an os call takes goes through afc_int_arg, so
+ * the range checks and the wording of the errors live in one place. Each
+ * kind names the converter io/os applies to that argument; the messages
+ * are theirs, because programs (and our differential tests) look at them.
+ */
+
+static int
+ssize_from_index(PyObject *obj, int64_t *out)
+{
+    /* Python's own Py_ssize_t conversion: index, then range. */
+    PyObject *i = PyNumber_Index(obj);
+    if (i == NULL) {
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(i);
+    Py_DECREF(i);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* os's uid_t/gid_t: -1 means "leave alone"; other negatives and anything
+ * that does not survive the round trip through the 32-bit type are out of
+ * range (the sign of the overflow picks the message, as os has it). */
+static int
+id_from_index(PyObject *obj, const char *what, int64_t *out)
+{
+    PyObject *i = PyNumber_Index(obj);
+    if (i == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s should be integer, not %.200s",
+                     what, _PyType_Name(Py_TYPE(obj)));
+        return -1;
+    }
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(i, &overflow);
+    int too_big = 0, too_small = 0;
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(i);
+        return -1;
+    }
+    if (overflow < 0) {
+        too_small = 1;
+    }
+    else if (overflow > 0) {
+        unsigned long u = PyLong_AsUnsignedLong(i);
+        if (u == (unsigned long)-1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                Py_DECREF(i);
+                return -1;
+            }
+            PyErr_Clear();
+        }
+        too_big = 1;  /* above LONG_MAX: never a 32-bit id */
+    }
+    else if (v != -1 && (v < 0 || (long)(uint32_t)v != v)) {
+        too_small = 1;  /* os reports a truncated value as below range */
+    }
+    Py_DECREF(i);
+    if (too_big || too_small) {
+        PyErr_Format(PyExc_OverflowError, "%s is %s", what,
+                     too_big ? "greater than maximum" : "less than minimum");
+        return -1;
+    }
+    *out = v == -1 ? -1 : (int64_t)(uint32_t)v;
+    return 0;
+}
+
+int
+afc_int_arg(PyObject *obj, int kind, int64_t *out)
+{
+    switch (kind) {
+    case AFC_ARG_SSIZE:
+        return ssize_from_index(obj, out);
+    case AFC_ARG_SIZE: {
+        if (obj == Py_None) {
+            *out = -1;
+            return 0;
+        }
+        if (!PyIndex_Check(obj)) {
+            PyErr_Format(PyExc_TypeError,
+                         "argument should be integer or None, not '%.200s'",
+                         Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        Py_ssize_t v = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_OFFSET: {
+        PyObject *i = PyNumber_Index(obj);
+        if (i == NULL) {
+            return -1;
+        }
+        long long v = PyLong_AsLongLong(i);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return -1;
+            }
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError,
+                         "cannot fit '%.200s' into an offset-sized integer",
+                         Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_LONG:
+    case AFC_ARG_TIME: {
+        long v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred()) {
+            if (kind == AFC_ARG_TIME &&
+                PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "timestamp out of range for platform time_t");
+            }
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_INT: {
+        long v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred()) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_SetString(PyExc_OverflowError,
+                                "Python int too large to convert to C int");
+            }
+            return -1;
+        }
+        if (v < INT_MIN || v > INT_MAX) {
+            PyErr_SetString(PyExc_OverflowError,
+                            "Python int too large to convert to C int");
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_FD: {
+        PyObject *i = PyNumber_Index(obj);
+        if (i == NULL) {
+            return -1;
+        }
+        int overflow = 0;
+        long v = PyLong_AsLongAndOverflow(i, &overflow);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (overflow != 0 || v < INT_MIN || v > INT_MAX) {
+            PyErr_SetString(PyExc_OverflowError,
+                            overflow > 0 || v > INT_MAX
+                                ? "fd is greater than maximum"
+                                : "fd is less than minimum");
+            return -1;
+        }
+#if PY_VERSION_HEX >= 0x030C0000
+        if (PyBool_Check(obj) &&
+            PyErr_WarnEx(PyExc_RuntimeWarning,
+                         "bool is used as a file descriptor", 1) < 0) {
+            return -1;
+        }
+#endif
+        *out = v;
+        return 0;
+    }
+    case AFC_ARG_FILENO: {
+        int fd = PyObject_AsFileDescriptor(obj);
+        if (fd < 0) {
+            return -1;
+        }
+        *out = fd;
+        return 0;
+    }
+    case AFC_ARG_UID:
+        return id_from_index(obj, "uid", out);
+    case AFC_ARG_GID:
+        return id_from_index(obj, "gid", out);
+    }
+    PyErr_SetString(PyExc_SystemError, "bad integer argument kind");
+    return -1;
+}
+
+/* _cext.int_arg(kind, value): the os calls written in Python convert their
+ * integers here, with the names below for the kinds. */
+PyObject *
+afc_int_arg_py(PyObject *Py_UNUSED(module), PyObject *const *args,
+               Py_ssize_t nargs)
+{
+    static const char *const names[] = {
+        [AFC_ARG_SSIZE] = "ssize", [AFC_ARG_SIZE] = "size",
+        [AFC_ARG_OFFSET] = "offset", [AFC_ARG_LONG] = "long",
+        [AFC_ARG_TIME] = "time", [AFC_ARG_INT] = "int",
+        [AFC_ARG_FD] = "fd", [AFC_ARG_FILENO] = "fileno",
+        [AFC_ARG_UID] = "uid", [AFC_ARG_GID] = "gid",
+    };
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "int_arg(kind: str, value)");
+        return NULL;
+    }
+    const char *kind = PyUnicode_AsUTF8(args[0]);
+    if (kind == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < (int)(sizeof(names) / sizeof(names[0])); k++) {
+        if (strcmp(kind, names[k]) == 0) {
+            int64_t v;
+            if (afc_int_arg(args[1], k, &v) < 0) {
+                return NULL;
+            }
+            return PyLong_FromLongLong(v);
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown integer kind %R", args[0]);
+    return NULL;
 }
 
 /* size argument as io takes it: int, None (or absent) meaning -1. */
@@ -2505,19 +2924,14 @@ parse_size(PyObject *const *args, Py_ssize_t nargs, const char *fname,
                      "%s expected at most 1 argument, got %zd", fname, nargs);
         return -1;
     }
-    if (nargs == 0 || args[0] == Py_None) {
+    if (nargs == 0) {
         return 0;
     }
-    if (!PyIndex_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError,
-                     "argument should be integer or None, not '%.200s'",
-                     Py_TYPE(args[0])->tp_name);
+    int64_t v;
+    if (afc_int_arg(args[0], AFC_ARG_SIZE, &v) < 0) {
         return -1;
     }
-    *out = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
-    if (*out == -1 && PyErr_Occurred()) {
-        return -1;
-    }
+    *out = (Py_ssize_t)v;
     return 0;
 }
 
@@ -2555,23 +2969,10 @@ File_read(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n = -1;
-    if (f->readable && nargs == 1 && args[0] == Py_None) {
-        PyErr_SetString(PyExc_TypeError,
-                        "'NoneType' object cannot be interpreted as an integer");
+    int64_t n = -1;
+    if (f->readable && nargs == 1 &&
+        afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
         return op_error(f);
-    }
-    if (f->readable && nargs == 1) {
-        if (!PyIndex_Check(args[0])) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%.200s' object cannot be interpreted as an integer",
-                         Py_TYPE(args[0])->tp_name);
-            return op_error(f);
-        }
-        n = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
-        if (n == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
     }
     else if (f->readable && nargs > 1) {
         PyErr_Format(PyExc_TypeError,
@@ -2582,20 +2983,28 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (op == NULL) {
         return NULL;
     }
-    op->n = n < 0 ? f->bufsize : n;
+    op->n = n < 0 ? f->bufsize : (Py_ssize_t)n;
     return file_start_owned(f, op);
 }
 
 static PyObject *
 File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs == 1 && !PyIndex_Check(args[0])) {
+    int64_t n = 0;
+    if (nargs > 1) {
         PyErr_Format(PyExc_TypeError,
-                     "'%.200s' object cannot be interpreted as an integer",
-                     Py_TYPE(args[0])->tp_name);
+                     "peek expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
-    return sized_op(f, K_PEEK, args, nargs, "peek");
+    if (nargs == 1 && afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
+        return op_error(f);
+    }
+    AsyncOp *op = op_new(f, K_PEEK);
+    if (op == NULL) {
+        return NULL;
+    }
+    op->n = (Py_ssize_t)n;
+    return file_start_owned(f, op);
 }
 
 static PyObject *
@@ -2744,34 +3153,22 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      nargs);
         return op_error(f);
     }
-    if (!PyIndex_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError,
-                     "'%.200s' object cannot be interpreted as an integer",
-                     Py_TYPE(args[0])->tp_name);
+    /* io.FileIO takes the offset as an off_t; the buffered classes
+     * refuse a too big one with ValueError. */
+    int64_t off, whence = 0;
+    if (afc_int_arg(args[0], f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
+                    &off) < 0) {
         return op_error(f);
     }
-    long off = PyLong_AsLong(args[0]);
-    if (off == -1 && PyErr_Occurred() && !f->raw_mode &&
-        PyErr_ExceptionMatches(PyExc_OverflowError)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "cannot fit 'int' into an offset-sized integer");
-    }
-    if (off == -1 && PyErr_Occurred()) {
+    if (nargs == 2 && afc_int_arg(args[1], AFC_ARG_INT, &whence) < 0) {
         return op_error(f);
-    }
-    int whence = 0;
-    if (nargs == 2) {
-        whence = _PyLong_AsInt(args[1]);
-        if (whence == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
     }
     AsyncOp *op = op_new(f, K_SEEK);
     if (op == NULL) {
         return NULL;
     }
     op->off = off;
-    op->whence = whence;
+    op->whence = (int)whence;
     return file_start_owned(f, op);
 }
 
@@ -2783,22 +3180,13 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      "truncate expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
-    long long size = 0;
+    int64_t size = 0;
     int has = nargs == 1 && args[0] != Py_None;
     if (has && (!f->writable || (f->raw_mode && f->closed))) {
         has = 0;  /* io.FileIO checks the mode before the argument */
     }
-    if (has) {
-        if (!PyIndex_Check(args[0])) {
-            PyErr_Format(PyExc_TypeError,
-                         "'%.200s' object cannot be interpreted as an integer",
-                         Py_TYPE(args[0])->tp_name);
-            return op_error(f);
-        }
-        size = PyLong_AsLong(args[0]);
-        if (size == -1 && PyErr_Occurred()) {
-            return op_error(f);
-        }
+    if (has && afc_int_arg(args[0], AFC_ARG_LONG, &size) < 0) {
+        return op_error(f);
     }
     AsyncOp *op = op_new(f, K_TRUNCATE);
     if (op == NULL) {
@@ -2806,6 +3194,11 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     op->off = size;
     op->whence = has;
+    if (has) {
+        /* io returns the size argument itself, as given. */
+        Py_INCREF(args[0]);
+        op->arg = args[0];
+    }
     return file_start_owned(f, op);
 }
 
@@ -2899,6 +3292,7 @@ file_sync_flush(AsyncFile *f)
         done += r;
     }
     f->wlen = 0;
+    f->wskip = 0;
     return 0;
 }
 
@@ -3493,10 +3887,26 @@ afc_fs_call(PyObject *module, PyObject *args)
             return NULL;
         }
     }
+    if (fsop < 0 || fsop > AFC_FS_REALPATH) {
+        PyErr_Format(PyExc_ValueError, "invalid file-system operation %d",
+                     fsop);
+        return NULL;
+    }
     if ((path != Py_None && !PyBytes_Check(path)) ||
         (path2 != Py_None && !PyBytes_Check(path2))) {
         PyErr_SetString(PyExc_TypeError, "fs paths must be bytes or None");
         return NULL;
+    }
+    /* A worker sees a C string: a NUL inside would cut the path short and
+     * name another file. os refuses such a path with these words. */
+    PyObject *paths[2] = {path, path2};
+    for (int i = 0; i < 2; i++) {
+        if (paths[i] != Py_None &&
+            strlen(PyBytes_AS_STRING(paths[i])) !=
+                (size_t)PyBytes_GET_SIZE(paths[i])) {
+            PyErr_SetString(PyExc_ValueError, "embedded null byte");
+            return NULL;
+        }
     }
     AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
     if (op == NULL) {

@@ -276,6 +276,8 @@ mod_after_fork_child(PyObject *module, PyObject *Py_UNUSED(ignored))
 static PyMethodDef module_methods[] = {
     {"fs", afc_fs_call, METH_VARARGS,
      "Start a file-system call in the pool (used by aiofiles_c.os)."},
+    {"int_arg", (PyCFunction)(void (*)(void))afc_int_arg_py, METH_FASTCALL,
+     "Convert an integer argument as io/os do (used by aiofiles_c.os)."},
     {"set_inline_reads", mod_set_inline_reads, METH_O,
      "Whether files opened from now on read page-cached data on the loop "
      "thread (preadv2 RWF_NOWAIT) before using the pool. On by default."},
