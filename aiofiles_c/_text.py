@@ -21,7 +21,7 @@ from . import _cext
 
 # ---- the native text file ----
 
-_WHY_NEED, _WHY_BUSY, _WHY_YIELD = 0, 1, 2
+_WHY_NEED, _WHY_BUSY, _WHY_YIELD, _WHY_PAUSED = 0, 1, 2, 3
 _OP_READLINE, _OP_ANEXT, _OP_READ, _OP_WRITE, _OP_WRITE_BYTES = range(5)
 
 # Codecs io encodes with its own functions rather than the incremental
@@ -211,26 +211,36 @@ class _NativeTextIOWrapper(_cext.TextBase):
         return self._spawn(self._slow_io, op, arg, why, state)
 
     async def _slow_io(self, op: int, arg: Any, why: int, state: Any) -> Any:
+        restored = False
         try:
-            if why == _WHY_YIELD:
+            if why == _WHY_YIELD or why == _WHY_PAUSED:
                 await asyncio.sleep(0)
                 self._yielded()
-            # A read or readline the native half began and stopped for
-            # input: go on with it.
-            resume = state is not None
-            if resume:
+            # A read or readline the native half began and stopped (for
+            # input, or to let the loop run): go on with it.
+            if state is not None:
                 self._restore_steps(state)
+                restored = True
+                del state
+            fill = why == _WHY_NEED
             if op == _OP_READLINE or op == _OP_ANEXT:
-                line = await self._readline_io(arg, resume)
+                line = await self._readline_io(arg, fill)
                 if op == _OP_ANEXT and not line:
                     raise StopAsyncIteration
                 return line
             if op == _OP_READ:
-                return await self._read_io(arg, resume)
+                return await self._read_io(arg, fill)
             if op == _OP_WRITE:
                 return await self._write_io(arg)
             data, length, needflush = arg
             return await self._write_bytes(data, length, needflush)
+        except asyncio.CancelledError:
+            # Cancelled while waiting for input or for its turn: the text
+            # the call had taken goes back, the next call starts there.
+            if not restored and state is not None:
+                self._restore_steps(state)
+            self._give_back()
+            raise
         except BaseException:
             self._reset_steps()
             raise
@@ -238,16 +248,25 @@ class _NativeTextIOWrapper(_cext.TextBase):
     async def _fill(self) -> None:
         self._pending_input = await self._buffer.read1(self._need)
 
-    async def _readline_io(self, limit: int, resume: bool) -> str:
-        if resume:
+    async def _steps(self, step: Any, arg: int, fill: bool) -> str:
+        """Run a read or readline step until it has its answer: between
+        steps, read input or let the loop run, as the step asks."""
+        if fill:
             await self._fill()
         while True:
-            line: str | None = self._readline_step(limit)
-            if line is not None:
-                return line
-            await self._fill()
+            result: str | bool | None = step(arg)
+            if result is None:
+                await self._fill()
+            elif result is False:
+                await asyncio.sleep(0)
+                self._yielded()
+            else:
+                return result  # type: ignore[return-value]
 
-    async def _read_io(self, n: int, resume: bool) -> str:
+    async def _readline_io(self, limit: int, fill: bool) -> str:
+        return await self._steps(self._readline_step, limit, fill)
+
+    async def _read_io(self, n: int, fill: bool) -> str:
         if n < 0:
             self._check_usable()
             decoder = self._decoder
@@ -259,13 +278,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
             self._set_decoded_chars(None)
             self._snapshot = None
             return result
-        if resume:
-            await self._fill()
-        while True:
-            text: str | None = self._read_step(n)
-            if text is not None:
-                return text
-            await self._fill()
+        return await self._steps(self._read_step, n, fill)
 
     async def _write_io(self, text: Any) -> int:
         data, needflush = self._encode(text)
@@ -316,7 +329,14 @@ class _NativeTextIOWrapper(_cext.TextBase):
             # end of the file is reached.
             self._check_attached()
             self._telling = 0
-            line = await self._readline_io(-1, False)
+            try:
+                line = await self._readline_io(-1, False)
+            except asyncio.CancelledError:
+                self._give_back()
+                raise
+            except BaseException:
+                self._reset_steps()
+                raise
             if not line:
                 self._snapshot = None
                 self._telling = self._seekable
