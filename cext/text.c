@@ -22,6 +22,8 @@
 
 #define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
 #define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
+#define AFC_TEXT_EXACT_MAX (1 << 20)     /* largest chunk read as io reads
+                                            it (see take_input) */
 #define AFC_TEXT_UTF8_CACHE 4096         /* longest str encoded through its
                                             cached UTF-8 form */
 
@@ -66,6 +68,7 @@ typedef struct {
     Py_ssize_t decoded_chars_used;
     PyObject *snapshot;        /* (dec_flags, next_input) or NULL */
     PyObject *pending_input;   /* a chunk the Python half read, or NULL */
+    PyObject *partial;         /* bytes of an unfinished chunk (take_input) */
     PyObject *readnl;          /* str or NULL */
     PyObject *writenl;         /* str or NULL: no translation */
     PyObject *encoding;        /* for PyUnicode_AsEncodedString */
@@ -388,6 +391,81 @@ chunk_for(TextObject *self, Py_ssize_t size_hint)
     return self->chunk_size > size_hint ? self->chunk_size : size_hint;
 }
 
+/* The input for the next chunk: `want` bytes, as io's buffered read1()
+ * gives them to its text layer (its buffer is empty between chunks, so
+ * read1 is one raw read: on a seekable file exactly `want` bytes unless
+ * the file ends). Our read-ahead ends where it ends, so on a seekable file
+ * the chunk is collected across refills; this keeps the decoder's input,
+ * and with it where a UnicodeDecodeError starts and ends, as io's. Bytes
+ * collected before a refill that needs the pool wait in self->partial (they
+ * are read, not yet decoded: tell() counts them, a seek or write drops
+ * them). A chunk larger than AFC_TEXT_EXACT_MAX is not collected: it
+ * would be decoded in one piece on the loop thread (a read(n) of many
+ * megabytes); it is cut where the read-ahead ends instead, so the call
+ * can yield between chunks. NULL without an exception: self->need bytes
+ * must come from the pool (the Python half sets pending_input to them). */
+static PyObject *
+take_input(TextObject *self, Py_ssize_t want)
+{
+    PyObject *input = NULL;
+    int more = self->seekable && want <= AFC_TEXT_EXACT_MAX;
+    if (self->pending_input != NULL) {
+        input = self->pending_input;
+        self->pending_input = NULL;
+        if (PyBytes_GET_SIZE(input) == 0) {
+            more = 0;  /* the file ended */
+        }
+    }
+    else if (self->partial == NULL ||
+             PyBytes_GET_SIZE(self->partial) < want) {
+        Py_ssize_t ask = want;
+        if (self->partial != NULL) {
+            ask -= PyBytes_GET_SIZE(self->partial);
+        }
+        input = afc_file_read1_nowait(self->st, self->buffer, ask);
+        if (input == NULL) {
+            self->need = ask;
+            return NULL;
+        }
+    }
+    if (self->partial != NULL) {
+        PyObject *whole = self->partial;
+        self->partial = NULL;
+        if (input != NULL) {
+            PyBytes_Concat(&whole, input);
+            Py_DECREF(input);
+            if (whole == NULL) {
+                return NULL;
+            }
+        }
+        input = whole;
+    }
+    while (more && PyBytes_GET_SIZE(input) > 0 &&
+           PyBytes_GET_SIZE(input) < want) {
+        Py_ssize_t ask = want - PyBytes_GET_SIZE(input);
+        PyObject *next = afc_file_read1_nowait(self->st, self->buffer, ask);
+        if (next == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(input);
+                return NULL;
+            }
+            self->partial = input;
+            self->need = ask;
+            return NULL;
+        }
+        if (PyBytes_GET_SIZE(next) == 0) {
+            Py_DECREF(next);
+            break;
+        }
+        PyBytes_Concat(&input, next);
+        Py_DECREF(next);
+        if (input == NULL) {
+            return NULL;
+        }
+    }
+    return input;
+}
+
 /* textio.c's read_chunk. Returns 1 (data), 0 (EOF), -1 (error), or
  * STEP_NEED - 1 == -2 when the input must come from the pool: then
  * self->need is the read1() size the Python half should ask for. */
@@ -402,26 +480,9 @@ read_chunk(TextObject *self, Py_ssize_t size_hint)
         text_unsupported(self, "not readable");
         return -1;
     }
-    if (self->pending_input != NULL) {
-        input = self->pending_input;
-        self->pending_input = NULL;
-    }
-    else {
-        Py_ssize_t want = chunk_for(self, size_hint);
-        input = afc_file_read1_nowait(self->st, self->buffer, want);
-        if (input == NULL) {
-            if (PyErr_Occurred()) {
-                return -1;
-            }
-            self->need = want;
-            return CHUNK_NEED;
-        }
-    }
-    if (!PyBytes_Check(input)) {
-        PyErr_Format(PyExc_TypeError,
-                     "underlying read1() should have returned a bytes-like "
-                     "object, not '%.200s'", Py_TYPE(input)->tp_name);
-        goto error;
+    input = take_input(self, chunk_for(self, size_hint));
+    if (input == NULL) {
+        return PyErr_Occurred() ? -1 : CHUNK_NEED;
     }
     if (self->telling) {
         /* The snapshot point for tell(): where the decoder's input buffer
@@ -1086,9 +1147,8 @@ encode_for_write(TextObject *self, PyObject *text, int *needflush)
         return NULL;
     }
     if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError,
-                     "write() argument must be str, not %.50s",
-                     Py_TYPE(text)->tp_name);
+        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.50s",
+                     text == Py_None ? "None" : Py_TYPE(text)->tp_name);
         return NULL;
     }
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
@@ -1146,6 +1206,7 @@ static int
 after_write(TextObject *self)
 {
     set_decoded_chars(self, NULL);
+    Py_CLEAR(self->partial);
     Py_CLEAR(self->snapshot);
     if (self->decoder != NULL) {
         PyObject *r = PyObject_CallMethod(self->decoder, "reset", NULL);
@@ -1321,11 +1382,26 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
     return text_done(self, line);
 }
 
-static PyObject *
-Text_readline(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* io's methods take positional arguments only; its messages name the
+ * class TextIOWrapper. */
+static int
+no_keywords(PyObject *kwnames, const char *fname)
 {
-    Py_ssize_t limit;
-    if (parse_size(args, nargs, "readline", 0, &limit) < 0) {
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "TextIOWrapper.%s() takes no keyword arguments", fname);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Text_readline(TextObject *self, PyObject *const *args, size_t nargsf,
+              PyObject *kwnames)
+{
+    Py_ssize_t limit, nargs = PyVectorcall_NARGS(nargsf);
+    if (no_keywords(kwnames, "readline") < 0 ||
+        parse_size(args, nargs, "readline", 0, &limit) < 0) {
         return done_error(self->st);
     }
     return readline_call(self, limit, OP_READLINE);
@@ -1344,12 +1420,14 @@ Text_aiter(TextObject *self)
 }
 
 static PyObject *
-Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
+Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
+          PyObject *kwnames)
 {
-    Py_ssize_t n;
+    Py_ssize_t n, nargs = PyVectorcall_NARGS(nargsf);
     int why;
     PyObject *result = NULL;
-    if (parse_size(args, nargs, "read", 1, &n) < 0) {
+    if (no_keywords(kwnames, "read") < 0 ||
+        parse_size(args, nargs, "read", 1, &n) < 0) {
         return done_error(self->st);
     }
     PyObject *a = PyLong_FromSsize_t(n);
@@ -1384,8 +1462,27 @@ Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
     return text_done(self, result);
 }
 
+static PyObject *write_call(TextObject *self, PyObject *text);
+
 static PyObject *
-Text_write(TextObject *self, PyObject *text)
+Text_write(TextObject *self, PyObject *const *args, size_t nargsf,
+           PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (no_keywords(kwnames, "write") < 0) {
+        return done_error(self->st);
+    }
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "TextIOWrapper.write() takes exactly one argument "
+                     "(%zd given)", nargs);
+        return done_error(self->st);
+    }
+    return write_call(self, args[0]);
+}
+
+static PyObject *
+write_call(TextObject *self, PyObject *text)
 {
     int why, needflush = 0;
     if (!may_run_inline(self, &why)) {
@@ -1572,6 +1669,48 @@ Text_set_decoded(TextObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _take_partial(): the bytes of an unfinished chunk, which are taken from
+ * the object (b"" when there are none): read() and seek() then start
+ * from them or drop them. */
+static PyObject *
+Text_take_partial(TextObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *p = self->partial;
+    self->partial = NULL;
+    return p != NULL ? p : PyBytes_FromStringAndSize(NULL, 0);
+}
+
+/* _return_input(data): bytes a cancelled call read and did not decode;
+ * they follow any already waiting. */
+static PyObject *
+Text_return_input(TextObject *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError,
+                     "underlying read1() should have returned a bytes-like "
+                     "object, not '%.200s'", Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    if (self->partial == NULL) {
+        self->partial = Py_NewRef(data);
+    }
+    else {
+        PyBytes_Concat(&self->partial, data);
+        if (self->partial == NULL) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* _partial_size(): for tell(). */
+static PyObject *
+Text_partial_size(TextObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(
+        self->partial != NULL ? PyBytes_GET_SIZE(self->partial) : 0);
+}
+
 /* ---- the type ---- */
 
 static PyObject *
@@ -1603,6 +1742,7 @@ Text_traverse(TextObject *self, visitproc visit, void *arg)
     Py_VISIT(self->decoded_chars);
     Py_VISIT(self->snapshot);
     Py_VISIT(self->pending_input);
+    Py_VISIT(self->partial);
     Py_VISIT(self->readnl);
     Py_VISIT(self->writenl);
     Py_VISIT(self->encoding);
@@ -1620,6 +1760,7 @@ Text_clear(TextObject *self)
     Py_CLEAR(self->decoded_chars);
     Py_CLEAR(self->snapshot);
     Py_CLEAR(self->pending_input);
+    Py_CLEAR(self->partial);
     Py_CLEAR(self->readnl);
     Py_CLEAR(self->writenl);
     Py_CLEAR(self->encoding);
@@ -1642,17 +1783,17 @@ Text_dealloc(TextObject *self)
     Py_DECREF(tp);
 }
 
-#define M_FAST(name, fn, doc) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+#define M_FASTKW(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL | METH_KEYWORDS, doc}
 #define M_O(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
 #define M_NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
 
 static PyMethodDef Text_methods[] = {
-    M_FAST("read", Text_read,
-           "Read at most size characters (all if size is negative)."),
-    M_FAST("readline", Text_readline,
-           "Read until a newline or EOF (at most size characters)."),
-    M_O("write", Text_write),
+    M_FASTKW("read", Text_read,
+             "Read at most size characters (all if size is negative)."),
+    M_FASTKW("readline", Text_readline,
+             "Read until a newline or EOF (at most size characters)."),
+    M_FASTKW("write", Text_write, "Write a str; returns its length."),
     M_O("_readline_step", Text_readline_step),
     M_O("_read_step", Text_read_step),
     M_O("_encode", Text_encode),
@@ -1663,6 +1804,9 @@ static PyMethodDef Text_methods[] = {
     M_NOARGS("_yielded", Text_yielded),
     M_O("_get_decoded_chars", Text_get_decoded),
     M_O("_set_decoded_chars", Text_set_decoded),
+    M_NOARGS("_take_partial", Text_take_partial),
+    M_NOARGS("_partial_size", Text_partial_size),
+    M_O("_return_input", Text_return_input),
     M_NOARGS("_check_usable", Text_check_usable),
     M_NOARGS("_check_attached", Text_check_attached),
     {NULL, NULL, 0, NULL},

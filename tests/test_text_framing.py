@@ -186,3 +186,55 @@ async def test_cancelled_reads_keep_lines_and_tell(impl, tmp_path, pool_reads,
                         twin.readline()
                     assert await f.tell() == twin.tell()
     assert got == expected
+
+
+def _decode_outcome(results, exc):
+    if exc is None:
+        return results, None
+    assert isinstance(exc, UnicodeDecodeError), exc
+    return results, (exc.encoding, exc.start, exc.end, len(exc.object),
+                     exc.object[:16], exc.reason)
+
+
+@pytest.mark.parametrize("inline", [True, False])
+@pytest.mark.parametrize("call,arg", [("read", 8192), ("read", 30000),
+                                      ("read", 1000), ("readline", -1)])
+@pytest.mark.asyncio
+async def test_decode_error_where_io_has_it(impl, tmp_path, call, arg,
+                                            inline):
+    """An undecodable byte past the first read-ahead: every read before it
+    returns io's text, and the UnicodeDecodeError has io's start, end and
+    object (the decoder was fed the same chunks)."""
+    if IS_C:
+        impl._cext.set_inline_reads(inline)
+    try:
+        unit = "abc é€ 日本 line\n".encode()
+        body = unit * (300000 // len(unit))
+        for pos in (65537, 131071, 131075, 262147):
+            p = tmp_path / f"bad{pos}.txt"
+            p.write_bytes(body[:pos] + b"\xff" + body[pos:])
+            results, exc = [], None
+            with open(p, encoding="utf-8") as twin:
+                try:
+                    while True:
+                        r = getattr(twin, call)(arg)
+                        results.append(r)
+                        if not r:
+                            break
+                except UnicodeDecodeError as e:
+                    exc = e
+            expected = _decode_outcome(results, exc)
+            results, exc = [], None
+            async with impl.open(p, encoding="utf-8") as f:
+                try:
+                    while True:
+                        r = await getattr(f, call)(arg)
+                        results.append(r)
+                        if not r:
+                            break
+                except UnicodeDecodeError as e:
+                    exc = e
+            assert _decode_outcome(results, exc) == expected, pos
+    finally:
+        if IS_C:
+            impl._cext.set_inline_reads(True)
