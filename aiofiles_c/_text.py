@@ -14,14 +14,14 @@ import functools
 import io
 import operator
 import weakref
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from . import _cext
 
 
 # ---- the native text file ----
 
-_WHY_NEED, _WHY_BUSY, _WHY_YIELD = 0, 1, 2
+_WHY_NEED, _WHY_BUSY, _WHY_YIELD, _WHY_PAUSED = 0, 1, 2, 3
 _OP_READLINE, _OP_ANEXT, _OP_READ, _OP_WRITE, _OP_WRITE_BYTES = range(5)
 
 # Codecs io encodes with its own functions rather than the incremental
@@ -97,14 +97,76 @@ def _c_int(value: Any) -> int:
     return v
 
 
-def _ordered(fn: Any) -> Any:
-    """An async method that runs after the file's other calls (see
-    _NativeTextIOWrapper._spawn)."""
-    @functools.wraps(fn)
-    def call(self: Any, *args: Any) -> Any:
-        return self._spawn(fn, self, *args)
+def _arity_error(name: str, lo: int, hi: int, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> TypeError | None:
+    """io's TypeError for a call of TextIOWrapper.<name> with these
+    arguments (it takes lo to hi positional ones), or None if they fit."""
+    n = len(args)
+    if kwargs:
+        return TypeError("TextIOWrapper.%s() takes no keyword arguments"
+                         % name)
+    if lo <= n <= hi:
+        return None
+    if hi == 0:
+        return TypeError("TextIOWrapper.%s() takes no arguments (%d given)"
+                         % (name, n))
+    if lo == hi == 1:
+        return TypeError("TextIOWrapper.%s() takes exactly one argument "
+                         "(%d given)" % (name, n))
+    if n < lo:
+        return TypeError("%s expected at least %d argument%s, got %d"
+                         % (name, lo, "" if lo == 1 else "s", n))
+    return TypeError("%s expected at most %d argument%s, got %d"
+                     % (name, hi, "" if hi == 1 else "s", n))
 
-    return call
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _ordered(lo: int, hi: int) -> Callable[[_F], _F]:
+    """An async method that takes lo to hi positional arguments (checked
+    as io checks them, the error raised when awaited) and runs after the
+    file's other calls (see _NativeTextIOWrapper._spawn)."""
+    def wrap(fn: _F) -> _F:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            exc = _arity_error(name, lo, hi, args, kwargs)
+            if exc is not None:
+                return _raise(exc)
+            return self._spawn(fn, self, *args)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+def _plain(lo: int, hi: int) -> Callable[[_F], _F]:
+    """A plain method whose arguments are checked as io checks them."""
+    def wrap(fn: _F) -> _F:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            exc = _arity_error(name, lo, hi, args, kwargs)
+            if exc is not None:
+                raise exc
+            return fn(self, *args)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+def _retrieve(fut: "asyncio.Future[Any]") -> None:
+    """A read nobody may ever await again: its error is not news."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _release_unstarted(ref: Any, started: list[bool]) -> None:
@@ -123,8 +185,10 @@ class _NativeTextIOWrapper(_cext.TextBase):
     _cext.TextBase); everything that needs I/O comes here."""
 
     # No instance dict: method lookups on the hot path stay cheap.
-    __slots__ = ("_lock", "_mode", "_encoding", "_errors", "delete")
+    __slots__ = ("_lock", "_orphan", "_mode", "_encoding", "_errors",
+                 "delete")
     _lock: asyncio.Lock | None
+    _orphan: "asyncio.Future[bytes] | None"  # see _fill
     _mode: str
     _encoding: str
     _errors: str
@@ -141,6 +205,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
         info = codecs.lookup(encoding)
         self = cls()
         self._lock = None
+        self._orphan = None
         self._buffer = buffer
         self._mode = mode
         self._encoding = encoding
@@ -203,6 +268,8 @@ class _NativeTextIOWrapper(_cext.TextBase):
         started[0] = True
         try:
             async with self._get_lock():
+                if self._orphan is not None:
+                    await self._adopt_orphan()
                 return await fn(*args)
         finally:
             self._busy -= 1
@@ -211,61 +278,101 @@ class _NativeTextIOWrapper(_cext.TextBase):
         return self._spawn(self._slow_io, op, arg, why, state)
 
     async def _slow_io(self, op: int, arg: Any, why: int, state: Any) -> Any:
+        restored = False
         try:
-            if why == _WHY_YIELD:
+            if why == _WHY_YIELD or why == _WHY_PAUSED:
                 await asyncio.sleep(0)
                 self._yielded()
-            # A read or readline the native half began and stopped for
-            # input: go on with it.
-            resume = state is not None
-            if resume:
+            # A read or readline the native half began and stopped (for
+            # input, or to let the loop run): go on with it.
+            if state is not None:
                 self._restore_steps(state)
+                restored = True
+                del state
+            fill = why == _WHY_NEED
             if op == _OP_READLINE or op == _OP_ANEXT:
-                line = await self._readline_io(arg, resume)
+                line = await self._readline_io(arg, fill)
                 if op == _OP_ANEXT and not line:
                     raise StopAsyncIteration
                 return line
             if op == _OP_READ:
-                return await self._read_io(arg, resume)
+                return await self._read_io(arg, fill)
             if op == _OP_WRITE:
                 return await self._write_io(arg)
             data, length, needflush = arg
             return await self._write_bytes(data, length, needflush)
+        except asyncio.CancelledError:
+            # Cancelled while waiting for input or for its turn: the text
+            # the call had taken goes back, the next call starts there.
+            if not restored and state is not None:
+                self._restore_steps(state)
+            self._give_back()
+            raise
         except BaseException:
             self._reset_steps()
             raise
 
     async def _fill(self) -> None:
-        self._pending_input = await self._buffer.read1(self._need)
+        # If the call is cancelled while the read is in flight, the read
+        # still takes its bytes from the file: they are kept (as read, not
+        # yet decoded) for the next call, so no text goes missing.
+        read = asyncio.ensure_future(self._buffer.read1(self._need))
+        try:
+            self._pending_input = await asyncio.shield(read)
+        except asyncio.CancelledError:
+            if read.done():
+                self._keep_input(read)
+            else:
+                # The file stays busy until the next call has taken the
+                # bytes (_run): calls keep their order in the text.
+                self._orphan = read
+                self._busy += 1
+                read.add_done_callback(_retrieve)
+            raise
 
-    async def _readline_io(self, limit: int, resume: bool) -> str:
-        if resume:
+    def _keep_input(self, read: "asyncio.Future[bytes]") -> None:
+        if not read.cancelled() and read.exception() is None:
+            self._return_input(read.result())
+
+    async def _adopt_orphan(self) -> None:
+        read = self._orphan
+        assert read is not None
+        await asyncio.shield(read)  # cancelled here: it stays the orphan
+        self._orphan = None
+        self._busy -= 1
+        self._keep_input(read)
+
+    async def _steps(self, step: Any, arg: int, fill: bool) -> str:
+        """Run a read or readline step until it has its answer: between
+        steps, read input or let the loop run, as the step asks."""
+        if fill:
             await self._fill()
         while True:
-            line: str | None = self._readline_step(limit)
-            if line is not None:
-                return line
-            await self._fill()
+            result: str | bool | None = step(arg)
+            if result is None:
+                await self._fill()
+            elif result is False:
+                await asyncio.sleep(0)
+                self._yielded()
+            else:
+                return result  # type: ignore[return-value]
 
-    async def _read_io(self, n: int, resume: bool) -> str:
+    async def _readline_io(self, limit: int, fill: bool) -> str:
+        return await self._steps(self._readline_step, limit, fill)
+
+    async def _read_io(self, n: int, fill: bool) -> str:
         if n < 0:
             self._check_usable()
             decoder = self._decoder
             if decoder is None:
                 raise io.UnsupportedOperation("not readable")
-            data = await self._buffer.read()
+            data = self._take_partial() + await self._buffer.read()
             decoded = _check_decoded(decoder.decode(data, True))
             result: str = self._get_decoded_chars(-1) + decoded
             self._set_decoded_chars(None)
             self._snapshot = None
             return result
-        if resume:
-            await self._fill()
-        while True:
-            text: str | None = self._read_step(n)
-            if text is not None:
-                return text
-            await self._fill()
+        return await self._steps(self._read_step, n, fill)
 
     async def _write_io(self, text: Any) -> int:
         data, needflush = self._encode(text)
@@ -286,11 +393,11 @@ class _NativeTextIOWrapper(_cext.TextBase):
         self._telling = self._seekable
         await self._buffer.flush()
 
-    @_ordered
+    @_ordered(0, 0)
     async def flush(self) -> None:
         await self._flush_io()
 
-    @_ordered
+    @_ordered(0, 0)
     async def close(self) -> None:
         self._check_attached()
         if self._buffer.closed:
@@ -304,7 +411,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
             raise
         await self._buffer.close()
 
-    @_ordered
+    @_ordered(0, 1)
     async def readlines(self, hint: Any = None) -> list[str]:
         hint = _optional_size(hint)
         if self.closed:
@@ -316,7 +423,14 @@ class _NativeTextIOWrapper(_cext.TextBase):
             # end of the file is reached.
             self._check_attached()
             self._telling = 0
-            line = await self._readline_io(-1, False)
+            try:
+                line = await self._readline_io(-1, False)
+            except asyncio.CancelledError:
+                self._give_back()
+                raise
+            except BaseException:
+                self._reset_steps()
+                raise
             if not line:
                 self._snapshot = None
                 self._telling = self._seekable
@@ -326,14 +440,14 @@ class _NativeTextIOWrapper(_cext.TextBase):
             if 0 < hint < total:
                 return lines
 
-    @_ordered
+    @_ordered(1, 1)
     async def writelines(self, lines: Any) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed file.")
         for line in lines:
             await self._write_io(line)
 
-    @_ordered
+    @_ordered(0, 0)
     async def tell(self) -> int:
         return await self._tell_io()
 
@@ -344,7 +458,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
         if not self._telling:
             raise OSError("telling position disabled by next() call")
         await self._flush_io()
-        position: int = await self._buffer.tell()
+        position: int = await self._buffer.tell() - self._partial_size()
         decoder = self._decoder
         if decoder is None or self._snapshot is None:
             return position
@@ -444,7 +558,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
                 encoder.setstate(0)
             self._encoding_start_of_stream = int(start_of_stream)
 
-    @_ordered
+    @_ordered(1, 2)
     async def seek(self, cookie: Any, whence: Any = 0) -> int:
         whence = _c_int(whence)
         self._check_usable()
@@ -462,6 +576,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
                     "can't do nonzero end-relative seeks")
             await self._flush_io()
             self._set_decoded_chars(None)
+            self._take_partial()
             self._snapshot = None
             if self._decoder is not None:
                 self._decoder.reset()
@@ -479,6 +594,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
             _unpack_cookie(int(cookie))
         await self._buffer.seek(start_pos)
         self._set_decoded_chars(None)
+        self._take_partial()
         self._snapshot = None
         decoder = self._decoder
         if decoder is not None:
@@ -497,38 +613,40 @@ class _NativeTextIOWrapper(_cext.TextBase):
         self._reset_encoder(start_pos == 0 and dec_flags == 0)
         return cookie  # type: ignore[no-any-return]
 
-    @_ordered
+    @_ordered(0, 1)
     async def truncate(self, pos: Any = None) -> int:
         self._check_attached()
         await self._flush_io()
         result: int = await self._buffer.truncate(pos)
         return result
 
-    @_ordered
+    @_ordered(0, 0)
     async def readable(self) -> bool:
         self._check_attached()
         return bool(self._buffer.readable())
 
-    @_ordered
+    @_ordered(0, 0)
     async def writable(self) -> bool:
         self._check_attached()
         return bool(await self._buffer.writable())
 
-    @_ordered
+    @_ordered(0, 0)
     async def seekable(self) -> bool:
         self._check_attached()
         return bool(await self._buffer.seekable())
 
-    @_ordered
+    @_ordered(0, 0)
     async def isatty(self) -> bool:
         self._check_attached()
         return bool(await self._buffer.isatty())
 
+    @_plain(0, 0)
     def fileno(self) -> int:
         self._check_attached()
         result: int = self._buffer.fileno()
         return result
 
+    @_plain(0, 0)
     def detach(self) -> Any:
         """Give up the file: returns it as a (blocking) io buffered object,
         as aiofiles' detach() does."""

@@ -22,13 +22,16 @@
 
 #define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
 #define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
+#define AFC_TEXT_EXACT_MAX (1 << 20)     /* largest chunk read as io reads
+                                            it (see take_input) */
 #define AFC_TEXT_UTF8_CACHE 4096         /* longest str encoded through its
                                             cached UTF-8 form */
 
 /* Why a call goes to the Python half (the argument of _slow): it began
  * and stopped for input (its steps go with it); or it is to run there
- * whole (after the calls in progress); or the same after one yield. */
-enum { WHY_NEED = 0, WHY_BUSY = 1, WHY_YIELD = 2 };
+ * whole (after the calls in progress); or the same after one yield; or it
+ * began and stopped to let the loop run (its steps go with it). */
+enum { WHY_NEED = 0, WHY_BUSY = 1, WHY_YIELD = 2, WHY_PAUSED = 3 };
 /* Which call (the argument of _slow). */
 enum { OP_READLINE = 0, OP_ANEXT = 1, OP_READ = 2, OP_WRITE = 3,
        OP_WRITE_BYTES = 4 };
@@ -43,6 +46,18 @@ enum { ENC_NONE = 0, ENC_UTF8, ENC_LATIN1, ENC_ASCII, ENC_UTF16BE,
 #define STEP_NEED 0
 #define STEP_ERROR (-1)
 
+struct gather {
+    PyObject *acc;             /* str with room to grow, or NULL */
+    Py_ssize_t len;            /* characters of acc in use */
+    PyObject *held;            /* readline: chars not yet searched (a
+                                  "\r" that may begin "\r\n"), or NULL */
+    PyObject *origin_chars;    /* decoded_chars when gathering began */
+    Py_ssize_t origin_used;    /* ... and how many of them were used */
+    PyObject *origin_snapshot; /* ... and the snapshot they came from */
+    PyObject *inputs;          /* list of the input bytes read since, or
+                                  NULL when tell() is off */
+};
+
 typedef struct {
     PyObject_HEAD
     afc_state *st;
@@ -53,6 +68,7 @@ typedef struct {
     Py_ssize_t decoded_chars_used;
     PyObject *snapshot;        /* (dec_flags, next_input) or NULL */
     PyObject *pending_input;   /* a chunk the Python half read, or NULL */
+    PyObject *partial;         /* bytes of an unfinished chunk (take_input) */
     PyObject *readnl;          /* str or NULL */
     PyObject *writenl;         /* str or NULL: no translation */
     PyObject *encoding;        /* for PyUnicode_AsEncodedString */
@@ -65,15 +81,8 @@ typedef struct {
     Py_ssize_t chunk_size;
     Py_ssize_t need;           /* chunk size the last STEP_NEED wants */
     double b2cratio;
-    /* readline() state kept across STEP_NEED */
-    int rl_active;
-    PyObject *rl_chunks;
-    PyObject *rl_remaining;
-    Py_ssize_t rl_chunked;
-    /* read(n) state kept across STEP_NEED */
-    int rd_active;
-    PyObject *rd_chunks;
-    Py_ssize_t rd_remaining;
+    /* the read(n) or readline() in progress, or NULL (see gather) */
+    struct gather *g;
     PyObject *spare;           /* a Done to reuse once nobody else holds it */
     /* fairness */
     int64_t since;
@@ -382,6 +391,81 @@ chunk_for(TextObject *self, Py_ssize_t size_hint)
     return self->chunk_size > size_hint ? self->chunk_size : size_hint;
 }
 
+/* The input for the next chunk: `want` bytes, as io's buffered read1()
+ * gives them to its text layer (its buffer is empty between chunks, so
+ * read1 is one raw read: on a seekable file exactly `want` bytes unless
+ * the file ends). Our read-ahead ends where it ends, so on a seekable file
+ * the chunk is collected across refills; this keeps the decoder's input,
+ * and with it where a UnicodeDecodeError starts and ends, as io's. Bytes
+ * collected before a refill that needs the pool wait in self->partial (they
+ * are read, not yet decoded: tell() counts them, a seek or write drops
+ * them). A chunk larger than AFC_TEXT_EXACT_MAX is not collected: it
+ * would be decoded in one piece on the loop thread (a read(n) of many
+ * megabytes); it is cut where the read-ahead ends instead, so the call
+ * can yield between chunks. NULL without an exception: self->need bytes
+ * must come from the pool (the Python half sets pending_input to them). */
+static PyObject *
+take_input(TextObject *self, Py_ssize_t want)
+{
+    PyObject *input = NULL;
+    int more = self->seekable && want <= AFC_TEXT_EXACT_MAX;
+    if (self->pending_input != NULL) {
+        input = self->pending_input;
+        self->pending_input = NULL;
+        if (PyBytes_GET_SIZE(input) == 0) {
+            more = 0;  /* the file ended */
+        }
+    }
+    else if (self->partial == NULL ||
+             PyBytes_GET_SIZE(self->partial) < want) {
+        Py_ssize_t ask = want;
+        if (self->partial != NULL) {
+            ask -= PyBytes_GET_SIZE(self->partial);
+        }
+        input = afc_file_read1_nowait(self->st, self->buffer, ask);
+        if (input == NULL) {
+            self->need = ask;
+            return NULL;
+        }
+    }
+    if (self->partial != NULL) {
+        PyObject *whole = self->partial;
+        self->partial = NULL;
+        if (input != NULL) {
+            PyBytes_Concat(&whole, input);
+            Py_DECREF(input);
+            if (whole == NULL) {
+                return NULL;
+            }
+        }
+        input = whole;
+    }
+    while (more && PyBytes_GET_SIZE(input) > 0 &&
+           PyBytes_GET_SIZE(input) < want) {
+        Py_ssize_t ask = want - PyBytes_GET_SIZE(input);
+        PyObject *next = afc_file_read1_nowait(self->st, self->buffer, ask);
+        if (next == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(input);
+                return NULL;
+            }
+            self->partial = input;
+            self->need = ask;
+            return NULL;
+        }
+        if (PyBytes_GET_SIZE(next) == 0) {
+            Py_DECREF(next);
+            break;
+        }
+        PyBytes_Concat(&input, next);
+        Py_DECREF(next);
+        if (input == NULL) {
+            return NULL;
+        }
+    }
+    return input;
+}
+
 /* textio.c's read_chunk. Returns 1 (data), 0 (EOF), -1 (error), or
  * STEP_NEED - 1 == -2 when the input must come from the pool: then
  * self->need is the read1() size the Python half should ask for. */
@@ -396,26 +480,9 @@ read_chunk(TextObject *self, Py_ssize_t size_hint)
         text_unsupported(self, "not readable");
         return -1;
     }
-    if (self->pending_input != NULL) {
-        input = self->pending_input;
-        self->pending_input = NULL;
-    }
-    else {
-        Py_ssize_t want = chunk_for(self, size_hint);
-        input = afc_file_read1_nowait(self->st, self->buffer, want);
-        if (input == NULL) {
-            if (PyErr_Occurred()) {
-                return -1;
-            }
-            self->need = want;
-            return CHUNK_NEED;
-        }
-    }
-    if (!PyBytes_Check(input)) {
-        PyErr_Format(PyExc_TypeError,
-                     "underlying read1() should have returned a bytes-like "
-                     "object, not '%.200s'", Py_TYPE(input)->tp_name);
-        goto error;
+    input = take_input(self, chunk_for(self, size_hint));
+    if (input == NULL) {
+        return PyErr_Occurred() ? -1 : CHUNK_NEED;
     }
     if (self->telling) {
         /* The snapshot point for tell(): where the decoder's input buffer
@@ -480,6 +547,10 @@ read_chunk(TextObject *self, Py_ssize_t size_hint)
             goto error;
         }
         Py_XSETREF(self->snapshot, snap);
+        if (self->g != NULL && self->g->inputs != NULL &&
+            PyList_Append(self->g->inputs, input) < 0) {
+            goto error;
+        }
     }
     Py_DECREF(input);
     return !eof;
@@ -566,41 +637,309 @@ find_line_ending(TextObject *self, PyObject *s, Py_ssize_t start,
     return -1;
 }
 
+/* ---- gathering a line or a read(n) that spans several chunks ----
+ *
+ * A readline() or read(n) whose answer is not inside the current decoded
+ * chunk collects text in a gather record until the answer is complete. The
+ * record can stop at two points: when the next chunk needs the pool
+ * (STEP_NEED) and when the call has used up the loop's fairness budget
+ * (STEP_YIELD; a 100 MB line is then built over many loop iterations).
+ * While stopped, the record travels with the coroutine that finishes the
+ * call (take_gather/put_gather), so no other call on the file sees it.
+ *
+ * The text goes into one str that grows in place (acc[0:len]); joining a
+ * list of pieces at the end would copy the whole line in one go on the
+ * loop thread. If the call is cancelled while stopped, give_back() puts
+ * everything it had taken back in front of the decoded characters, so the
+ * next call starts at the same character and tell() still agrees: for that
+ * the record remembers where it started (origin_*) and, while tell() is
+ * on, every input chunk read since. */
+
+/* Step results besides STEP_DONE, STEP_NEED and STEP_ERROR. */
+#define STEP_YIELD 2
+
 static void
-readline_reset(TextObject *self)
+gather_free(struct gather *g)
 {
-    self->rl_active = 0;
-    Py_CLEAR(self->rl_chunks);
-    Py_CLEAR(self->rl_remaining);
-    self->rl_chunked = 0;
+    if (g != NULL) {
+        Py_XDECREF(g->acc);
+        Py_XDECREF(g->held);
+        Py_XDECREF(g->origin_chars);
+        Py_XDECREF(g->origin_snapshot);
+        Py_XDECREF(g->inputs);
+        PyMem_Free(g);
+    }
 }
 
 static void
-read_reset(TextObject *self)
+gather_drop(TextObject *self)
 {
-    self->rd_active = 0;
-    Py_CLEAR(self->rd_chunks);
-    self->rd_remaining = 0;
+    struct gather *g = self->g;
+    self->g = NULL;
+    gather_free(g);
 }
 
-/* textio.c's _textiowrapper_readline, resumable: on STEP_NEED the partial
- * line stays in rl_* and the next call goes on from there. */
+/* Begin a gather on the current decoded chunk, whose first unused
+ * character (before this call took any) is at `used`. */
+static struct gather *
+gather_begin(TextObject *self, Py_ssize_t used)
+{
+    struct gather *g = PyMem_Calloc(1, sizeof(*g));
+    if (g == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    g->origin_chars = Py_XNewRef(self->decoded_chars);
+    g->origin_used = used;
+    g->origin_snapshot = Py_XNewRef(self->snapshot);
+    if (self->telling) {
+        g->inputs = PyList_New(0);
+        if (g->inputs == NULL) {
+            gather_free(g);
+            return NULL;
+        }
+    }
+    self->g = g;
+    return g;
+}
+
+/* The next capacity of the gathered str. Past 1 Mi characters it jumps
+ * to a size malloc always maps on its own (glibc: above 32 MiB), so each
+ * later growth is a remap of the pages, not a copy of the text on the loop
+ * thread; pages never written are never backed by memory. */
+#define GATHER_BIG (1 << 20)
+#define GATHER_MAPPED ((Py_ssize_t)33 << 20)
+
+static Py_ssize_t
+gather_capacity(Py_ssize_t need)
+{
+    if (need < 8192) {
+        return 8192;
+    }
+    Py_ssize_t cap = need > PY_SSIZE_T_MAX / 3 ? need : need + need / 2;
+    if (cap > GATHER_BIG && cap < GATHER_MAPPED) {
+        cap = GATHER_MAPPED;
+    }
+    return cap;
+}
+
+/* Append s[start:end] to the gathered text. The str grows in place (see
+ * gather_capacity) and is rebuilt wider only when a character does not
+ * fit its kind. */
+static int
+gather_append(struct gather *g, PyObject *s, Py_ssize_t start,
+              Py_ssize_t end)
+{
+    Py_ssize_t n = end - start;
+    if (n <= 0) {
+        return 0;
+    }
+    PyObject *piece = NULL;
+    if (start == 0 && end == PyUnicode_GET_LENGTH(s)) {
+        piece = Py_NewRef(s);
+    }
+    else {
+        /* A fresh substring has the narrowest kind its characters allow,
+         * so its kind tells whether acc must widen. */
+        piece = PyUnicode_Substring(s, start, end);
+        if (piece == NULL) {
+            return -1;
+        }
+    }
+    Py_UCS4 maxchar = PyUnicode_MAX_CHAR_VALUE(piece);
+    Py_ssize_t cap = g->acc == NULL ? 0 : PyUnicode_GET_LENGTH(g->acc);
+    if (g->len > PY_SSIZE_T_MAX - n) {
+        Py_DECREF(piece);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t need = g->len + n;
+    if (g->acc == NULL || maxchar > PyUnicode_MAX_CHAR_VALUE(g->acc)) {
+        Py_ssize_t newcap = gather_capacity(need);
+        if (g->acc != NULL && maxchar < PyUnicode_MAX_CHAR_VALUE(g->acc)) {
+            maxchar = PyUnicode_MAX_CHAR_VALUE(g->acc);
+        }
+        PyObject *wider = PyUnicode_New(newcap, maxchar);
+        if (wider == NULL) {
+            Py_DECREF(piece);
+            return -1;
+        }
+        if (g->len > 0 &&
+            PyUnicode_CopyCharacters(wider, 0, g->acc, 0, g->len) < 0) {
+            Py_DECREF(wider);
+            Py_DECREF(piece);
+            return -1;
+        }
+        Py_XSETREF(g->acc, wider);
+    }
+    else if (need > cap) {
+        if (Py_REFCNT(g->acc) != 1) {
+            /* Resizing in place needs the only reference; a stray one
+             * (a state tuple not yet collected) costs a copy, no more. */
+            PyObject *copy = PyUnicode_New(gather_capacity(need),
+                                           PyUnicode_MAX_CHAR_VALUE(g->acc));
+            if (copy == NULL ||
+                PyUnicode_CopyCharacters(copy, 0, g->acc, 0, g->len) < 0) {
+                Py_XDECREF(copy);
+                Py_DECREF(piece);
+                return -1;
+            }
+            Py_SETREF(g->acc, copy);
+        }
+        else if (PyUnicode_Resize(&g->acc, gather_capacity(need)) < 0) {
+            Py_DECREF(piece);
+            return -1;
+        }
+    }
+    if (PyUnicode_CopyCharacters(g->acc, g->len, piece, 0, n) < 0) {
+        Py_DECREF(piece);
+        return -1;
+    }
+    Py_DECREF(piece);
+    g->len = need;
+    return 0;
+}
+
+/* The gathered text as an exact str (the record keeps no reference). */
+static PyObject *
+gather_text(struct gather *g)
+{
+    if (g->acc == NULL) {
+        return PyUnicode_FromStringAndSize(NULL, 0);
+    }
+    PyObject *text = g->acc;
+    g->acc = NULL;
+    if (g->len == PyUnicode_GET_LENGTH(text)) {
+        return text;
+    }
+    if (Py_REFCNT(text) != 1) {
+        PyObject *copy = PyUnicode_Substring(text, 0, g->len);
+        Py_DECREF(text);
+        return copy;
+    }
+    if (PyUnicode_Resize(&text, g->len) < 0) {
+        Py_XDECREF(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Whether this call has run past the fairness budget. */
+static int
+over_budget(TextObject *self)
+{
+    return afc_now_ns() - self->since > AFC_TEXT_BUDGET_NS;
+}
+
+/* A call that was stopped and is being abandoned (cancelled): put the
+ * text it took back in front of the unread characters. */
+static int
+give_back(TextObject *self)
+{
+    struct gather *g = self->g;
+    PyObject *text = NULL, *rest = NULL, *chars = NULL, *snap = NULL;
+    if (g == NULL) {
+        return 0;
+    }
+    self->g = NULL;
+    text = gather_text(g);
+    if (text == NULL) {
+        goto error;
+    }
+    if (g->held != NULL) {
+        Py_SETREF(text, PyUnicode_Concat(text, g->held));
+        if (text == NULL) {
+            goto error;
+        }
+    }
+    /* Characters decoded but not taken by this call (none when it stopped
+     * for input or to yield, but be exact). */
+    if (self->decoded_chars != NULL) {
+        rest = PyUnicode_Substring(self->decoded_chars,
+                                   self->decoded_chars_used,
+                                   PyUnicode_GET_LENGTH(self->decoded_chars));
+        if (rest == NULL) {
+            goto error;
+        }
+        Py_SETREF(text, PyUnicode_Concat(text, rest));
+        if (text == NULL) {
+            goto error;
+        }
+    }
+    Py_ssize_t used = 0;
+    if (g->inputs != NULL && g->origin_chars != NULL &&
+        g->origin_snapshot != NULL) {
+        /* tell() is on: rebuild the state as if all the input since the
+         * origin had been one chunk, decoded into origin_chars followed by
+         * everything taken since. */
+        PyObject *head = PyUnicode_Substring(g->origin_chars, 0,
+                                             g->origin_used);
+        if (head == NULL) {
+            goto error;
+        }
+        chars = PyUnicode_Concat(head, text);
+        Py_DECREF(head);
+        if (chars == NULL) {
+            goto error;
+        }
+        PyObject *flags = PyTuple_GET_ITEM(g->origin_snapshot, 0);
+        PyObject *input = Py_NewRef(PyTuple_GET_ITEM(g->origin_snapshot, 1));
+        Py_ssize_t k = PyList_GET_SIZE(g->inputs);
+        for (Py_ssize_t i = 0; i < k && input != NULL; i++) {
+            PyBytes_Concat(&input, PyList_GET_ITEM(g->inputs, i));
+        }
+        if (input == NULL) {
+            goto error;
+        }
+        snap = Py_BuildValue("(ON)", flags, input);
+        if (snap == NULL) {
+            goto error;
+        }
+        used = g->origin_used;
+    }
+    else {
+        chars = Py_NewRef(text);
+    }
+    set_decoded_chars(self, chars);
+    chars = NULL;
+    self->decoded_chars_used = used;
+    Py_XSETREF(self->snapshot, snap);
+    Py_DECREF(text);
+    Py_XDECREF(rest);
+    gather_free(g);
+    return 0;
+
+error:
+    Py_XDECREF(text);
+    Py_XDECREF(rest);
+    Py_XDECREF(chars);
+    gather_free(g);
+    return -1;
+}
+
+/* Start gathering if this step has not yet: the first time a call takes
+ * text aside, from the chunk it began in, at `used`. */
+static struct gather *
+gather_for(TextObject *self, Py_ssize_t used)
+{
+    return self->g != NULL ? self->g : gather_begin(self, used);
+}
+
+/* readline(limit) as one resumable step. The line may end in the current
+ * chunk (the common case: a substring of it is the answer) or later; then
+ * the text so far goes aside and the next chunk is decoded. */
 static int
 readline_step(TextObject *self, Py_ssize_t limit, PyObject **out)
 {
     PyObject *line = NULL;
-    Py_ssize_t start = 0, endpos = 0, offset_to_buffer = 0;
-    if (!self->rl_active) {
-        if (text_check_usable(self) < 0) {
-            return STEP_ERROR;
-        }
-        self->rl_active = 1;
+    if (self->g == NULL && text_check_usable(self) < 0) {
+        return STEP_ERROR;
     }
     while (1) {
-        int res = 1;
-        while (self->decoded_chars == NULL ||
-               PyUnicode_GET_LENGTH(self->decoded_chars) == 0) {
-            res = read_chunk(self, 0);
+        if (self->decoded_chars == NULL ||
+            self->decoded_chars_used >=
+                PyUnicode_GET_LENGTH(self->decoded_chars)) {
+            int res = read_chunk(self, 0);
             if (res == CHUNK_NEED) {
                 return STEP_NEED;
             }
@@ -608,142 +947,116 @@ readline_step(TextObject *self, Py_ssize_t limit, PyObject **out)
                 goto error;
             }
             if (res == 0) {
+                /* End of file: the line is whatever was gathered. */
+                set_decoded_chars(self, NULL);
+                Py_CLEAR(self->snapshot);
                 break;
             }
+            continue;
         }
-        if (res == 0) {
-            /* end of file */
-            set_decoded_chars(self, NULL);
-            Py_CLEAR(self->snapshot);
-            start = endpos = offset_to_buffer = 0;
-            break;
-        }
-        if (self->rl_remaining == NULL) {
-            line = Py_NewRef(self->decoded_chars);
-            start = self->decoded_chars_used;
-            offset_to_buffer = 0;
+        /* Search text: the chunk's unused part, behind any held chars. */
+        struct gather *g = self->g;
+        PyObject *text;
+        Py_ssize_t from, lead = 0;
+        if (g != NULL && g->held != NULL) {
+            lead = PyUnicode_GET_LENGTH(g->held);
+            text = PyUnicode_Concat(g->held, self->decoded_chars);
+            if (text == NULL) {
+                goto error;
+            }
+            Py_CLEAR(g->held);
+            from = 0;
         }
         else {
-            line = PyUnicode_Concat(self->rl_remaining, self->decoded_chars);
-            start = 0;
-            offset_to_buffer = PyUnicode_GET_LENGTH(self->rl_remaining);
-            Py_CLEAR(self->rl_remaining);
-            if (line == NULL) {
-                goto error;
-            }
+            text = Py_NewRef(self->decoded_chars);
+            from = self->decoded_chars_used;
         }
-        Py_ssize_t line_len = PyUnicode_GET_LENGTH(line);
-        Py_ssize_t consumed = 0;
-        endpos = find_line_ending(self, line, start, line_len, &consumed);
-        Py_ssize_t chunked = self->rl_chunked;
-        if (endpos >= 0) {
-            if (limit >= 0 && (endpos - start) + chunked >= limit) {
-                endpos = start + limit - chunked;
-            }
-            break;
+        Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+        Py_ssize_t taken = g != NULL ? g->len : 0;
+        Py_ssize_t safe = 0;
+        Py_ssize_t cut = find_line_ending(self, text, from, size, &safe);
+        int complete = cut >= 0;
+        if (!complete) {
+            cut = safe;
         }
-        /* We can put aside up to `endpos` */
-        endpos = consumed;
-        if (limit >= 0 && (endpos - start) + chunked >= limit) {
-            /* Didn't find line ending, but reached length limit */
-            endpos = start + limit - chunked;
-            break;
+        if (limit >= 0 && taken + (cut - from) >= limit) {
+            cut = from + (limit - taken);
+            complete = 1;
         }
-        if (endpos > start) {
-            /* No line ending seen yet - put aside current data */
-            if (self->rl_chunks == NULL) {
-                self->rl_chunks = PyList_New(0);
-                if (self->rl_chunks == NULL) {
+        if (complete) {
+            /* The answer ends at text[cut]. */
+            self->decoded_chars_used = cut - lead;
+            if (g == NULL) {
+                if (from == 0 && cut == size) {
+                    line = text;
+                }
+                else {
+                    line = PyUnicode_Substring(text, from, cut);
+                    Py_DECREF(text);
+                }
+                if (line == NULL) {
                     goto error;
                 }
+                *out = line;
+                return STEP_DONE;
             }
-            PyObject *s = PyUnicode_Substring(line, start, endpos);
-            if (s == NULL) {
+            int r = gather_append(g, text, from, cut);
+            Py_DECREF(text);
+            if (r < 0) {
                 goto error;
             }
-            if (PyList_Append(self->rl_chunks, s) < 0) {
-                Py_DECREF(s);
-                goto error;
-            }
-            self->rl_chunked += PyUnicode_GET_LENGTH(s);
-            Py_DECREF(s);
+            break;
         }
-        /* There may be some remaining chars we'll have to prepend to the
-           next chunk of data */
-        if (endpos < line_len) {
-            self->rl_remaining = PyUnicode_Substring(line, endpos, line_len);
-            if (self->rl_remaining == NULL) {
+        /* No end yet: everything up to `cut` goes aside, the rest is
+         * held for the next search. */
+        g = gather_for(self, self->decoded_chars_used);
+        if (g == NULL || gather_append(g, text, from, cut) < 0) {
+            Py_DECREF(text);
+            goto error;
+        }
+        if (cut < size) {
+            g->held = PyUnicode_Substring(text, cut, size);
+            if (g->held == NULL) {
+                Py_DECREF(text);
                 goto error;
             }
         }
-        Py_CLEAR(line);
-        /* We have consumed the buffer */
+        Py_DECREF(text);
+        /* As io leaves it: a failing next chunk finds no decoded text. */
         set_decoded_chars(self, NULL);
-    }
-
-    if (line != NULL) {
-        /* Our line ends in the current buffer */
-        self->decoded_chars_used = endpos - offset_to_buffer;
-        if (start > 0 || endpos < PyUnicode_GET_LENGTH(line)) {
-            PyObject *s = PyUnicode_Substring(line, start, endpos);
-            Py_CLEAR(line);
-            if (s == NULL) {
-                goto error;
-            }
-            line = s;
+        if (over_budget(self)) {
+            return STEP_YIELD;
         }
     }
-    if (self->rl_remaining != NULL) {
-        if (self->rl_chunks == NULL) {
-            self->rl_chunks = PyList_New(0);
-            if (self->rl_chunks == NULL) {
-                goto error;
-            }
-        }
-        if (PyList_Append(self->rl_chunks, self->rl_remaining) < 0) {
-            goto error;
-        }
-        Py_CLEAR(self->rl_remaining);
+    /* Gathered across chunks (or at end of file). */
+    if (self->g == NULL) {
+        line = PyUnicode_FromStringAndSize(NULL, 0);
     }
-    if (self->rl_chunks != NULL) {
-        if (line != NULL) {
-            if (PyList_Append(self->rl_chunks, line) < 0) {
-                goto error;
-            }
-            Py_CLEAR(line);
-        }
-        PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
-        if (empty == NULL) {
+    else {
+        struct gather *g = self->g;
+        if (g->held != NULL &&
+            gather_append(g, g->held, 0, PyUnicode_GET_LENGTH(g->held)) < 0) {
             goto error;
         }
-        line = PyUnicode_Join(empty, self->rl_chunks);
-        Py_DECREF(empty);
-        if (line == NULL) {
-            goto error;
-        }
+        line = gather_text(g);
+        gather_drop(self);
     }
     if (line == NULL) {
-        line = PyUnicode_FromStringAndSize(NULL, 0);
-        if (line == NULL) {
-            goto error;
-        }
+        goto error;
     }
-    readline_reset(self);
     *out = line;
     return STEP_DONE;
 
 error:
-    Py_XDECREF(line);
-    readline_reset(self);
+    gather_drop(self);
     return STEP_ERROR;
 }
 
-/* textio.c's read(n) for n >= 0, resumable like readline_step. */
+/* read(n), n >= 0, as one resumable step, gathering like readline_step. */
 static int
 read_step(TextObject *self, Py_ssize_t n, PyObject **out)
 {
-    PyObject *result = NULL;
-    if (!self->rd_active) {
+    if (self->g == NULL) {
         if (text_check_usable(self) < 0) {
             return STEP_ERROR;
         }
@@ -751,21 +1064,47 @@ read_step(TextObject *self, Py_ssize_t n, PyObject **out)
             text_unsupported(self, "not readable");
             return STEP_ERROR;
         }
-        result = get_decoded_chars(self, n);
-        if (result == NULL) {
-            return STEP_ERROR;
-        }
-        self->rd_remaining = n - PyUnicode_GET_LENGTH(result);
-        self->rd_chunks = PyList_New(0);
-        if (self->rd_chunks == NULL || PyList_Append(self->rd_chunks,
-                                                     result) < 0) {
-            goto error;
-        }
-        Py_CLEAR(result);
-        self->rd_active = 1;
     }
-    while (self->rd_remaining > 0) {
-        int res = read_chunk(self, self->rd_remaining);
+    while (1) {
+        struct gather *g = self->g;
+        Py_ssize_t taken = g != NULL ? g->len : 0;
+        Py_ssize_t want = n - taken;
+        Py_ssize_t avail = 0;
+        if (self->decoded_chars != NULL) {
+            avail = PyUnicode_GET_LENGTH(self->decoded_chars) -
+                    self->decoded_chars_used;
+        }
+        if (avail >= want) {
+            /* The answer is here. */
+            if (g == NULL) {
+                PyObject *r = get_decoded_chars(self, want);
+                if (r == NULL) {
+                    goto error;
+                }
+                *out = r;
+                return STEP_DONE;
+            }
+            Py_ssize_t from = self->decoded_chars_used;
+            if (gather_append(g, self->decoded_chars, from, from + want) < 0) {
+                goto error;
+            }
+            self->decoded_chars_used += want;
+            break;
+        }
+        if (avail > 0) {
+            Py_ssize_t from = self->decoded_chars_used;
+            g = gather_for(self, from);
+            if (g == NULL ||
+                gather_append(g, self->decoded_chars, from, from + avail) < 0) {
+                goto error;
+            }
+            self->decoded_chars_used += avail;
+            if (over_budget(self)) {
+                return STEP_YIELD;
+            }
+            continue;
+        }
+        int res = read_chunk(self, want);
         if (res == CHUNK_NEED) {
             return STEP_NEED;
         }
@@ -773,40 +1112,25 @@ read_step(TextObject *self, Py_ssize_t n, PyObject **out)
             goto error;
         }
         if (res == 0) {
-            break;
+            break;  /* end of file */
         }
-        result = get_decoded_chars(self, self->rd_remaining);
-        if (result == NULL) {
-            goto error;
-        }
-        self->rd_remaining -= PyUnicode_GET_LENGTH(result);
-        if (PyUnicode_GET_LENGTH(result) > 0 &&
-            PyList_Append(self->rd_chunks, result) < 0) {
-            goto error;
-        }
-        Py_CLEAR(result);
     }
-    if (PyList_GET_SIZE(self->rd_chunks) == 1) {
-        result = Py_NewRef(PyList_GET_ITEM(self->rd_chunks, 0));
+    PyObject *r;
+    if (self->g == NULL) {
+        r = get_decoded_chars(self, 0);
     }
     else {
-        PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
-        if (empty == NULL) {
-            goto error;
-        }
-        result = PyUnicode_Join(empty, self->rd_chunks);
-        Py_DECREF(empty);
-        if (result == NULL) {
-            goto error;
-        }
+        r = gather_text(self->g);
+        gather_drop(self);
     }
-    read_reset(self);
-    *out = result;
+    if (r == NULL) {
+        goto error;
+    }
+    *out = r;
     return STEP_DONE;
 
 error:
-    Py_XDECREF(result);
-    read_reset(self);
+    gather_drop(self);
     return STEP_ERROR;
 }
 
@@ -823,9 +1147,8 @@ encode_for_write(TextObject *self, PyObject *text, int *needflush)
         return NULL;
     }
     if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError,
-                     "write() argument must be str, not %.50s",
-                     Py_TYPE(text)->tp_name);
+        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.50s",
+                     text == Py_None ? "None" : Py_TYPE(text)->tp_name);
         return NULL;
     }
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
@@ -883,6 +1206,7 @@ static int
 after_write(TextObject *self)
 {
     set_decoded_chars(self, NULL);
+    Py_CLEAR(self->partial);
     Py_CLEAR(self->snapshot);
     if (self->decoder != NULL) {
         PyObject *r = PyObject_CallMethod(self->decoder, "reset", NULL);
@@ -896,55 +1220,58 @@ after_write(TextObject *self)
 
 /* ---- the fast paths ---- */
 
-static PyObject *
-none_if_null(PyObject *o)
+/* A call stopped part-way (STEP_NEED, STEP_YIELD) goes on in a coroutine
+ * of the Python half, maybe after other calls queued before it: its
+ * gather record and the read size it wants travel with that coroutine
+ * inside a capsule, out of the object's reach, and come back when it runs
+ * (_resume). */
+#define HANDOFF_NAME "aiofiles_c.text.handoff"
+
+struct handoff {
+    struct gather *g;
+    Py_ssize_t need;
+};
+
+static void
+handoff_destroy(PyObject *capsule)
 {
-    return o != NULL ? o : Py_None;
+    struct handoff *h = PyCapsule_GetPointer(capsule, HANDOFF_NAME);
+    if (h != NULL) {
+        gather_free(h->g);
+        PyMem_Free(h);
+    }
 }
 
-/* Move a readline/read stopped by STEP_NEED out of the object, into the
- * coroutine that goes on with it: the object never keeps a half-done call
- * that some other call could pick up. None when there is none. */
 static PyObject *
 take_steps(TextObject *self)
 {
-    if (!self->rl_active && !self->rd_active) {
-        Py_RETURN_NONE;
+    struct handoff *h = PyMem_Malloc(sizeof(*h));
+    if (h == NULL) {
+        return PyErr_NoMemory();
     }
-    PyObject *t = Py_BuildValue(
-        "(iOOniOnn)", self->rl_active, none_if_null(self->rl_chunks),
-        none_if_null(self->rl_remaining), self->rl_chunked, self->rd_active,
-        none_if_null(self->rd_chunks), self->rd_remaining, self->need);
-    if (t != NULL) {
-        readline_reset(self);
-        read_reset(self);
-    }
-    return t;
-}
-
-/* _restore_steps(state): take back what take_steps() gave out. */
-static PyObject *
-Text_restore_steps(TextObject *self, PyObject *state)
-{
-    int rl_active, rd_active;
-    PyObject *rl_chunks, *rl_remaining, *rd_chunks;
-    Py_ssize_t rl_chunked, rd_remaining, need;
-    if (!PyArg_ParseTuple(state, "iOOniOnn", &rl_active, &rl_chunks,
-                          &rl_remaining, &rl_chunked, &rd_active, &rd_chunks,
-                          &rd_remaining, &need)) {
+    h->g = self->g;
+    h->need = self->need;
+    PyObject *c = PyCapsule_New(h, HANDOFF_NAME, handoff_destroy);
+    if (c == NULL) {
+        PyMem_Free(h);
         return NULL;
     }
-    readline_reset(self);
-    read_reset(self);
-    self->rl_active = rl_active;
-    self->rl_chunks = rl_chunks == Py_None ? NULL : Py_NewRef(rl_chunks);
-    self->rl_remaining =
-        rl_remaining == Py_None ? NULL : Py_NewRef(rl_remaining);
-    self->rl_chunked = rl_chunked;
-    self->rd_active = rd_active;
-    self->rd_chunks = rd_chunks == Py_None ? NULL : Py_NewRef(rd_chunks);
-    self->rd_remaining = rd_remaining;
-    self->need = need;
+    self->g = NULL;
+    return c;
+}
+
+/* _resume(handoff): take back what take_steps() gave out. */
+static PyObject *
+Text_restore_steps(TextObject *self, PyObject *capsule)
+{
+    struct handoff *h = PyCapsule_GetPointer(capsule, HANDOFF_NAME);
+    if (h == NULL) {
+        return NULL;
+    }
+    gather_drop(self);
+    self->g = h->g;
+    self->need = h->need;
+    h->g = NULL;
     Py_RETURN_NONE;
 }
 
@@ -952,9 +1279,10 @@ Text_restore_steps(TextObject *self, PyObject *state)
 static PyObject *
 go_slow(TextObject *self, int op, PyObject *arg, int why)
 {
-    /* Only this call's own steps: while a coroutine holds the file's lock
-     * its steps live here too, and are not ours to take. */
-    PyObject *state = why == WHY_NEED ? take_steps(self) : Py_NewRef(Py_None);
+    /* Only a stopped call's own steps: while a coroutine holds the file's
+     * lock its steps live here too, and are not ours to take. */
+    PyObject *state = why == WHY_NEED || why == WHY_PAUSED
+                          ? take_steps(self) : Py_NewRef(Py_None);
     if (state == NULL) {
         return NULL;
     }
@@ -1032,12 +1360,14 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
         return r;
     }
     int r = readline_step(self, limit, &line);
-    if (r == STEP_NEED) {
+    if (r == STEP_NEED || r == STEP_YIELD) {
         PyObject *a = PyLong_FromSsize_t(limit);
-        PyObject *res = a ? go_slow(self, op, a, WHY_NEED) : NULL;
+        PyObject *res =
+            a ? go_slow(self, op, a, r == STEP_NEED ? WHY_NEED : WHY_PAUSED)
+              : NULL;
         Py_XDECREF(a);
         if (res == NULL) {
-            readline_reset(self);
+            gather_drop(self);
         }
         return res;
     }
@@ -1052,11 +1382,26 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
     return text_done(self, line);
 }
 
-static PyObject *
-Text_readline(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* io's methods take positional arguments only; its messages name the
+ * class TextIOWrapper. */
+static int
+no_keywords(PyObject *kwnames, const char *fname)
 {
-    Py_ssize_t limit;
-    if (parse_size(args, nargs, "readline", 0, &limit) < 0) {
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "TextIOWrapper.%s() takes no keyword arguments", fname);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Text_readline(TextObject *self, PyObject *const *args, size_t nargsf,
+              PyObject *kwnames)
+{
+    Py_ssize_t limit, nargs = PyVectorcall_NARGS(nargsf);
+    if (no_keywords(kwnames, "readline") < 0 ||
+        parse_size(args, nargs, "readline", 0, &limit) < 0) {
         return done_error(self->st);
     }
     return readline_call(self, limit, OP_READLINE);
@@ -1075,12 +1420,14 @@ Text_aiter(TextObject *self)
 }
 
 static PyObject *
-Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
+Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
+          PyObject *kwnames)
 {
-    Py_ssize_t n;
+    Py_ssize_t n, nargs = PyVectorcall_NARGS(nargsf);
     int why;
     PyObject *result = NULL;
-    if (parse_size(args, nargs, "read", 1, &n) < 0) {
+    if (no_keywords(kwnames, "read") < 0 ||
+        parse_size(args, nargs, "read", 1, &n) < 0) {
         return done_error(self->st);
     }
     PyObject *a = PyLong_FromSsize_t(n);
@@ -1099,11 +1446,12 @@ Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
         return r;
     }
     int r = read_step(self, n, &result);
-    if (r == STEP_NEED) {
-        PyObject *res = go_slow(self, OP_READ, a, WHY_NEED);
+    if (r == STEP_NEED || r == STEP_YIELD) {
+        PyObject *res = go_slow(self, OP_READ, a,
+                                r == STEP_NEED ? WHY_NEED : WHY_PAUSED);
         Py_DECREF(a);
         if (res == NULL) {
-            read_reset(self);
+            gather_drop(self);
         }
         return res;
     }
@@ -1114,8 +1462,27 @@ Text_read(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
     return text_done(self, result);
 }
 
+static PyObject *write_call(TextObject *self, PyObject *text);
+
 static PyObject *
-Text_write(TextObject *self, PyObject *text)
+Text_write(TextObject *self, PyObject *const *args, size_t nargsf,
+           PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (no_keywords(kwnames, "write") < 0) {
+        return done_error(self->st);
+    }
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "TextIOWrapper.write() takes exactly one argument "
+                     "(%zd given)", nargs);
+        return done_error(self->st);
+    }
+    return write_call(self, args[0]);
+}
+
+static PyObject *
+write_call(TextObject *self, PyObject *text)
 {
     int why, needflush = 0;
     if (!may_run_inline(self, &why)) {
@@ -1210,6 +1577,9 @@ run_step(TextObject *self, PyObject *arg, step_fn step)
     if (r == STEP_NEED) {
         Py_RETURN_NONE;
     }
+    if (r == STEP_YIELD) {
+        Py_RETURN_FALSE;
+    }
     return result;
 }
 
@@ -1255,10 +1625,18 @@ NONE_OR_ERROR(Text_check_attached, text_check_attached)
 static PyObject *
 Text_reset_steps(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    readline_reset(self);
-    read_reset(self);
+    gather_drop(self);
     Py_CLEAR(self->pending_input);
     Py_RETURN_NONE;
+}
+
+/* _give_back(): a stopped read or readline is cancelled; the text it took
+ * goes back in front of the unread characters. */
+static PyObject *
+Text_give_back(TextObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_CLEAR(self->pending_input);
+    return give_back(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* _yielded(): the Python half let the loop run; restart the budget. */
@@ -1289,6 +1667,48 @@ Text_set_decoded(TextObject *self, PyObject *arg)
     }
     set_decoded_chars(self, arg == Py_None ? NULL : Py_NewRef(arg));
     Py_RETURN_NONE;
+}
+
+/* _take_partial(): the bytes of an unfinished chunk, which are taken from
+ * the object (b"" when there are none): read() and seek() then start
+ * from them or drop them. */
+static PyObject *
+Text_take_partial(TextObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *p = self->partial;
+    self->partial = NULL;
+    return p != NULL ? p : PyBytes_FromStringAndSize(NULL, 0);
+}
+
+/* _return_input(data): bytes a cancelled call read and did not decode;
+ * they follow any already waiting. */
+static PyObject *
+Text_return_input(TextObject *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError,
+                     "underlying read1() should have returned a bytes-like "
+                     "object, not '%.200s'", Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    if (self->partial == NULL) {
+        self->partial = Py_NewRef(data);
+    }
+    else {
+        PyBytes_Concat(&self->partial, data);
+        if (self->partial == NULL) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* _partial_size(): for tell(). */
+static PyObject *
+Text_partial_size(TextObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(
+        self->partial != NULL ? PyBytes_GET_SIZE(self->partial) : 0);
 }
 
 /* ---- the type ---- */
@@ -1322,13 +1742,11 @@ Text_traverse(TextObject *self, visitproc visit, void *arg)
     Py_VISIT(self->decoded_chars);
     Py_VISIT(self->snapshot);
     Py_VISIT(self->pending_input);
+    Py_VISIT(self->partial);
     Py_VISIT(self->readnl);
     Py_VISIT(self->writenl);
     Py_VISIT(self->encoding);
     Py_VISIT(self->errors);
-    Py_VISIT(self->rl_chunks);
-    Py_VISIT(self->rl_remaining);
-    Py_VISIT(self->rd_chunks);
     Py_VISIT(self->spare);
     return 0;
 }
@@ -1342,13 +1760,12 @@ Text_clear(TextObject *self)
     Py_CLEAR(self->decoded_chars);
     Py_CLEAR(self->snapshot);
     Py_CLEAR(self->pending_input);
+    Py_CLEAR(self->partial);
     Py_CLEAR(self->readnl);
     Py_CLEAR(self->writenl);
     Py_CLEAR(self->encoding);
     Py_CLEAR(self->errors);
-    Py_CLEAR(self->rl_chunks);
-    Py_CLEAR(self->rl_remaining);
-    Py_CLEAR(self->rd_chunks);
+    gather_drop(self);
     Py_CLEAR(self->spare);
     return 0;
 }
@@ -1366,26 +1783,30 @@ Text_dealloc(TextObject *self)
     Py_DECREF(tp);
 }
 
-#define M_FAST(name, fn, doc) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+#define M_FASTKW(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL | METH_KEYWORDS, doc}
 #define M_O(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
 #define M_NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
 
 static PyMethodDef Text_methods[] = {
-    M_FAST("read", Text_read,
-           "Read at most size characters (all if size is negative)."),
-    M_FAST("readline", Text_readline,
-           "Read until a newline or EOF (at most size characters)."),
-    M_O("write", Text_write),
+    M_FASTKW("read", Text_read,
+             "Read at most size characters (all if size is negative)."),
+    M_FASTKW("readline", Text_readline,
+             "Read until a newline or EOF (at most size characters)."),
+    M_FASTKW("write", Text_write, "Write a str; returns its length."),
     M_O("_readline_step", Text_readline_step),
     M_O("_read_step", Text_read_step),
     M_O("_encode", Text_encode),
     M_NOARGS("_after_write", Text_after_write),
     M_NOARGS("_reset_steps", Text_reset_steps),
+    M_NOARGS("_give_back", Text_give_back),
     M_O("_restore_steps", Text_restore_steps),
     M_NOARGS("_yielded", Text_yielded),
     M_O("_get_decoded_chars", Text_get_decoded),
     M_O("_set_decoded_chars", Text_set_decoded),
+    M_NOARGS("_take_partial", Text_take_partial),
+    M_NOARGS("_partial_size", Text_partial_size),
+    M_O("_return_input", Text_return_input),
     M_NOARGS("_check_usable", Text_check_usable),
     M_NOARGS("_check_attached", Text_check_attached),
     {NULL, NULL, 0, NULL},
