@@ -90,7 +90,7 @@ async def listdir(path: Any = None, *, loop: Any = None,
                                     allow_none=True)
     if fd == -1 and p is None:
         p, fname = b".", "."  # os takes an fd of -1 as no path
-    sys.audit("os.listdir", path)
+    sys.audit("os.listdir", None if path is None else fname)
     result: list[Any] = await call(LISTDIR, p, fd=fd,
                                    filename=fname,
                                    as_str=as_str)
@@ -104,7 +104,7 @@ async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: Any = None,
     p, _, _, fname = path_arg("mkdir", "path", path)
     mode = _fs.c_int(mode)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.mkdir", path, mode, audit_fd(dir_fd))
+    sys.audit("os.mkdir", fname, mode, audit_fd(dir_fd))
     await call(MKDIR, p, dir_fd=dfd, mode=mode, filename=fname)
 
 
@@ -137,7 +137,7 @@ async def rmdir(path: Any, *, dir_fd: Any = None, loop: Any = None,
     """os.rmdir, off the loop."""
     p, _, _, fname = path_arg("rmdir", "path", path)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.rmdir", path, audit_fd(dir_fd))
+    sys.audit("os.rmdir", fname, audit_fd(dir_fd))
     await call(RMDIR, p, dir_fd=dfd, filename=fname)
 
 
@@ -159,7 +159,7 @@ async def removedirs(name: Any, *, loop: Any = None,
 async def _unlink(func: str, path: Any, dir_fd: Any) -> None:
     p, _, _, fname = path_arg(func, "path", path)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.remove", path, audit_fd(dir_fd))  # unlink's too
+    sys.audit("os.remove", fname, audit_fd(dir_fd))  # unlink's too
     await call(UNLINK, p, dir_fd=dfd, filename=fname)
 
 
@@ -182,7 +182,7 @@ async def _rename(func: str, src: Any, dst: Any, src_dir_fd: Any,
     s, _, _, sname = path_arg(func, "src", src)
     d, _, _, dname = path_arg(func, "dst", dst)
     sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
-    sys.audit("os.rename", src, dst, audit_fd(src_dir_fd),
+    sys.audit("os.rename", sname, dname, audit_fd(src_dir_fd),
               audit_fd(dst_dir_fd))  # replace's too
     await call(RENAME, s, d, dir_fd=sfd, dir_fd2=dfd, filename=sname,
                filename2=dname)
@@ -227,7 +227,7 @@ async def link(src: Any, dst: Any, *, src_dir_fd: Any = None,
     s, _, _, sname = path_arg("link", "src", src)
     d, _, _, dname = path_arg("link", "dst", dst)
     sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
-    sys.audit("os.link", src, dst, audit_fd(src_dir_fd), audit_fd(dst_dir_fd))
+    sys.audit("os.link", sname, dname, audit_fd(src_dir_fd), audit_fd(dst_dir_fd))
     # As os does: plain link(2), which does not follow a symlink, unless a
     # dir_fd or follow_symlinks=False asks for linkat(2).
     at = sfd != _fs.AT_FDCWD or dfd != _fs.AT_FDCWD or not follow_symlinks
@@ -244,7 +244,7 @@ async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
     s, _, _, sname = path_arg("symlink", "src", src)
     d, _, _, dname = path_arg("symlink", "dst", dst)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.symlink", src, dst, audit_fd(dir_fd))
+    sys.audit("os.symlink", sname, dname, audit_fd(dir_fd))
     await call(SYMLINK, s, d, dir_fd2=dfd, filename=sname, filename2=dname)
 
 
@@ -290,7 +290,7 @@ def scandir(path: Any = None) -> Scandir:
     scandir(p) as it`` work too. The entries answer is_dir(), stat() and
     the rest from memory: the listing job stat'ed them."""
     it = Scandir(path)  # checks the argument; the listing starts later
-    sys.audit("os.scandir", path)
+    sys.audit("os.scandir", None if path is None else it._job[2])
     return it
 
 # ---- beyond aiofiles: more os calls, natively ----
@@ -324,7 +324,7 @@ async def chmod(path: Any, mode: int, *, dir_fd: Any = None,
     p, fd, _, fname = path_arg("chmod", "path", path, allow_fd=True)
     mode = _fs.c_int(mode)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.chmod", path, mode, audit_fd(dir_fd))
+    sys.audit("os.chmod", fname, mode, audit_fd(dir_fd))
     try:
         await call(_fs.CHMOD, p, fd=fd, dir_fd=dfd, mode=mode,
                    flags=_fs.follow_flag(follow_symlinks), filename=fname)
@@ -348,7 +348,7 @@ async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
     # os's event carries the ids as uid_t/gid_t: -1 is 2**32 - 1.
     uid = _fs.c_long(uid) & 0xFFFFFFFF
     gid = _fs.c_long(gid) & 0xFFFFFFFF
-    sys.audit("os.chown", path, uid, gid, audit_fd(dir_fd))
+    sys.audit("os.chown", fname, uid, gid, audit_fd(dir_fd))
     await call(_fs.CHOWN, p, fd=fd, dir_fd=dfd, off=uid, length=gid,
                flags=_fs.follow_flag(follow_symlinks), filename=fname)
 
@@ -391,9 +391,9 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         tms = (a[0], a[1], m[0], m[1])
     else:
         tms = (0, -1, 0, -1)  # now
-    p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
+    p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("os.utime", path, times, ns, audit_fd(dir_fd))
+    sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     # os.utime's errors name no file.
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
@@ -405,7 +405,7 @@ async def truncate(path: Any, length: int) -> None:
     """os.truncate, off the loop."""
     p, fd, _, fname = path_arg("truncate", "path", path, allow_fd=True)
     length = _fs.c_long(length)
-    sys.audit("os.truncate", path, length)
+    sys.audit("os.truncate", fname, length)
     await call(_fs.TRUNCATE, p, fd=fd, off=length, filename=fname)
 
 
@@ -633,7 +633,7 @@ async def _rmtree_open(name: Any, dir_fd: Any, flags: int) -> Any:
     """(fd, fstat of it): os.open(name, dir_fd=dir_fd) as shutil does it."""
     p, _, _, fname = path_arg("open", "path", name)
     dfd = dir_fd_arg(dir_fd)
-    sys.audit("open", name, None, _RMTREE_EVENT_FLAGS)
+    sys.audit("open", fname, None, _RMTREE_EVENT_FLAGS)
     return await call(_fs.OPENAT, p, dir_fd=dfd, flags=flags, filename=fname)
 
 
