@@ -18,7 +18,7 @@ AT_FDCWD = -100
 # Operation codes: enum afc_fs_op in cext/pool.h.
 STAT, ACCESS, MKDIR, RMDIR, UNLINK, RENAME, LINK, SYMLINK, READLINK, \
     LISTDIR, STATVFS, SENDFILE, GETCWD, FSYNC, FDATASYNC, CHMOD, CHOWN, \
-    UTIME, TRUNCATE, SCANDIR, COPYFILE, REALPATH = range(22)
+    UTIME, TRUNCATE, SCANDIR, COPYFILE, REALPATH, OPENAT, CLOSE = range(24)
 
 _AT_SYMLINK_NOFOLLOW = 0x100
 _AT_EACCESS = 0x200
@@ -137,6 +137,11 @@ def call(op: int, path: bytes | None = None, path2: bytes | None = None, *,
     """Start one call in the native pool; await the result."""
     return _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode,
                     off, length, filename, filename2, as_str)
+
+
+def audit_fd(dir_fd: Any) -> int:
+    """A dir_fd as os's audit events carry it: -1 when not given."""
+    return -1 if dir_fd is None else dir_fd
 
 
 def follow_flag(follow_symlinks: bool) -> int:

@@ -3,6 +3,11 @@
 The system calls run in the native pool, with no GIL; arguments are
 checked and converted on the loop thread as the os module does it, and the
 results and exceptions are the os module's.
+
+Each call raises the sys.audit event its os or shutil counterpart raises,
+with the same arguments, on the calling thread, after the arguments are
+checked and before any work reaches the pool (so a hook that raises stops
+the call, as it stops the stdlib's).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import shutil
 import stat as _stat
 import sys
+import warnings
 from typing import Any
 
 from . import _cext, _fs
@@ -21,8 +27,8 @@ from . import ospath as _ospath
 from .base import wrap
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
-                  RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, call, dir_fd_arg,
-                  null_fd_error, os_signature, path_arg)
+                  RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, audit_fd, call,
+                  dir_fd_arg, null_fd_error, os_signature, path_arg)
 
 __all__ = [
     "path", "stat", "rename", "renames", "replace", "remove", "unlink",
@@ -84,6 +90,7 @@ async def listdir(path: Any = None, *, loop: Any = None,
                                     allow_none=True)
     if fd == -1 and p is None:
         p, fname = b".", "."  # os takes an fd of -1 as no path
+    sys.audit("os.listdir", None if path is None else fname)
     result: list[Any] = await call(LISTDIR, p, fd=fd,
                                    filename=fname,
                                    as_str=as_str)
@@ -96,7 +103,9 @@ async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: Any = None,
     """os.mkdir, off the loop."""
     p, _, _, fname = path_arg("mkdir", "path", path)
     mode = _fs.c_int(mode)
-    await call(MKDIR, p, dir_fd=dir_fd_arg(dir_fd), mode=mode, filename=fname)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.mkdir", fname, mode, audit_fd(dir_fd))
+    await call(MKDIR, p, dir_fd=dfd, mode=mode, filename=fname)
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
@@ -127,7 +136,9 @@ async def rmdir(path: Any, *, dir_fd: Any = None, loop: Any = None,
                 executor: Any = None) -> None:
     """os.rmdir, off the loop."""
     p, _, _, fname = path_arg("rmdir", "path", path)
-    await call(RMDIR, p, dir_fd=dir_fd_arg(dir_fd), filename=fname)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.rmdir", fname, audit_fd(dir_fd))
+    await call(RMDIR, p, dir_fd=dfd, filename=fname)
 
 
 async def removedirs(name: Any, *, loop: Any = None,
@@ -147,7 +158,9 @@ async def removedirs(name: Any, *, loop: Any = None,
 
 async def _unlink(func: str, path: Any, dir_fd: Any) -> None:
     p, _, _, fname = path_arg(func, "path", path)
-    await call(UNLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=fname)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.remove", fname, audit_fd(dir_fd))  # unlink's too
+    await call(UNLINK, p, dir_fd=dfd, filename=fname)
 
 
 @os_signature("remove", "path", 1, "dir_fd")
@@ -168,8 +181,11 @@ async def _rename(func: str, src: Any, dst: Any, src_dir_fd: Any,
                   dst_dir_fd: Any) -> None:
     s, _, _, sname = path_arg(func, "src", src)
     d, _, _, dname = path_arg(func, "dst", dst)
-    await call(RENAME, s, d, dir_fd=dir_fd_arg(src_dir_fd),
-               dir_fd2=dir_fd_arg(dst_dir_fd), filename=sname, filename2=dname)
+    sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
+    sys.audit("os.rename", sname, dname, audit_fd(src_dir_fd),
+              audit_fd(dst_dir_fd))  # replace's too
+    await call(RENAME, s, d, dir_fd=sfd, dir_fd2=dfd, filename=sname,
+               filename2=dname)
 
 
 @os_signature("rename", "src dst", 2, "src_dir_fd dst_dir_fd")
@@ -211,6 +227,7 @@ async def link(src: Any, dst: Any, *, src_dir_fd: Any = None,
     s, _, _, sname = path_arg("link", "src", src)
     d, _, _, dname = path_arg("link", "dst", dst)
     sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
+    sys.audit("os.link", sname, dname, audit_fd(src_dir_fd), audit_fd(dst_dir_fd))
     # As os does: plain link(2), which does not follow a symlink, unless a
     # dir_fd or follow_symlinks=False asks for linkat(2).
     at = sfd != _fs.AT_FDCWD or dfd != _fs.AT_FDCWD or not follow_symlinks
@@ -226,8 +243,9 @@ async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
     """os.symlink, off the loop."""
     s, _, _, sname = path_arg("symlink", "src", src)
     d, _, _, dname = path_arg("symlink", "dst", dst)
-    await call(SYMLINK, s, d, dir_fd2=dir_fd_arg(dir_fd), filename=sname,
-               filename2=dname)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.symlink", sname, dname, audit_fd(dir_fd))
+    await call(SYMLINK, s, d, dir_fd2=dfd, filename=sname, filename2=dname)
 
 
 @os_signature("readlink", "path", 1, "dir_fd")
@@ -274,7 +292,9 @@ def scandir(path: Any = None) -> Scandir:
     os.scandir's; ``async for entry in scandir(p)`` and ``async with
     scandir(p) as it`` work too. The entries answer is_dir(), stat() and
     the rest from memory: the listing job stat'ed them."""
-    return Scandir(path)
+    it = Scandir(path)  # checks the argument; the listing starts later
+    sys.audit("os.scandir", None if path is None else it._job[2])
+    return it
 
 # ---- beyond aiofiles: more os calls, natively ----
 
@@ -297,6 +317,7 @@ async def chmod(path: Any, mode: int, *, dir_fd: Any = None,
     p, fd, _, fname = path_arg("chmod", "path", path, allow_fd=True)
     mode = _fs.c_int(mode)
     dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.chmod", fname, mode, audit_fd(dir_fd))
     if p is None:
         null_fd_error(fd)
     try:
@@ -318,13 +339,14 @@ async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
                 follow_symlinks: bool = True) -> None:
     """os.chown, off the loop."""
     p, fd, _, fname = path_arg("chown", "path", path, allow_fd=True)
-    uid = _fs.id_arg("uid", uid)
-    gid = _fs.id_arg("gid", gid)
+    # os's event carries the ids as uid_t/gid_t: -1 is 2**32 - 1.
+    uid = _fs.id_arg("uid", uid) & 0xFFFFFFFF
+    gid = _fs.id_arg("gid", gid) & 0xFFFFFFFF
     dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.chown", fname, uid, gid, audit_fd(dir_fd))
     if p is None:
         null_fd_error(fd)
-    await call(_fs.CHOWN, p, fd=fd, dir_fd=dfd, off=uid & 0xFFFFFFFF,
-               length=gid & 0xFFFFFFFF,
+    await call(_fs.CHOWN, p, fd=fd, dir_fd=dfd, off=uid, length=gid,
                flags=_fs.follow_flag(follow_symlinks), filename=fname)
 
 
@@ -367,12 +389,14 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         tms = (_fs.time_arg(a[0]), a[1], _fs.time_arg(m[0]), m[1])
     else:
         tms = (0, -1, 0, -1)  # now
-    p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
+    p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     if p is None and fd == -1:
         # No path and no descriptor: utimensat() refuses it.
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
     # os.utime's errors name no file.
-    await _cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
+    await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
                        0, None, None, True, tms)
 
@@ -382,6 +406,7 @@ async def truncate(path: Any, length: int) -> None:
     """os.truncate, off the loop."""
     p, fd, _, fname = path_arg("truncate", "path", path, allow_fd=True)
     length = _fs.c_long(length)
+    sys.audit("os.truncate", fname, length)
     if p is None:
         null_fd_error(fd)
         fname = None  # os names no file when it truncates a descriptor
@@ -391,6 +416,7 @@ async def truncate(path: Any, length: int) -> None:
 async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     """shutil.copyfile, with the data copied in the kernel in one pool job
     (copy_file_range, then sendfile, then read/write)."""
+    sys.audit("shutil.copyfile", src, dst)
     if await _samefile(src, dst):
         raise shutil.SameFileError(f"{src!r} and {dst!r} are the same file")
     for fn in (src, dst):
@@ -406,8 +432,18 @@ async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
         return dst
     s, _, _, sname = path_arg("open", "file", src)
     d, _, _, dname = path_arg("open", "file", dst)
+    # The events of shutil's open(src, 'rb') and open(dst, 'wb'). shutil
+    # raises the second only once the source is open; one pool job opens
+    # both here, so both come first (when the source cannot be opened, the
+    # destination's event has been raised for nothing).
+    sys.audit("open", src, "r", _COPY_SRC_FLAGS)
+    sys.audit("open", dst, "w", _COPY_DST_FLAGS)
     await call(_fs.COPYFILE, s, d, filename=sname, filename2=dname)
     return dst
+
+
+_COPY_SRC_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_COPY_DST_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 async def _samefile(src: Any, dst: Any) -> bool:
@@ -420,6 +456,7 @@ async def _samefile(src: Any, dst: Any) -> bool:
 async def copymode(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
     """shutil.copymode, off the loop (Linux has no lchmod: a symlink's own
     mode is left alone, as shutil does)."""
+    sys.audit("shutil.copymode", src, dst)
     if not follow_symlinks and await path.islink(src) and \
             await path.islink(dst):
         return
@@ -429,6 +466,7 @@ async def copymode(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
 
 async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
     """shutil.copystat without extended attributes: times and mode."""
+    sys.audit("shutil.copystat", src, dst)
     follow = follow_symlinks or not (await path.islink(src) and
                                      await path.islink(dst))
     st = await stat(src, follow_symlinks=follow)
@@ -464,6 +502,7 @@ async def walk(top: Any, topdown: bool = True, onerror: Any = None,
     """os.walk as an async generator: ``async for root, dirs, files in
     walk(top)``, with os.walk's results and order; directories are listed
     by the native scandir."""
+    sys.audit("os.walk", top, topdown, onerror, followlinks)
     stack: list[Any] = [os.fspath(top)]
     while stack:
         item = stack.pop()
@@ -507,73 +546,178 @@ async def walk(top: Any, topdown: bool = True, onerror: Any = None,
             stack.extend(reversed(walk_dirs))
 
 
-async def rmtree(path: Any, ignore_errors: bool = False,  # noqa: F811
-                 onerror: Any = None) -> None:
-    """shutil.rmtree, off the loop (its path-based variant: the same
-    results, and onerror gets the os functions shutil names)."""
+# rmtree: shutil's descriptor-based walk. Every directory is opened
+# relative to its parent's descriptor with O_NOFOLLOW | O_DIRECTORY, and its
+# fstat must match the lstat its listing gave (the lstat of the path, for
+# the top), so a directory swapped for a symlink (or anything else) after it
+# was examined is never entered: nothing outside the tree can be removed.
+# Entries are removed with unlinkat/rmdir relative to the parent's
+# descriptor. onerror/onexc see the functions shutil names on this Python.
+_ONEXC = sys.version_info >= (3, 12)
+# The flags shutil's os.open calls carry in their "open" audit events.
+_RMTREE_EVENT_FLAGS = (os.O_RDONLY | os.O_CLOEXEC |
+                       (os.O_NONBLOCK if _ONEXC else 0))
+# What is actually opened: never blocks (a FIFO), never follows a symlink
+# where a directory was seen.
+_RMTREE_DIR_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY |
+                     os.O_NOFOLLOW)
+_NO_ONEXC: Any = object()
+
+
+async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
+                 *, onexc: Any = _NO_ONEXC, dir_fd: Any = None) -> None:
+    """shutil.rmtree, off the loop, with shutil's symlink-race-proof walk
+    (directories opened and entries removed relative to directory
+    descriptors); errors reach onerror (and onexc, Python 3.12+) as
+    shutil reports them."""
+    if onexc is _NO_ONEXC:
+        onexc = None
+    elif not _ONEXC:
+        raise TypeError("rmtree() got an unexpected keyword argument 'onexc'")
+    if _ONEXC and onerror is not None:
+        warnings.warn("onerror argument is deprecated, use onexc instead",
+                      DeprecationWarning, stacklevel=2)
+    sys.audit("shutil.rmtree", path, dir_fd)
+    handler: Any
     if ignore_errors:
-        def onerror(*args: Any) -> None:
+        def handler(*args: Any) -> None:
             pass
+    elif onexc is not None:
+        handler = onexc
     elif onerror is None:
-        def onerror(*args: Any) -> None:
+        def handler(*args: Any) -> None:
             raise  # noqa: PLE0704 -- re-raise the error being handled
-    # shutil's fd-based steps on Linux: lstat, open (which follows a
-    # symlink), the same-file check, then the tree.
-    try:
-        st = await lstat(path)
-    except Exception:
-        onerror(os.lstat, path, sys.exc_info())
-        return
-    if _stat.S_ISLNK(st.st_mode):
-        try:
-            await stat(path)
-        except Exception:
-            onerror(os.open, path, sys.exc_info())
-            return
-        try:
-            raise OSError("Cannot call rmtree on a symbolic link")
-        except OSError:
-            onerror(os.path.islink, path, sys.exc_info())
-        return
-    await _rmtree(os.fspath(path), onerror)
+    else:
+        def handler(func: Any, p: Any, exc: BaseException) -> Any:
+            # Called in the except block that caught exc.
+            return onerror(func, p, sys.exc_info())
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)  # as shutil's fd-based walk does
+    await _rmtree_top(path, dir_fd, handler)
 
 
-async def _rmtree(top: Any, onerror: Any) -> None:
+async def _rmtree_top(path: Any, dir_fd: Any, onexc: Any) -> None:
     try:
-        it = await scandir(top)
-        with it:
-            entries = list(it)
-    except OSError:
-        onerror(os.scandir, top, sys.exc_info())
-        entries = []
+        orig_st = await lstat(path, dir_fd=dir_fd)
+    except Exception as err:
+        onexc(os.lstat, path, err)
+        return
+    is_dir = _stat.S_ISDIR(orig_st.st_mode)
+    try:
+        # Not a directory (a symlink, a file): opened as shutil opens it,
+        # so that the same check fails with the same report.
+        fd, st = await _rmtree_open(
+            path, dir_fd, _RMTREE_DIR_FLAGS if is_dir else
+            os.O_RDONLY | os.O_NONBLOCK)
+    except Exception as err:
+        if is_dir and isinstance(err, OSError) and \
+                err.errno in (errno.ELOOP, errno.ENOTDIR):
+            _rmtree_link_error(onexc, path)  # swapped since the lstat
+        else:
+            onexc(os.open, path, err)
+        return
+    closed = False
+    try:
+        if os.path.samestat(orig_st, st):
+            await _rmtree_fd(fd, path, onexc)
+            try:
+                closed = True  # the job closes it even if we are cancelled
+                await call(_fs.CLOSE, fd=fd)
+                await rmdir(path, dir_fd=dir_fd)
+            except OSError as err:
+                onexc(os.rmdir, path, err)
+        else:
+            _rmtree_link_error(onexc, path)
+    finally:
+        if not closed:
+            os.close(fd)  # a directory's descriptor: close does not block
+
+
+async def _rmtree_open(name: Any, dir_fd: Any, flags: int) -> Any:
+    """(fd, fstat of it): os.open(name, dir_fd=dir_fd) as shutil does it."""
+    p, _, _, fname = path_arg("open", "path", name)
+    dfd = dir_fd_arg(dir_fd)
+    sys.audit("open", fname, None, _RMTREE_EVENT_FLAGS)
+    return await call(_fs.OPENAT, p, dir_fd=dfd, flags=flags, filename=fname)
+
+
+async def _rmtree_list(fd: int) -> list[DirEntry]:
+    """The entries of the directory open on fd: os.scandir(fd)."""
+    it = await scandir(fd)
+    with it:
+        return list(it)
+
+
+def _rmtree_link_error(onexc: Any, path: Any) -> None:
+    try:
+        raise OSError("Cannot call rmtree on a symbolic link")
+    except OSError as err:
+        onexc(os.path.islink, path, err)
+
+
+async def _rmtree_fd(topfd: int, path: Any, onexc: Any) -> None:
+    try:
+        entries = await _rmtree_list(topfd)
+    except OSError as err:
+        err.filename = path
+        onexc(os.scandir, path, err)
+        return
     for entry in entries:
-        fullname = entry.path
+        fullname = os.path.join(path, entry.name)
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             is_dir = False
-        if is_dir:
-            try:
-                if entry.is_symlink():
-                    raise OSError("Cannot call rmtree on a symbolic link")
-            except OSError:
-                onerror(os.path.islink, fullname, sys.exc_info())
-                continue
-            await _rmtree(fullname, onerror)
         else:
+            if is_dir:
+                try:
+                    orig_st = entry.stat(follow_symlinks=False)
+                    is_dir = _stat.S_ISDIR(orig_st.st_mode)
+                except OSError as err:
+                    onexc(os.lstat, fullname, err)
+                    continue
+        if not is_dir:
             try:
-                await unlink(fullname)
-            except OSError:
-                onerror(os.unlink, fullname, sys.exc_info())
-    try:
-        await rmdir(top)
-    except OSError:
-        onerror(os.rmdir, top, sys.exc_info())
+                await unlink(entry.name, dir_fd=topfd)
+            except OSError as err:
+                onexc(os.unlink, fullname, err)
+            continue
+        try:
+            dirfd, st = await _rmtree_open(entry.name, topfd,
+                                           _RMTREE_DIR_FLAGS)
+        except OSError as err:
+            if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                # No longer a directory: shutil's open would have followed
+                # the symlink (or opened the file) and refused it after
+                # the fstat; this open refuses it at once.
+                _rmtree_link_error(onexc, fullname)
+            else:
+                onexc(os.open, fullname, err)
+            continue
+        closed = False
+        try:
+            if os.path.samestat(orig_st, st):
+                await _rmtree_fd(dirfd, fullname, onexc)
+                try:
+                    closed = True
+                    await call(_fs.CLOSE, fd=dirfd)
+                    await rmdir(entry.name, dir_fd=topfd)
+                except OSError as err:
+                    onexc(os.rmdir, fullname, err)
+            else:
+                _rmtree_link_error(onexc, fullname)
+        finally:
+            if not closed:
+                os.close(dirfd)
+
+
+rmtree.avoids_symlink_attacks = True  # type: ignore[attr-defined]
 
 
 async def move(src: Any, dst: Any, copy_function: Any = None) -> Any:
     """shutil.move, off the loop: a rename when it can; across file
     systems, a copy then removal (copy2 by default)."""
+    sys.audit("shutil.move", src, dst)
     real_dst = dst
     if await path.isdir(dst):
         if await _samefile(src, dst):

@@ -152,6 +152,7 @@ int afc_inline_reads = 1;
 static int op_run(AsyncOp *op);
 static int op_run_inner(AsyncOp *op);
 static void fs_done(AsyncOp *op);
+static void fs_drop_fd(AsyncOp *op);
 static void scandir_settle(AsyncOp *op, afc_job *j);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
@@ -2045,6 +2046,9 @@ afc_job_discard(afc_job *job)
         close((int)job->res);
         job->res = -1;
     }
+    if (op->kind == K_FS) {
+        fs_drop_fd(op);
+    }
     Py_DECREF(op);
 }
 
@@ -2367,6 +2371,9 @@ op_abandon(AsyncOp *op, PyObject *exc)
             Py_DECREF(f);
         }
         return 0;
+    }
+    if (op->kind == K_FS && op->result != NULL) {
+        fs_drop_fd(op);  /* an fd nobody will receive */
     }
     op->state = S_CONSUMED;
     Py_CLEAR(op->result);
@@ -3789,6 +3796,19 @@ scandir_result(AsyncOp *op, afc_job *j)
     return r;
 }
 
+/* An AFC_FS_OPENAT job's descriptor that no caller will own (the awaiter
+ * is gone, or its loop is): close it here. A directory's close does not
+ * block. res goes back to -1, so this runs at most once. */
+static void
+fs_drop_fd(AsyncOp *op)
+{
+    afc_job *j = &op->job;
+    if (j->fsop == AFC_FS_OPENAT && j->err == 0 && j->res >= 0) {
+        close((int)j->res);
+        j->res = -1;
+    }
+}
+
 /* A file-system job came back: build what os would return. */
 static void
 fs_done(AsyncOp *op)
@@ -3845,6 +3865,22 @@ fs_done(AsyncOp *op)
         case AFC_FS_SENDFILE:
         case AFC_FS_COPYFILE:
             r = PyLong_FromLongLong(j->res);
+            break;
+        case AFC_FS_OPENAT:
+            if (op->abandoned) {
+                fs_drop_fd(op);
+                Py_INCREF(Py_None);
+                r = Py_None;
+                break;
+            }
+            /* (fd, fstat of it) */
+            r = make_stat_result(st, &j->st);
+            if (r != NULL) {
+                r = Py_BuildValue("(LN)", (long long)j->res, r);
+            }
+            if (r == NULL) {
+                fs_drop_fd(op);
+            }
             break;
         default:
             Py_INCREF(Py_None);
@@ -3943,6 +3979,7 @@ afc_fs_call(PyObject *module, PyObject *args)
         j->times[i] = times[i];
     }
     j->dir = dir;
+    j->res = -1;  /* OPENAT: no descriptor yet (see fs_drop_fd) */
     op_submit(op, P_NONE);
     return (PyObject *)op;
 }

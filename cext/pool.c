@@ -382,6 +382,27 @@ copy_file(afc_job *job)
     return e;
 }
 
+/* rmtree opens each directory relative to its parent's descriptor; the
+ * fstat lets the loop thread check it is the directory it listed. */
+static int
+open_at(afc_job *job)
+{
+    int fd;
+    do {
+        fd = openat(job->dir_fd, job->path, job->flags | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return errno;
+    }
+    if (fstat(fd, &job->st) < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    job->res = fd;
+    return 0;
+}
+
 static void
 run_fs(afc_job *job)
 {
@@ -507,6 +528,17 @@ run_fs(afc_job *job)
         }
         break;
     }
+    case AFC_FS_OPENAT:
+        e = open_at(job);
+        break;
+    case AFC_FS_CLOSE:
+        /* Linux frees the descriptor even when close reports EINTR: a
+         * retry could close one another thread has just been given. */
+        r = close(job->fd);
+        if (r < 0 && errno == EINTR) {
+            r = 0;
+        }
+        break;
     }
     job->err = r < 0 ? errno : e;
 }

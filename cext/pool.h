@@ -71,6 +71,10 @@ enum afc_fs_op {
                           then read/write; res = bytes copied, err_which =
                           0 source, 1 destination */
     AFC_FS_REALPATH,   /* realpath(path) -> out */
+    /* rmtree's fd-based walk */
+    AFC_FS_OPENAT,     /* res = openat(dir_fd, path, flags | O_CLOEXEC),
+                          then fstat of it -> st (closed if that fails) */
+    AFC_FS_CLOSE,      /* close(fd) */
 };
 
 typedef struct afc_cq afc_cq;
