@@ -3923,7 +3923,7 @@ afc_fs_call(PyObject *module, PyObject *args)
             return NULL;
         }
     }
-    if (fsop < 0 || fsop > AFC_FS_REALPATH) {
+    if (fsop < 0 || fsop >= AFC_FS_COUNT) {
         PyErr_Format(PyExc_ValueError, "invalid file-system operation %d",
                      fsop);
         return NULL;

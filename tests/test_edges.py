@@ -764,9 +764,11 @@ async def test_os_int_arguments_as_os(impl, tmp_path):
 
 
 @pytest.mark.skipif(not IS_C, reason="aiofiles_c's native entry point")
-@pytest.mark.parametrize("op", [-1, 22, 1000, 2**31 - 1])
+@pytest.mark.parametrize("op", [-1, "one past the last", 1000, 2**31 - 1])
 def test_fs_rejects_bad_op_codes(impl, op):
-    from aiofiles_c import _cext
+    from aiofiles_c import _cext, _fs
+    if op == "one past the last":
+        op = _fs.CLOSE + 1
     with pytest.raises(ValueError, match="invalid file-system operation"):
         _cext.fs(op, b".", None, -1, -1, -100, -100, 0, 0, -1, 0, None, None,
                  True)
