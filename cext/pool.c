@@ -720,6 +720,7 @@ static struct afc_spin worker_spin = {AFC_SPIN_SCORE_MAX / 2, 0};
 static struct afc_spin loop_spin = {AFC_SPIN_SCORE_MAX / 2, 0};
 static atomic_llong load_sampled_ns;     /* relaxed: a sampling clock */
 static atomic_int machine_busy;          /* relaxed: a hint */
+static atomic_uint worker_spins;         /* relaxed: spins begun (tests) */
 static long ncpu_online = 1;             /* set once, by init_pool */
 
 static int
@@ -1329,6 +1330,7 @@ worker_main(void *arg)
             spin_may(&worker_spin)) {
             spun = 1;
             nspinning++;
+            atomic_fetch_add_explicit(&worker_spins, 1, memory_order_relaxed);
             unsigned seq0 =
                 atomic_load_explicit(&submit_seq, memory_order_relaxed);
             pthread_mutex_unlock(&pool_mu);
@@ -1408,6 +1410,12 @@ afc_pool_slow_limit(void)
     int n = lane_limit();
     pthread_mutex_unlock(&pool_mu);
     return n;
+}
+
+unsigned
+afc_pool_spins(void)
+{
+    return atomic_load_explicit(&worker_spins, memory_order_relaxed);
 }
 
 void

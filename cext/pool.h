@@ -167,6 +167,7 @@ struct afc_cq {
 int afc_pool_submit(afc_job *job);        /* 0 or errno */
 void afc_pool_fail_submits(int n, int err); /* tests: fail the next n */
 int afc_pool_slow_limit(void);            /* workers the slow lane may hold */
+unsigned afc_pool_spins(void);            /* idle-worker spins begun so far */
 void afc_pool_set_size(int n);            /* before first use, or grows */
 int afc_pool_size(void);
 unsigned long afc_fork_generation(void);
