@@ -473,7 +473,8 @@ class _NativeTextIOWrapper(_cext.TextBase):
         self._attached()
         if self.buffer.closed:
             raise ValueError("I/O operation on closed file.")
-        raw = self._detach().detach()
+        raw = self._detach(False).detach()
+        self._detach(True)
         readable = raw.readable()
         if readable and raw.writable():
             return io.BufferedRandom(raw)

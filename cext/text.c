@@ -23,9 +23,11 @@
  *                     write() through the buffered file's awaitable path
  *   _read_all_start, _read_all_finish
  *                     read() to the end of the file
- *   _cookie, _seek_to, _seek_skip, _seek_end, _restart_encoder
+ *   _cookie, _seek_plan, _seek_apply, _seek_skip, _seek_end,
+ *   _restart_encoder
  *                     tell() and seek()
- *   _usable, _attached, _flushing, _iteration, _detach, _return_input
+ *   _usable, _attached, _flushing, _iteration, _seekable_check,
+ *   _detach, _return_input
  *                     checks and the remaining state changes
  *
  * The results, tell() cookies and exceptions are io.TextIOWrapper's: the
@@ -41,84 +43,10 @@
  * - `g` is the record of a read/readline that is gathering text across
  *   chunks; a stopped call's record leaves the object (see handoff).
  */
-#include "afc.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <structmember.h>
-
-#define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
-#define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
-#define AFC_TEXT_UTF8_CACHE 4096         /* longest str written through its
-                                            cached UTF-8 form */
-#define AFC_TEXT_EXACT_MAX (1 << 20)     /* largest chunk read as io reads
-                                            it (see take_input) */
-
-/* Why a call goes to Python (the `why` of _slow). */
-enum {
-    WHY_NEED = 0,    /* it stopped for input; its record goes with it */
-    WHY_BUSY = 1,    /* other calls are in progress: run after them */
-    WHY_YIELD = 2,   /* the budget is spent: let the loop run, then go */
-    WHY_PAUSED = 3,  /* it stopped to let the loop run; record goes along */
-};
-/* Which call (the `op` of _slow). */
-enum { OP_READLINE = 0, OP_ANEXT = 1, OP_READ = 2, OP_WRITE = 3,
-       OP_WRITE_BYTES = 4 };
-
-/* Codecs whose bytes we make with PyUnicode_AsEncodedString instead of
- * the incremental encoder, as io does for the same list; for utf-16 and
- * utf-32 the BOM then depends on bom_pending. */
-enum { ENC_NONE = 0, ENC_UTF8, ENC_LATIN1, ENC_ASCII, ENC_UTF16BE,
-       ENC_UTF16LE, ENC_UTF16, ENC_UTF32BE, ENC_UTF32LE, ENC_UTF32 };
-
-/* What a step reports. */
-enum { STEP_ERROR = -1, STEP_NEED = 0, STEP_DONE = 1, STEP_YIELD = 2 };
-
-/* A read(n) or readline() collecting text over several chunks. */
-struct gather {
-    PyObject *acc;             /* str with room to grow, or NULL */
-    Py_ssize_t len;            /* characters of acc in use */
-    PyObject *held;            /* readline: text not yet searched (a "\r"
-                                  that may begin "\r\n"), or NULL */
-    PyObject *origin_chars;    /* chars when gathering began ... */
-    Py_ssize_t origin_pos;     /* ... the call's first character in them */
-    PyObject *origin_flags;    /* ... and their mark */
-    PyObject *origin_input;
-    PyObject *inputs;          /* list of the bytes decoded since, or NULL
-                                  when tell() is off */
-};
-
-typedef struct {
-    PyObject_HEAD
-    afc_state *st;
-    PyObject *buffer;          /* the buffered file; NULL once detached */
-    PyObject *decoder;         /* NULL unless readable */
-    PyObject *encoder;         /* NULL unless writable */
-    PyObject *chars;           /* decoded text (str) or NULL */
-    Py_ssize_t pos;            /* first unread character of chars */
-    PyObject *mark_flags;      /* decoder flags before chars, or NULL:
-                                  no mark (tell() gives the byte position) */
-    PyObject *mark_input;      /* bytes that decode to chars */
-    PyObject *fed;             /* input from the pool for the next chunk */
-    PyObject *partial;         /* read, not yet decoded (take_input) */
-    PyObject *newline;         /* None, "", "\n", "\r" or "\r\n" */
-    PyObject *writenl;         /* what "\n" becomes on write, or NULL */
-    PyObject *codec;           /* codec name and error handler, for */
-    PyObject *errors;          /* PyUnicode_AsEncodedString */
-    int translate;             /* newline=None: "\r", "\r\n" read as "\n" */
-    int universal;             /* newline None or "": any ending ends a
-                                  line */
-    int line_buffering, seekable, telling, strict, fast_encode;
-    int bom_pending;           /* the next write starts the stream */
-    int busy;                  /* calls in progress in Python */
-    Py_ssize_t chunk_size;     /* _CHUNK_SIZE */
-    Py_ssize_t need;           /* bytes the stopped call waits for */
-    double ratio;              /* bytes per character of the last chunk */
-    struct gather *g;
-    PyObject *spare;           /* a Done to reuse once nobody holds it */
-    int64_t since;             /* fairness: when the loop last ran */
-    unsigned calls;
-    PyObject *weakreflist;
-} TextObject;
 
 typedef struct {
     PyObject_HEAD
@@ -316,1444 +244,6 @@ PyType_Spec afc_done_spec = {
     .slots = Done_slots,
 };
 
-/* ---- checks ---- */
-
-static int
-ensure_attached(TextObject *self)
-{
-    if (self->buffer != NULL) {
-        return 0;
-    }
-    PyErr_SetString(PyExc_ValueError, "underlying buffer has been detached");
-    return -1;
-}
-
-/* Attached and not closed, with io's messages. */
-static int
-ensure_open(TextObject *self)
-{
-    if (ensure_attached(self) < 0) {
-        return -1;
-    }
-    int closed = afc_file_closed(self->st, self->buffer);
-    if (closed < 0) {
-        /* Not one of our files (detached below us): ask it. */
-        PyObject *flag = PyObject_GetAttrString(self->buffer, "closed");
-        if (flag == NULL) {
-            return -1;
-        }
-        closed = PyObject_IsTrue(flag);
-        Py_DECREF(flag);
-        if (closed < 0) {
-            return -1;
-        }
-    }
-    if (closed) {
-        PyErr_SetString(PyExc_ValueError, "I/O operation on closed file.");
-        return -1;
-    }
-    return 0;
-}
-
-static int
-unsupported(TextObject *self, const char *what)
-{
-    PyErr_SetString(self->st->UnsupportedOperation, what);
-    return -1;
-}
-
-static int
-ensure_readable(TextObject *self)
-{
-    return self->decoder != NULL ? 0 : unsupported(self, "not readable");
-}
-
-/* ---- decoded characters and their mark ---- */
-
-static Py_ssize_t
-unread(TextObject *self)
-{
-    return self->chars == NULL ? 0 : PyUnicode_GET_LENGTH(self->chars) -
-                                         self->pos;
-}
-
-/* New decoded text (steals it; NULL for none), nothing of it read. */
-static void
-put_chars(TextObject *self, PyObject *chars)
-{
-    Py_XSETREF(self->chars, chars);
-    self->pos = 0;
-}
-
-static void
-drop_mark(TextObject *self)
-{
-    Py_CLEAR(self->mark_flags);
-    Py_CLEAR(self->mark_input);
-}
-
-/* Steals both. */
-static void
-set_mark(TextObject *self, PyObject *flags, PyObject *input)
-{
-    Py_XSETREF(self->mark_flags, flags);
-    Py_XSETREF(self->mark_input, input);
-}
-
-/* Up to n (all if n < 0) unread characters, which count as read. */
-static PyObject *
-take_chars(TextObject *self, Py_ssize_t n)
-{
-    Py_ssize_t have = unread(self);
-    if (n < 0 || n > have) {
-        n = have;
-    }
-    if (n == 0) {
-        return PyUnicode_FromStringAndSize(NULL, 0);
-    }
-    PyObject *out;
-    if (self->pos == 0 && n == PyUnicode_GET_LENGTH(self->chars)) {
-        out = Py_NewRef(self->chars);
-    }
-    else {
-        out = PyUnicode_Substring(self->chars, self->pos, self->pos + n);
-        if (out == NULL) {
-            return NULL;
-        }
-    }
-    self->pos += n;
-    return out;
-}
-
-/* Forget everything read ahead: decoded text, its mark, undecoded bytes
- * (a write, a seek). */
-static void
-forget_read_ahead(TextObject *self)
-{
-    put_chars(self, NULL);
-    drop_mark(self);
-    Py_CLEAR(self->partial);
-    Py_CLEAR(self->fed);
-}
-
-/* ---- the codec objects ---- */
-
-static PyObject *
-call_decode(TextObject *self, PyObject *input, int final)
-{
-    PyObject *text = PyObject_CallMethod(self->decoder, "decode", "OO", input,
-                                         final ? Py_True : Py_False);
-    if (text != NULL && !PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError,
-                     "decoder should return a string result, not '%.200s'",
-                     Py_TYPE(text)->tp_name);
-        Py_CLEAR(text);
-    }
-    return text;
-}
-
-/* The decoder's getstate() as (bytes it holds, flags). */
-static int
-decoder_state(TextObject *self, PyObject **held, PyObject **flags)
-{
-    PyObject *state = PyObject_CallMethod(self->decoder, "getstate", NULL);
-    if (state == NULL) {
-        return -1;
-    }
-    if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 2) {
-        Py_DECREF(state);
-        PyErr_SetString(PyExc_TypeError, "illegal decoder state");
-        return -1;
-    }
-    PyObject *b = PyTuple_GET_ITEM(state, 0);
-    if (!PyBytes_Check(b)) {
-        PyErr_Format(PyExc_TypeError,
-                     "illegal decoder state: the first item should be a "
-                     "bytes object, not '%.200s'", Py_TYPE(b)->tp_name);
-        Py_DECREF(state);
-        return -1;
-    }
-    *held = Py_NewRef(b);
-    *flags = Py_NewRef(PyTuple_GET_ITEM(state, 1));
-    Py_DECREF(state);
-    return 0;
-}
-
-/* Put the decoder where byte `start` of the file with `flags` puts it. At
- * the very start reset() is used instead: a decoder such as utf-16's then
- * looks for a BOM again. */
-static int
-decoder_to(TextObject *self, long long start, PyObject *flags)
-{
-    PyObject *r;
-    int zero = PyObject_Not(flags);
-    if (zero < 0) {
-        return -1;
-    }
-    if (start == 0 && zero) {
-        r = PyObject_CallMethod(self->decoder, "reset", NULL);
-    }
-    else {
-        r = PyObject_CallMethod(self->decoder, "setstate", "((yO))", "",
-                                flags);
-    }
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
-}
-
-static int
-decoder_reset(TextObject *self)
-{
-    if (self->decoder == NULL) {
-        return 0;
-    }
-    PyObject *r = PyObject_CallMethod(self->decoder, "reset", NULL);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
-}
-
-/* ---- input and chunks ---- */
-
-/* How many bytes the next chunk asks for: _CHUNK_SIZE, or enough for
- * `chars` characters at the last chunk's ratio, whichever is more. */
-static Py_ssize_t
-chunk_bytes(TextObject *self, Py_ssize_t chars)
-{
-    Py_ssize_t want = self->chunk_size;
-    if (chars > 0) {
-        double per = self->ratio > 1.0 ? self->ratio : 1.0;
-        double est = per * (double)chars;
-        Py_ssize_t n = est >= (double)PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX
-                                                     : (Py_ssize_t)est;
-        if (n > want) {
-            want = n;
-        }
-    }
-    return want;
-}
-
-/* The input for the next chunk: `want` bytes, as io's buffered read1()
- * gives them to its text layer (its buffer is empty between chunks, so
- * read1 is one raw read: on a seekable file exactly `want` bytes unless
- * the file ends). Our read-ahead ends where it ends, so on a seekable file
- * the chunk is collected across refills; this keeps the decoder's input,
- * and with it where a UnicodeDecodeError starts and ends, as io's. Bytes
- * collected before a refill that needs the pool wait in self->partial (they
- * are read, not yet decoded: tell() counts them, a seek or write drops
- * them). A chunk larger than AFC_TEXT_EXACT_MAX is not collected: it
- * would be decoded in one piece on the loop thread (a read(n) of many
- * megabytes); it is cut where the read-ahead ends instead, so the call
- * can yield between chunks. NULL without an exception: self->need bytes
- * must come from the pool (_feed brings them). */
-static PyObject *
-take_input(TextObject *self, Py_ssize_t want)
-{
-    PyObject *input = NULL;
-    int more = self->seekable && want <= AFC_TEXT_EXACT_MAX;
-    if (self->fed != NULL) {
-        input = self->fed;
-        self->fed = NULL;
-        if (PyBytes_GET_SIZE(input) == 0) {
-            more = 0;  /* the file ended */
-        }
-    }
-    else if (self->partial == NULL ||
-             PyBytes_GET_SIZE(self->partial) < want) {
-        Py_ssize_t ask = want;
-        if (self->partial != NULL) {
-            ask -= PyBytes_GET_SIZE(self->partial);
-        }
-        input = afc_file_read1_nowait(self->st, self->buffer, ask);
-        if (input == NULL) {
-            self->need = ask;
-            return NULL;
-        }
-    }
-    if (self->partial != NULL) {
-        PyObject *whole = self->partial;
-        self->partial = NULL;
-        if (input != NULL) {
-            PyBytes_Concat(&whole, input);
-            Py_DECREF(input);
-            if (whole == NULL) {
-                return NULL;
-            }
-        }
-        input = whole;
-    }
-    while (more && PyBytes_GET_SIZE(input) > 0 &&
-           PyBytes_GET_SIZE(input) < want) {
-        Py_ssize_t ask = want - PyBytes_GET_SIZE(input);
-        PyObject *next = afc_file_read1_nowait(self->st, self->buffer, ask);
-        if (next == NULL) {
-            if (PyErr_Occurred()) {
-                Py_DECREF(input);
-                return NULL;
-            }
-            self->partial = input;
-            self->need = ask;
-            return NULL;
-        }
-        if (PyBytes_GET_SIZE(next) == 0) {
-            Py_DECREF(next);
-            break;
-        }
-        PyBytes_Concat(&input, next);
-        Py_DECREF(next);
-        if (input == NULL) {
-            return NULL;
-        }
-    }
-    return input;
-}
-
-/* Decode the next chunk into self->chars (the previous text is replaced:
- * callers have used it up). Returns 1 when there is new text, 0 at the end
- * of the file, -1 on error, CHUNK_NEED when the input must come from the
- * pool. While tell() is on, the chunk's mark is the decoder's state
- * before it plus the chunk's bytes: the bytes the decoder still held
- * come before this input. */
-#define CHUNK_NEED (-2)
-
-static int
-next_chunk(TextObject *self, Py_ssize_t chars_wanted)
-{
-    PyObject *held = NULL, *flags = NULL, *input = NULL, *text = NULL;
-    if (ensure_readable(self) < 0) {
-        return -1;
-    }
-    input = take_input(self, chunk_bytes(self, chars_wanted));
-    if (input == NULL) {
-        return PyErr_Occurred() ? -1 : CHUNK_NEED;
-    }
-    if (self->telling && decoder_state(self, &held, &flags) < 0) {
-        goto error;
-    }
-    Py_ssize_t nbytes = PyBytes_GET_SIZE(input);
-    text = call_decode(self, input, nbytes == 0);
-    if (text == NULL) {
-        goto error;
-    }
-    Py_ssize_t nchars = PyUnicode_GET_LENGTH(text);
-    self->ratio = nchars > 0 ? (double)nbytes / (double)nchars : 0.0;
-    put_chars(self, text);
-    text = NULL;
-    if (self->telling) {
-        PyBytes_Concat(&held, input);
-        if (held == NULL) {
-            goto error;
-        }
-        set_mark(self, flags, held);
-        flags = held = NULL;
-        if (self->g != NULL && self->g->inputs != NULL &&
-            PyList_Append(self->g->inputs, input) < 0) {
-            goto error;
-        }
-    }
-    Py_DECREF(input);
-    return nbytes > 0 || nchars > 0;
-
-error:
-    Py_XDECREF(held);
-    Py_XDECREF(flags);
-    Py_XDECREF(input);
-    Py_XDECREF(text);
-    return -1;
-}
-
-/* ---- where a line ends ---- */
-
-/* Where the first line in s[from:to] ends (the index after its newline),
- * or -1; then *safe is how far the text can be set aside without cutting
- * a newline that the next chunk may complete. */
-static Py_ssize_t
-line_end(TextObject *self, PyObject *s, Py_ssize_t from, Py_ssize_t to,
-         Py_ssize_t *safe)
-{
-    *safe = to;
-    if (self->translate) {
-        /* The newline decoder has already made every ending "\n". */
-        Py_ssize_t at = PyUnicode_FindChar(s, '\n', from, to, 1);
-        return at < 0 ? -1 : at + 1;
-    }
-    if (self->universal) {
-        /* newline="": "\n", "\r" and "\r\n" end lines, kept as they are.
-         * The newline decoder holds back a final "\r" until it knows what
-         * follows, so "\r\n" is never split between two chunks. */
-        int kind = PyUnicode_KIND(s);
-        const void *data = PyUnicode_DATA(s);
-        for (Py_ssize_t i = from; i < to; i++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
-            if (c == '\n') {
-                return i + 1;
-            }
-            if (c == '\r') {
-                int crlf = i + 1 < to &&
-                           PyUnicode_READ(kind, data, i + 1) == '\n';
-                return i + 1 + crlf;
-            }
-        }
-        return -1;
-    }
-    /* One fixed ending: "\n", "\r" or "\r\n". */
-    Py_ssize_t at = PyUnicode_Find(s, self->newline, from, to, 1);
-    if (at == -2) {
-        return -2;
-    }
-    if (at >= 0) {
-        return at + PyUnicode_GET_LENGTH(self->newline);
-    }
-    /* A last character that starts the ending may be completed by the
-     * next chunk: keep it for the next search. */
-    if (PyUnicode_GET_LENGTH(self->newline) > 1 && to > from &&
-        PyUnicode_READ_CHAR(s, to - 1) ==
-            PyUnicode_READ_CHAR(self->newline, 0)) {
-        *safe = to - 1;
-    }
-    return -1;
-}
-
-/* ---- gathering a line or a read(n) that spans several chunks ----
- *
- * A readline() or read(n) whose answer is not inside the current decoded
- * chunk collects text in a gather record until the answer is complete. The
- * record can stop at two points: when the next chunk needs the pool
- * (STEP_NEED) and when the call has used up the loop's fairness budget
- * (STEP_YIELD; a 100 MB line is then built over many loop iterations).
- * While stopped, the record travels with the coroutine that finishes the
- * call (see handoff), so no other call on the file sees it.
- *
- * The text goes into one str that grows in place (acc[0:len]); joining a
- * list of pieces at the end would copy the whole line in one go on the
- * loop thread. If the call is cancelled while stopped, give_back() puts
- * everything it had taken back in front of the decoded characters, so the
- * next call starts at the same character and tell() still agrees: for that
- * the record remembers where it started (origin_*) and, while tell() is
- * on, every input chunk read since. */
-
-static void
-gather_free(struct gather *g)
-{
-    if (g != NULL) {
-        Py_XDECREF(g->acc);
-        Py_XDECREF(g->held);
-        Py_XDECREF(g->origin_chars);
-        Py_XDECREF(g->origin_flags);
-        Py_XDECREF(g->origin_input);
-        Py_XDECREF(g->inputs);
-        PyMem_Free(g);
-    }
-}
-
-static void
-gather_drop(TextObject *self)
-{
-    struct gather *g = self->g;
-    self->g = NULL;
-    gather_free(g);
-}
-
-/* Begin a gather on the current decoded chunk, whose first unused
- * character (before this call took any) is at `used`. */
-static struct gather *
-gather_begin(TextObject *self, Py_ssize_t used)
-{
-    struct gather *g = PyMem_Calloc(1, sizeof(*g));
-    if (g == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    g->origin_chars = Py_XNewRef(self->chars);
-    g->origin_pos = used;
-    g->origin_flags = Py_XNewRef(self->mark_flags);
-    g->origin_input = Py_XNewRef(self->mark_input);
-    if (self->telling) {
-        g->inputs = PyList_New(0);
-        if (g->inputs == NULL) {
-            gather_free(g);
-            return NULL;
-        }
-    }
-    self->g = g;
-    return g;
-}
-
-/* The next capacity of the gathered str. Past 1 Mi characters it jumps
- * to a size malloc always maps on its own (glibc: above 32 MiB), so each
- * later growth is a remap of the pages, not a copy of the text on the loop
- * thread; pages never written are never backed by memory. */
-#define GATHER_BIG (1 << 20)
-#define GATHER_MAPPED ((Py_ssize_t)33 << 20)
-
-static Py_ssize_t
-gather_capacity(Py_ssize_t need)
-{
-    if (need < 8192) {
-        return 8192;
-    }
-    Py_ssize_t cap = need > PY_SSIZE_T_MAX / 3 ? need : need + need / 2;
-    if (cap > GATHER_BIG && cap < GATHER_MAPPED) {
-        cap = GATHER_MAPPED;
-    }
-    return cap;
-}
-
-/* Append s[start:end] to the gathered text. The str grows in place (see
- * gather_capacity) and is rebuilt wider only when a character does not
- * fit its kind. */
-static int
-gather_append(struct gather *g, PyObject *s, Py_ssize_t start,
-              Py_ssize_t end)
-{
-    Py_ssize_t n = end - start;
-    if (n <= 0) {
-        return 0;
-    }
-    PyObject *piece = NULL;
-    if (start == 0 && end == PyUnicode_GET_LENGTH(s)) {
-        piece = Py_NewRef(s);
-    }
-    else {
-        /* A fresh substring has the narrowest kind its characters allow,
-         * so its kind tells whether acc must widen. */
-        piece = PyUnicode_Substring(s, start, end);
-        if (piece == NULL) {
-            return -1;
-        }
-    }
-    Py_UCS4 maxchar = PyUnicode_MAX_CHAR_VALUE(piece);
-    Py_ssize_t cap = g->acc == NULL ? 0 : PyUnicode_GET_LENGTH(g->acc);
-    if (g->len > PY_SSIZE_T_MAX - n) {
-        Py_DECREF(piece);
-        PyErr_NoMemory();
-        return -1;
-    }
-    Py_ssize_t need = g->len + n;
-    if (g->acc == NULL || maxchar > PyUnicode_MAX_CHAR_VALUE(g->acc)) {
-        Py_ssize_t newcap = gather_capacity(need);
-        if (g->acc != NULL && maxchar < PyUnicode_MAX_CHAR_VALUE(g->acc)) {
-            maxchar = PyUnicode_MAX_CHAR_VALUE(g->acc);
-        }
-        PyObject *wider = PyUnicode_New(newcap, maxchar);
-        if (wider == NULL) {
-            Py_DECREF(piece);
-            return -1;
-        }
-        if (g->len > 0 &&
-            PyUnicode_CopyCharacters(wider, 0, g->acc, 0, g->len) < 0) {
-            Py_DECREF(wider);
-            Py_DECREF(piece);
-            return -1;
-        }
-        Py_XSETREF(g->acc, wider);
-    }
-    else if (need > cap) {
-        if (Py_REFCNT(g->acc) != 1) {
-            /* Resizing in place needs the only reference; a stray one
-             * (a state tuple not yet collected) costs a copy, no more. */
-            PyObject *copy = PyUnicode_New(gather_capacity(need),
-                                           PyUnicode_MAX_CHAR_VALUE(g->acc));
-            if (copy == NULL ||
-                PyUnicode_CopyCharacters(copy, 0, g->acc, 0, g->len) < 0) {
-                Py_XDECREF(copy);
-                Py_DECREF(piece);
-                return -1;
-            }
-            Py_SETREF(g->acc, copy);
-        }
-        else if (PyUnicode_Resize(&g->acc, gather_capacity(need)) < 0) {
-            Py_DECREF(piece);
-            return -1;
-        }
-    }
-    if (PyUnicode_CopyCharacters(g->acc, g->len, piece, 0, n) < 0) {
-        Py_DECREF(piece);
-        return -1;
-    }
-    Py_DECREF(piece);
-    g->len = need;
-    return 0;
-}
-
-/* The gathered text as an exact str (the record keeps no reference). */
-static PyObject *
-gather_text(struct gather *g)
-{
-    if (g->acc == NULL) {
-        return PyUnicode_FromStringAndSize(NULL, 0);
-    }
-    PyObject *text = g->acc;
-    g->acc = NULL;
-    if (g->len == PyUnicode_GET_LENGTH(text)) {
-        return text;
-    }
-    if (Py_REFCNT(text) != 1) {
-        PyObject *copy = PyUnicode_Substring(text, 0, g->len);
-        Py_DECREF(text);
-        return copy;
-    }
-    if (PyUnicode_Resize(&text, g->len) < 0) {
-        Py_XDECREF(text);
-        return NULL;
-    }
-    return text;
-}
-
-/* Whether this call has run past the fairness budget. */
-static int
-over_budget(TextObject *self)
-{
-    return afc_now_ns() - self->since > AFC_TEXT_BUDGET_NS;
-}
-
-/* A call that was stopped and is being abandoned (cancelled): put the
- * text it took back in front of the unread characters. */
-static int
-give_back(TextObject *self)
-{
-    struct gather *g = self->g;
-    PyObject *text = NULL, *rest = NULL, *chars = NULL, *input = NULL;
-    if (g == NULL) {
-        return 0;
-    }
-    self->g = NULL;
-    text = gather_text(g);
-    if (text == NULL) {
-        goto error;
-    }
-    if (g->held != NULL) {
-        Py_SETREF(text, PyUnicode_Concat(text, g->held));
-        if (text == NULL) {
-            goto error;
-        }
-    }
-    /* Characters decoded but not taken by this call (none when it stopped
-     * for input or to yield, but be exact). */
-    if (unread(self) > 0) {
-        rest = take_chars(self, -1);
-        if (rest == NULL) {
-            goto error;
-        }
-        Py_SETREF(text, PyUnicode_Concat(text, rest));
-        if (text == NULL) {
-            goto error;
-        }
-    }
-    Py_ssize_t pos = 0;
-    if (g->inputs != NULL && g->origin_chars != NULL &&
-        g->origin_flags != NULL) {
-        /* tell() is on: mark the text as one chunk made of all the input
-         * since the origin, which decodes to the origin's characters
-         * followed by everything taken since. */
-        PyObject *head = PyUnicode_Substring(g->origin_chars, 0,
-                                             g->origin_pos);
-        if (head == NULL) {
-            goto error;
-        }
-        chars = PyUnicode_Concat(head, text);
-        Py_DECREF(head);
-        if (chars == NULL) {
-            goto error;
-        }
-        input = Py_NewRef(g->origin_input);
-        Py_ssize_t k = PyList_GET_SIZE(g->inputs);
-        for (Py_ssize_t i = 0; i < k && input != NULL; i++) {
-            PyBytes_Concat(&input, PyList_GET_ITEM(g->inputs, i));
-        }
-        if (input == NULL) {
-            goto error;
-        }
-        set_mark(self, Py_NewRef(g->origin_flags), input);
-        input = NULL;
-        pos = g->origin_pos;
-    }
-    else {
-        chars = Py_NewRef(text);
-        drop_mark(self);
-    }
-    put_chars(self, chars);
-    chars = NULL;
-    self->pos = pos;
-    Py_DECREF(text);
-    Py_XDECREF(rest);
-    gather_free(g);
-    return 0;
-
-error:
-    Py_XDECREF(text);
-    Py_XDECREF(rest);
-    Py_XDECREF(chars);
-    Py_XDECREF(input);
-    gather_free(g);
-    return -1;
-}
-
-/* Start gathering if this step has not yet: the first time a call takes
- * text aside, from the chunk it began in, at `used`. */
-static struct gather *
-gather_for(TextObject *self, Py_ssize_t used)
-{
-    return self->g != NULL ? self->g : gather_begin(self, used);
-}
-
-/* readline(limit) as one resumable step. The line may end in the current
- * chunk (the common case: a substring of it is the answer) or later; then
- * the text so far goes aside and the next chunk is decoded. */
-static int
-readline_step(TextObject *self, Py_ssize_t limit, PyObject **out)
-{
-    PyObject *line = NULL;
-    if (self->g == NULL && ensure_open(self) < 0) {
-        return STEP_ERROR;
-    }
-    while (1) {
-        if (unread(self) == 0) {
-            int res = next_chunk(self, 0);
-            if (res == CHUNK_NEED) {
-                return STEP_NEED;
-            }
-            if (res < 0) {
-                goto error;
-            }
-            if (res == 0) {
-                /* The file has ended: the line is what was gathered. */
-                put_chars(self, NULL);
-                drop_mark(self);
-                break;
-            }
-            continue;
-        }
-        /* Search text: the chunk's unused part, behind any held chars. */
-        struct gather *g = self->g;
-        PyObject *text;
-        Py_ssize_t from, lead = 0;
-        if (g != NULL && g->held != NULL) {
-            lead = PyUnicode_GET_LENGTH(g->held);
-            text = PyUnicode_Concat(g->held, self->chars);
-            if (text == NULL) {
-                goto error;
-            }
-            Py_CLEAR(g->held);
-            from = 0;
-        }
-        else {
-            text = Py_NewRef(self->chars);
-            from = self->pos;
-        }
-        Py_ssize_t size = PyUnicode_GET_LENGTH(text);
-        Py_ssize_t taken = g != NULL ? g->len : 0;
-        Py_ssize_t safe = 0;
-        Py_ssize_t cut = line_end(self, text, from, size, &safe);
-        if (cut == -2) {
-            Py_DECREF(text);
-            goto error;
-        }
-        int complete = cut >= 0;
-        if (!complete) {
-            cut = safe;
-        }
-        if (limit >= 0 && taken + (cut - from) >= limit) {
-            cut = from + (limit - taken);
-            complete = 1;
-        }
-        if (complete) {
-            /* The answer ends at text[cut]. */
-            self->pos = cut - lead;
-            if (g == NULL) {
-                if (from == 0 && cut == size) {
-                    line = text;
-                }
-                else {
-                    line = PyUnicode_Substring(text, from, cut);
-                    Py_DECREF(text);
-                }
-                if (line == NULL) {
-                    goto error;
-                }
-                *out = line;
-                return STEP_DONE;
-            }
-            int r = gather_append(g, text, from, cut);
-            Py_DECREF(text);
-            if (r < 0) {
-                goto error;
-            }
-            break;
-        }
-        /* No end yet: everything up to `cut` goes aside, the rest is
-         * held for the next search. */
-        g = gather_for(self, self->pos);
-        if (g == NULL || gather_append(g, text, from, cut) < 0) {
-            Py_DECREF(text);
-            goto error;
-        }
-        if (cut < size) {
-            g->held = PyUnicode_Substring(text, cut, size);
-            if (g->held == NULL) {
-                Py_DECREF(text);
-                goto error;
-            }
-        }
-        Py_DECREF(text);
-        /* Used up: if the next chunk fails, no decoded text is left (tell()
-         * then measures from the mark alone, as io does). */
-        put_chars(self, NULL);
-        if (over_budget(self)) {
-            return STEP_YIELD;
-        }
-    }
-    /* Gathered across chunks, or the file ended. */
-    if (self->g == NULL) {
-        line = PyUnicode_FromStringAndSize(NULL, 0);
-    }
-    else {
-        struct gather *g = self->g;
-        if (g->held != NULL &&
-            gather_append(g, g->held, 0, PyUnicode_GET_LENGTH(g->held)) < 0) {
-            goto error;
-        }
-        line = gather_text(g);
-        gather_drop(self);
-    }
-    if (line == NULL) {
-        goto error;
-    }
-    *out = line;
-    return STEP_DONE;
-
-error:
-    gather_drop(self);
-    return STEP_ERROR;
-}
-
-/* read(n), n >= 0, as one resumable step, gathering like readline_step. */
-static int
-read_step(TextObject *self, Py_ssize_t n, PyObject **out)
-{
-    if (self->g == NULL) {
-        if (ensure_open(self) < 0) {
-            return STEP_ERROR;
-        }
-        if (ensure_readable(self) < 0) {
-            return STEP_ERROR;
-        }
-    }
-    while (1) {
-        struct gather *g = self->g;
-        Py_ssize_t taken = g != NULL ? g->len : 0;
-        Py_ssize_t want = n - taken;
-        Py_ssize_t avail = unread(self);
-        if (avail >= want) {
-            /* The answer is here. */
-            if (g == NULL) {
-                PyObject *r = take_chars(self, want);
-                if (r == NULL) {
-                    goto error;
-                }
-                *out = r;
-                return STEP_DONE;
-            }
-            Py_ssize_t from = self->pos;
-            if (gather_append(g, self->chars, from, from + want) < 0) {
-                goto error;
-            }
-            self->pos += want;
-            break;
-        }
-        if (avail > 0) {
-            Py_ssize_t from = self->pos;
-            g = gather_for(self, from);
-            if (g == NULL ||
-                gather_append(g, self->chars, from, from + avail) < 0) {
-                goto error;
-            }
-            self->pos += avail;
-            if (over_budget(self)) {
-                return STEP_YIELD;
-            }
-            continue;
-        }
-        int res = next_chunk(self, want);
-        if (res == CHUNK_NEED) {
-            return STEP_NEED;
-        }
-        if (res < 0) {
-            goto error;
-        }
-        if (res == 0) {
-            break;  /* the file has ended */
-        }
-    }
-    PyObject *r;
-    if (self->g == NULL) {
-        r = take_chars(self, 0);
-    }
-    else {
-        r = gather_text(self->g);
-        gather_drop(self);
-    }
-    if (r == NULL) {
-        goto error;
-    }
-    *out = r;
-    return STEP_DONE;
-
-error:
-    gather_drop(self);
-    return STEP_ERROR;
-}
-
-/* ---- writing ---- */
-
-/* The bytes write(text) puts in the buffer, or NULL. *flush_after tells
- * whether line buffering wants a flush once they are in (the text has a
- * "\n" or a "\r"). */
-static PyObject *
-encode_text(TextObject *self, PyObject *text, int *flush_after)
-{
-    PyObject *bytes = NULL;
-    if (ensure_open(self) < 0) {
-        return NULL;
-    }
-    if (self->encoder == NULL) {
-        unsupported(self, "not writable");
-        return NULL;
-    }
-    if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.50s",
-                     text == Py_None ? "None" : Py_TYPE(text)->tp_name);
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int has_lf = PyUnicode_FindChar(text, '\n', 0, n, 1) >= 0;
-    Py_INCREF(text);
-    if (has_lf && self->writenl != NULL) {
-        PyObject *lf = PyUnicode_FromOrdinal('\n');
-        PyObject *swapped =
-            lf == NULL ? NULL : PyUnicode_Replace(text, lf, self->writenl, -1);
-        Py_XDECREF(lf);
-        Py_SETREF(text, swapped);
-        if (text == NULL) {
-            return NULL;
-        }
-        n = PyUnicode_GET_LENGTH(text);
-    }
-    *flush_after = self->line_buffering &&
-                   (has_lf || PyUnicode_FindChar(text, '\r', 0, n, 1) >= 0);
-    if (self->fast_encode == ENC_NONE) {
-        bytes = PyObject_CallMethod(self->encoder, "encode", "O", text);
-    }
-    else {
-        static const char *const codec_of[] = {
-            NULL, "utf-8", "latin-1", "ascii", "utf-16-be", "utf-16-le",
-            "utf-16", "utf-32-be", "utf-32-le", "utf-32"};
-        int which = self->fast_encode;
-        /* Past the start of the stream utf-16/32 go on without a BOM, in
-         * the byte order the BOM announced (little-endian here). */
-        if (!self->bom_pending && which == ENC_UTF16) {
-            which = ENC_UTF16LE;
-        }
-        else if (!self->bom_pending && which == ENC_UTF32) {
-            which = ENC_UTF32LE;
-        }
-        bytes = PyUnicode_AsEncodedString(text, codec_of[which],
-                                          PyUnicode_AsUTF8(self->errors));
-        self->bom_pending = 0;  /* as io: even when encoding failed */
-    }
-    Py_DECREF(text);
-    if (bytes != NULL && !PyBytes_Check(bytes)) {
-        PyErr_Format(PyExc_TypeError,
-                     "encoder should return a bytes object, not '%.200s'",
-                     Py_TYPE(bytes)->tp_name);
-        Py_CLEAR(bytes);
-    }
-    return bytes;
-}
-
-/* After a write the text read ahead is stale: forget it, and start the
- * decoder afresh. */
-static int
-after_write(TextObject *self)
-{
-    forget_read_ahead(self);
-    return decoder_reset(self);
-}
-
-/* ---- tell() and seek() ----
- *
- * A cookie is io's: one unsigned integer whose little-endian bytes are
- * the byte position to start decoding from (8 bytes, two's complement),
- * the decoder flags there, how many bytes to feed the decoder after that,
- * how many characters to skip from what they decode to (4 bytes each),
- * and whether the decoder must be told the input has ended (1 byte). */
-
-struct cookie {
-    long long start;
-    int flags;
-    int feed;
-    int skip;
-    int eof;
-};
-
-/* value | (part << shift), for building a cookie. Steals value. */
-static PyObject *
-or_shifted(PyObject *value, unsigned long long part, int shift)
-{
-    PyObject *p = NULL, *sh = NULL, *moved = NULL, *out = NULL;
-    if (value == NULL) {
-        return NULL;
-    }
-    p = PyLong_FromUnsignedLongLong(part);
-    sh = PyLong_FromLong(shift);
-    if (p != NULL && sh != NULL) {
-        moved = PyNumber_Lshift(p, sh);
-    }
-    if (moved != NULL) {
-        out = PyNumber_Or(value, moved);
-    }
-    Py_XDECREF(p);
-    Py_XDECREF(sh);
-    Py_XDECREF(moved);
-    Py_DECREF(value);
-    return out;
-}
-
-static PyObject *
-cookie_pack(const struct cookie *c)
-{
-    PyObject *v = PyLong_FromUnsignedLongLong((unsigned long long)c->start);
-    v = or_shifted(v, (unsigned int)c->flags, 64);
-    v = or_shifted(v, (unsigned int)c->feed, 96);
-    v = or_shifted(v, (unsigned int)c->skip, 128);
-    return or_shifted(v, (unsigned int)c->eof, 160);
-}
-
-/* Bits [shift, shift + 64) of n. */
-static int
-bits_at(PyObject *n, int shift, unsigned long long *out)
-{
-    PyObject *sh = PyLong_FromLong(shift);
-    PyObject *moved = sh == NULL ? NULL : PyNumber_Rshift(n, sh);
-    Py_XDECREF(sh);
-    if (moved == NULL) {
-        return -1;
-    }
-    *out = PyLong_AsUnsignedLongLongMask(moved);
-    Py_DECREF(moved);
-    return *out == (unsigned long long)-1 && PyErr_Occurred() ? -1 : 0;
-}
-
-static int
-cookie_unpack(PyObject *value, struct cookie *c)
-{
-    unsigned long long lo, mid, hi, top;
-    PyObject *n = PyNumber_Long(value);  /* io takes int(cookie) */
-    if (n == NULL) {
-        return -1;
-    }
-    int r = bits_at(n, 0, &lo) < 0 || bits_at(n, 64, &mid) < 0 ||
-            bits_at(n, 128, &hi) < 0 || bits_at(n, 168, &top) < 0;
-    Py_DECREF(n);
-    if (r) {
-        return -1;
-    }
-    if (top != 0) {
-        PyErr_SetString(PyExc_OverflowError, "int too big to convert");
-        return -1;
-    }
-    c->start = (long long)lo;
-    c->flags = (int)(unsigned int)mid;
-    c->feed = (int)(unsigned int)(mid >> 32);
-    c->skip = (int)(unsigned int)hi;
-    c->eof = (int)((hi >> 32) & 0xFF);
-    return 0;
-}
-
-/* An int object as a C int (io's OverflowError message). */
-static int
-as_c_int(PyObject *o, int *out)
-{
-    long v = PyLong_AsLong(o);
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (v < INT_MIN || v > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError,
-                        "Python int too large to convert to C int");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* Decode `data` and count the characters (the decoder moves on). */
-static Py_ssize_t
-decoded_length(TextObject *self, PyObject *data, int final)
-{
-    PyObject *text = call_decode(self, data, final);
-    if (text == NULL) {
-        return -1;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_DECREF(text);
-    return n;
-}
-
-/* How many bytes the decoder holds after its last decode, and its flags;
- * -1 on error. */
-static Py_ssize_t
-decoder_holding(TextObject *self, int *flags)
-{
-    PyObject *held, *f;
-    if (decoder_state(self, &held, &f) < 0) {
-        return -1;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(held);
-    Py_DECREF(held);
-    int r = as_c_int(f, flags);
-    Py_DECREF(f);
-    return r < 0 ? -1 : n;
-}
-
-/* The cookie for the current character, when `pos` characters of the
- * marked chunk `input` have been read. The decoder is walked over the
- * input from the mark: first in big steps to a point near the character
- * where it holds no bytes, then byte by byte, to find the latest such
- * point before the character; the cookie names that point, the bytes to
- * feed from it and the characters to skip. io walks the same way, so the
- * cookies are the same numbers. The caller saves and restores the
- * decoder's state around this. */
-static int
-cookie_walk(TextObject *self, PyObject *input, struct cookie *c)
-{
-    Py_ssize_t size = PyBytes_GET_SIZE(input);
-    const char *bytes = PyBytes_AS_STRING(input);
-    PyObject *flags_obj = NULL;
-    int flags = c->flags;
-
-    /* Big steps: guess the byte offset from the last chunk's ratio, test
-     * it, and back off (by one, two, four ... bytes) while the guess
-     * decodes to too many characters. */
-    double guess = self->ratio * (double)c->skip;
-    Py_ssize_t step = guess >= (double)size ? size : (Py_ssize_t)guess;
-    Py_ssize_t back = 1;
-    while (step > 0) {
-        flags_obj = PyLong_FromLong(flags);
-        if (flags_obj == NULL || decoder_to(self, c->start, flags_obj) < 0) {
-            goto error;
-        }
-        Py_CLEAR(flags_obj);
-        PyObject *head = PyBytes_FromStringAndSize(bytes, step);
-        if (head == NULL) {
-            goto error;
-        }
-        Py_ssize_t got = decoded_length(self, head, 0);
-        Py_DECREF(head);
-        if (got < 0) {
-            goto error;
-        }
-        if (got > c->skip) {
-            step -= back;
-            back *= 2;
-            continue;
-        }
-        int f;
-        Py_ssize_t holding = decoder_holding(self, &f);
-        if (holding < 0) {
-            goto error;
-        }
-        if (holding == 0) {
-            flags = f;
-            c->skip -= (int)got;
-            break;
-        }
-        step -= holding;
-        back = 1;
-    }
-    if (step <= 0) {
-        step = 0;
-        flags_obj = PyLong_FromLong(flags);
-        if (flags_obj == NULL || decoder_to(self, c->start, flags_obj) < 0) {
-            goto error;
-        }
-        Py_CLEAR(flags_obj);
-    }
-    c->start += step;
-    c->flags = flags;
-    if (c->skip == 0) {
-        return 0;
-    }
-
-    /* Byte by byte from there; each point where the decoder holds nothing
-     * and has not passed the character becomes the new start. */
-    Py_ssize_t fed = 0, got = 0, i;
-    for (i = step; i < size; i++) {
-        PyObject *one = PyBytes_FromStringAndSize(bytes + i, 1);
-        if (one == NULL) {
-            goto error;
-        }
-        Py_ssize_t n = decoded_length(self, one, 0);
-        Py_DECREF(one);
-        if (n < 0) {
-            goto error;
-        }
-        got += n;
-        fed++;
-        int f;
-        Py_ssize_t holding = decoder_holding(self, &f);
-        if (holding < 0) {
-            goto error;
-        }
-        if (holding == 0 && got <= c->skip) {
-            c->start += fed;
-            c->skip -= (int)got;
-            c->flags = f;
-            fed = got = 0;
-        }
-        if (got >= c->skip) {
-            break;
-        }
-    }
-    if (i == size) {
-        /* The input ran out first: only the end-of-input flush can make
-         * the missing characters. */
-        PyObject *none = PyBytes_FromStringAndSize(NULL, 0);
-        Py_ssize_t n = none == NULL ? -1 : decoded_length(self, none, 1);
-        Py_XDECREF(none);
-        if (n < 0) {
-            goto error;
-        }
-        got += n;
-        c->eof = 1;
-        if (got < c->skip) {
-            PyErr_SetString(PyExc_OSError,
-                            "can't reconstruct logical file position");
-            goto error;
-        }
-    }
-    c->feed = (int)fed;
-    return 0;
-
-error:
-    Py_XDECREF(flags_obj);
-    return -1;
-}
-
-/* _cookie(byte_position) -> int: tell() once the buffer is flushed and
- * byte_position is the buffered file's tell(). */
-static PyObject *
-Text_cookie(TextObject *self, PyObject *arg)
-{
-    struct cookie c = {0, 0, 0, 0, 0};
-    c.start = PyLong_AsLongLong(arg);
-    if (c.start == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (self->partial != NULL) {
-        c.start -= PyBytes_GET_SIZE(self->partial);
-    }
-    if (self->decoder == NULL || self->mark_flags == NULL) {
-        return PyLong_FromLongLong(c.start);
-    }
-    c.start -= PyBytes_GET_SIZE(self->mark_input);
-    if (as_c_int(self->mark_flags, &c.flags) < 0) {
-        return NULL;
-    }
-    if (self->pos > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError,
-                        "Python int too large to convert to C int");
-        return NULL;
-    }
-    c.skip = (int)self->pos;
-    if (c.skip == 0) {
-        return cookie_pack(&c);
-    }
-    PyObject *saved = PyObject_CallMethod(self->decoder, "getstate", NULL);
-    if (saved == NULL) {
-        return NULL;
-    }
-    int r = cookie_walk(self, self->mark_input, &c);
-    PyObject *et = NULL, *ev = NULL, *etb = NULL;
-    if (r < 0) {
-        PyErr_Fetch(&et, &ev, &etb);
-    }
-    /* (CallMethod with format "O" would unpack the state tuple.) */
-    PyObject *back = NULL, *name = PyUnicode_FromString("setstate");
-    if (name != NULL) {
-        back = PyObject_CallMethodObjArgs(self->decoder, name, saved, NULL);
-        Py_DECREF(name);
-    }
-    Py_DECREF(saved);
-    if (r < 0) {
-        Py_XDECREF(back);
-        PyErr_Restore(et, ev, etb);  /* the walk's error wins */
-        return NULL;
-    }
-    if (back == NULL) {
-        return NULL;
-    }
-    Py_DECREF(back);
-    return cookie_pack(&c);
-}
-
-/* Set the encoder for a new position; at the start of the file the
- * next write begins with a BOM again. */
-static int
-restart_encoder(TextObject *self, int at_start)
-{
-    self->bom_pending = at_start;
-    if (self->encoder == NULL) {
-        return 0;
-    }
-    PyObject *r = at_start
-        ? PyObject_CallMethod(self->encoder, "reset", NULL)
-        : PyObject_CallMethod(self->encoder, "setstate", "i", 0);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
-}
-
-/* _seek_plan(cookie) -> (start, skips, feed): what seek() to a cookie
- * must do with the buffered file: seek to `start`, then, if the cookie
- * skips characters, read `feed` bytes for _seek_skip. Changes nothing. */
-static PyObject *
-Text_seek_plan(TextObject *self, PyObject *arg)
-{
-    (void)self;
-    struct cookie c;
-    if (cookie_unpack(arg, &c) < 0) {
-        return NULL;
-    }
-    return Py_BuildValue("(LOi)", c.start, c.skip ? Py_True : Py_False,
-                         c.feed);
-}
-
-/* _seek_apply(cookie): the buffered file is now at the cookie's start:
- * forget the text read ahead and set the decoder for that point. */
-static PyObject *
-Text_seek_apply(TextObject *self, PyObject *arg)
-{
-    struct cookie c;
-    if (cookie_unpack(arg, &c) < 0) {
-        return NULL;
-    }
-    forget_read_ahead(self);
-    PyObject *flags = PyLong_FromLong(c.flags);
-    if (flags == NULL) {
-        return NULL;
-    }
-    if (self->decoder != NULL && decoder_to(self, c.start, flags) < 0) {
-        Py_DECREF(flags);
-        return NULL;
-    }
-    if (c.skip) {
-        Py_DECREF(flags);  /* _seek_skip marks the fed bytes */
-        Py_RETURN_NONE;
-    }
-    /* An empty mark: tell() is the byte position itself. */
-    PyObject *none = PyBytes_FromStringAndSize(NULL, 0);
-    if (none == NULL) {
-        Py_DECREF(flags);
-        return NULL;
-    }
-    set_mark(self, flags, none);
-    if (restart_encoder(self, c.start == 0 && c.flags == 0) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* _seek_skip(cookie, data): seek() to a cookie that skips characters,
- * after _seek_apply: decode the fed bytes and skip into them. */
-static PyObject *
-Text_seek_skip(TextObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    struct cookie c;
-    if (nargs != 2 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "_seek_skip(cookie, bytes)");
-        return NULL;
-    }
-    if (cookie_unpack(args[0], &c) < 0) {
-        return NULL;
-    }
-    PyObject *flags = PyLong_FromLong(c.flags);
-    if (flags == NULL) {
-        return NULL;
-    }
-    set_mark(self, flags, Py_NewRef(args[1]));
-    PyObject *text = call_decode(self, args[1], c.eof);
-    if (text == NULL) {
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    put_chars(self, text);
-    if (n < c.skip) {
-        PyErr_SetString(PyExc_OSError, "can't restore logical file position");
-        return NULL;
-    }
-    self->pos = c.skip;
-    if (restart_encoder(self, c.start == 0 && c.flags == 0) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* _restart_encoder(at_start): after seek(0, 2). */
-static PyObject *
-Text_restart_encoder(TextObject *self, PyObject *arg)
-{
-    int at_start = PyObject_IsTrue(arg);
-    if (at_start < 0 || restart_encoder(self, at_start) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* _seek_end(): before seek(0, 2): nothing read ahead, decoder afresh. */
-static PyObject *
-Text_seek_end(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    forget_read_ahead(self);
-    if (decoder_reset(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* _read_all_start(): read() to the end begins: checks, and the bytes read
- * but not decoded yet, which go before the rest of the file. */
-static PyObject *
-Text_read_all_start(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (ensure_open(self) < 0 || ensure_readable(self) < 0) {
-        return NULL;
-    }
-    PyObject *p = self->partial;
-    self->partial = NULL;
-    return p != NULL ? p : PyBytes_FromStringAndSize(NULL, 0);
-}
-
-/* _read_all_finish(data) -> str: the unread text plus all of data,
- * decoded as the end of the input. */
-static PyObject *
-Text_read_all_finish(TextObject *self, PyObject *data)
-{
-    PyObject *tail = call_decode(self, data, 1);
-    if (tail == NULL) {
-        return NULL;
-    }
-    PyObject *head = take_chars(self, -1);
-    if (head == NULL) {
-        Py_DECREF(tail);
-        return NULL;
-    }
-    PyObject *all = PyUnicode_Concat(head, tail);
-    Py_DECREF(head);
-    Py_DECREF(tail);
-    put_chars(self, NULL);
-    drop_mark(self);
-    return all;
-}
-
 /* ---- handing a call to Python ----
  *
  * A call stopped part-way (STEP_NEED, STEP_YIELD) goes on in a coroutine
@@ -1773,7 +263,7 @@ handoff_destroy(PyObject *capsule)
 {
     struct handoff *h = PyCapsule_GetPointer(capsule, HANDOFF_NAME);
     if (h != NULL) {
-        gather_free(h->g);
+        afc_text_gather_free(h->g);
         PyMem_Free(h);
     }
 }
@@ -1822,7 +312,7 @@ may_run_inline(TextObject *self, int *why)
         return 0;
     }
     self->calls++;
-    if (self->calls % AFC_TEXT_CHECK_EVERY == 0 && over_budget(self)) {
+    if (self->calls % AFC_TEXT_CHECK_EVERY == 0 && afc_text_over_budget(self)) {
         *why = WHY_YIELD;
         return 0;
     }
@@ -1889,7 +379,7 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
 {
     int why;
     PyObject *line = NULL;
-    int r = may_run_inline(self, &why) ? readline_step(self, limit, &line)
+    int r = may_run_inline(self, &why) ? afc_text_readline_step(self, limit, &line)
                                        : -2;
     if (r == STEP_DONE) {
         if (op == OP_ANEXT && PyUnicode_GET_LENGTH(line) == 0) {
@@ -1912,7 +402,7 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
     PyObject *res = a == NULL ? NULL : go_slow(self, op, a, why);
     Py_XDECREF(a);
     if (res == NULL) {
-        gather_drop(self);
+        afc_text_gather_drop(self);
     }
     return res;
 }
@@ -1954,7 +444,7 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
         return done_error(self->st);
     }
     /* read() of everything is one read() of the buffered file: Python. */
-    int r = n >= 0 && may_run_inline(self, &why) ? read_step(self, n, &text)
+    int r = n >= 0 && may_run_inline(self, &why) ? afc_text_read_step(self, n, &text)
                                                  : -2;
     if (r == STEP_DONE) {
         return text_done(self, text);
@@ -1972,7 +462,7 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
     PyObject *res = a == NULL ? NULL : go_slow(self, OP_READ, a, why);
     Py_XDECREF(a);
     if (res == NULL) {
-        gather_drop(self);
+        afc_text_gather_drop(self);
     }
     return res;
 }
@@ -1983,7 +473,7 @@ static int
 write_inline(TextObject *self, const char *data, Py_ssize_t n)
 {
     int r = afc_file_write_nowait(self->st, self->buffer, data, n);
-    if (r > 0 && after_write(self) < 0) {
+    if (r > 0 && afc_text_after_write(self) < 0) {
         return -1;
     }
     return r;
@@ -2030,7 +520,7 @@ write_text(TextObject *self, PyObject *text)
             }
         }
     }
-    PyObject *bytes = encode_text(self, text, &flush_after);
+    PyObject *bytes = afc_text_encode_text(self, text, &flush_after);
     if (bytes == NULL) {
         return done_error(self->st);
     }
@@ -2100,13 +590,13 @@ run_step(TextObject *self, PyObject *arg,
 static PyObject *
 Text_step_readline(TextObject *self, PyObject *limit)
 {
-    return run_step(self, limit, readline_step);
+    return run_step(self, limit, afc_text_readline_step);
 }
 
 static PyObject *
 Text_step_read(TextObject *self, PyObject *n)
 {
-    return run_step(self, n, read_step);
+    return run_step(self, n, afc_text_read_step);
 }
 
 /* _feed(data): the bytes a step asked for. */
@@ -2132,7 +622,7 @@ Text_resume(TextObject *self, PyObject *capsule)
     if (h == NULL) {
         return NULL;
     }
-    gather_drop(self);
+    afc_text_gather_drop(self);
     self->g = h->g;
     h->g = NULL;
     self->need = h->need;
@@ -2145,7 +635,7 @@ static PyObject *
 Text_give_back(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_CLEAR(self->fed);
-    return give_back(self) < 0 ? NULL : Py_NewRef(Py_None);
+    return afc_text_give_back(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* _abandon(): the stopped call failed: forget its record (as io, whose
@@ -2153,7 +643,7 @@ Text_give_back(TextObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Text_abandon(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    gather_drop(self);
+    afc_text_gather_drop(self);
     Py_CLEAR(self->fed);
     Py_RETURN_NONE;
 }
@@ -2205,7 +695,7 @@ static PyObject *
 Text_encode(TextObject *self, PyObject *text)
 {
     int flush_after = 0;
-    PyObject *bytes = encode_text(self, text, &flush_after);
+    PyObject *bytes = afc_text_encode_text(self, text, &flush_after);
     if (bytes == NULL) {
         return NULL;
     }
@@ -2215,19 +705,19 @@ Text_encode(TextObject *self, PyObject *text)
 static PyObject *
 Text_after_write(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return after_write(self) < 0 ? NULL : Py_NewRef(Py_None);
+    return afc_text_after_write(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
 Text_usable(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return ensure_open(self) < 0 ? NULL : Py_NewRef(Py_None);
+    return afc_text_ensure_open(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *
 Text_attached(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return ensure_attached(self) < 0 ? NULL : Py_NewRef(Py_None);
+    return afc_text_ensure_attached(self) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* _flushing(): before the buffered file is flushed: the file must be
@@ -2235,7 +725,7 @@ Text_attached(TextObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Text_flushing(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (ensure_open(self) < 0) {
+    if (afc_text_ensure_open(self) < 0) {
         return NULL;
     }
     self->telling = self->seekable;
@@ -2255,7 +745,7 @@ Text_iteration(TextObject *self, PyObject *arg)
         self->telling = 0;
     }
     else {
-        drop_mark(self);
+        afc_text_drop_mark(self);
         self->telling = self->seekable;
     }
     Py_RETURN_NONE;
@@ -2267,11 +757,11 @@ static PyObject *
 Text_seekable_check(TextObject *self, PyObject *arg)
 {
     int for_tell = PyObject_IsTrue(arg);
-    if (for_tell < 0 || ensure_open(self) < 0) {
+    if (for_tell < 0 || afc_text_ensure_open(self) < 0) {
         return NULL;
     }
     if (!self->seekable) {
-        unsupported(self, "underlying stream is not seekable");
+        afc_text_unsupported(self, "underlying stream is not seekable");
         return NULL;
     }
     if (for_tell && !self->telling) {
@@ -2282,11 +772,13 @@ Text_seekable_check(TextObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* _detach() -> buffer: the text layer lets go of the buffered file. */
+/* _detach(let_go) -> buffer: detach() may go ahead (no call in
+ * progress); with let_go the text layer gives up the buffered file. */
 static PyObject *
-Text_detach(TextObject *self, PyObject *Py_UNUSED(ignored))
+Text_detach(TextObject *self, PyObject *arg)
 {
-    if (ensure_attached(self) < 0) {
+    int let_go = PyObject_IsTrue(arg);
+    if (let_go < 0 || afc_text_ensure_attached(self) < 0) {
         return NULL;
     }
     if (self->busy) {
@@ -2294,8 +786,10 @@ Text_detach(TextObject *self, PyObject *Py_UNUSED(ignored))
                         "detach() while operations are in progress");
         return NULL;
     }
-    PyObject *b = self->buffer;
-    self->buffer = NULL;
+    PyObject *b = Py_NewRef(self->buffer);
+    if (let_go) {
+        Py_CLEAR(self->buffer);
+    }
     return b;
 }
 
@@ -2367,7 +861,7 @@ Text_configure(TextObject *self, PyObject *args)
     self->bom_pending = 0;
     if (seekable && self->encoder != NULL && where != Py_None) {
         int at_start = PyObject_Not(where);
-        if (at_start < 0 || restart_encoder(self, at_start) < 0) {
+        if (at_start < 0 || afc_text_restart_encoder(self, at_start) < 0) {
             return NULL;
         }
     }
@@ -2386,7 +880,7 @@ Text_get_buffer(TextObject *self, void *Py_UNUSED(closure))
 static PyObject *
 Text_get_newlines(TextObject *self, void *Py_UNUSED(closure))
 {
-    if (ensure_attached(self) < 0) {
+    if (afc_text_ensure_attached(self) < 0) {
         return NULL;
     }
     if (self->decoder == NULL) {
@@ -2489,7 +983,7 @@ Text_clear(TextObject *self)
     Py_CLEAR(self->codec);
     Py_CLEAR(self->errors);
     Py_CLEAR(self->spare);
-    gather_drop(self);
+    afc_text_gather_drop(self);
     return 0;
 }
 
@@ -2544,7 +1038,7 @@ static PyMethodDef Text_methods[] = {
     M_NONE("_flushing", Text_flushing),
     M_ONE("_iteration", Text_iteration),
     M_ONE("_seekable_check", Text_seekable_check),
-    M_NONE("_detach", Text_detach),
+    M_ONE("_detach", Text_detach),
     {NULL, NULL, 0, NULL},
 };
 
