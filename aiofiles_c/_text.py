@@ -3,8 +3,9 @@
 AsyncTextIOWrapper is aiofiles' class: an io.TextIOWrapper whose every call
 runs in the loop's executor. wrap() gives one for a text file object opened
 elsewhere. open() gives a _NativeTextIOWrapper (registered as a virtual
-subclass, so isinstance checks hold): io.TextIOWrapper's behaviour rebuilt over the native buffered
-file, with the hot paths in C (_cext.TextBase).
+subclass, so isinstance checks hold): io.TextIOWrapper's behaviour over the
+native buffered file, its state and hot paths in C (_cext.TextBase, see the
+head of cext/text.c), its awaiting here.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from . import _cext
 
 # ---- the native text file ----
 
+# The `why` and `op` arguments of _slow (WHY_* and OP_* in cext/text.c).
 _WHY_NEED, _WHY_BUSY, _WHY_YIELD, _WHY_PAUSED = 0, 1, 2, 3
 _OP_READLINE, _OP_ANEXT, _OP_READ, _OP_WRITE, _OP_WRITE_BYTES = range(5)
 

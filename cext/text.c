@@ -26,8 +26,8 @@
  *   _cookie, _seek_plan, _seek_apply, _seek_skip, _seek_end,
  *   _restart_encoder
  *                     tell() and seek()
- *   _usable, _attached, _flushing, _iteration, _seekable_check,
- *   _detach, _return_input
+ *   _attached, _flushing, _iteration, _seekable_check, _detach,
+ *   _return_input
  *                     checks and the remaining state changes
  *
  * The results, tell() cookies and exceptions are io.TextIOWrapper's: the
@@ -709,12 +709,6 @@ Text_after_write(TextObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-Text_usable(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return afc_text_ensure_open(self) < 0 ? NULL : Py_NewRef(Py_None);
-}
-
-static PyObject *
 Text_attached(TextObject *self, PyObject *Py_UNUSED(ignored))
 {
     return afc_text_ensure_attached(self) < 0 ? NULL : Py_NewRef(Py_None);
@@ -1033,7 +1027,6 @@ static PyMethodDef Text_methods[] = {
      NULL},
     M_NONE("_seek_end", Text_seek_end),
     M_ONE("_restart_encoder", Text_restart_encoder),
-    M_NONE("_usable", Text_usable),
     M_NONE("_attached", Text_attached),
     M_NONE("_flushing", Text_flushing),
     M_ONE("_iteration", Text_iteration),
