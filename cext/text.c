@@ -312,7 +312,8 @@ may_run_inline(TextObject *self, int *why)
         return 0;
     }
     self->calls++;
-    if (self->calls % AFC_TEXT_CHECK_EVERY == 0 && afc_text_over_budget(self)) {
+    if (self->calls % AFC_TEXT_CHECK_EVERY == 0 &&
+        afc_text_over_budget(self)) {
         *why = WHY_YIELD;
         return 0;
     }
@@ -379,8 +380,10 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
 {
     int why;
     PyObject *line = NULL;
-    int r = may_run_inline(self, &why) ? afc_text_readline_step(self, limit, &line)
-                                       : -2;
+    int r = -2;
+    if (may_run_inline(self, &why)) {
+        r = afc_text_readline_step(self, limit, &line);
+    }
     if (r == STEP_DONE) {
         if (op == OP_ANEXT && PyUnicode_GET_LENGTH(line) == 0) {
             Py_DECREF(line);
@@ -444,8 +447,10 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
         return done_error(self->st);
     }
     /* read() of everything is one read() of the buffered file: Python. */
-    int r = n >= 0 && may_run_inline(self, &why) ? afc_text_read_step(self, n, &text)
-                                                 : -2;
+    int r = -2;
+    if (n >= 0 && may_run_inline(self, &why)) {
+        r = afc_text_read_step(self, n, &text);
+    }
     if (r == STEP_DONE) {
         return text_done(self, text);
     }
@@ -1061,7 +1066,7 @@ static PyType_Slot Text_slots[] = {
     {Py_tp_traverse, Text_traverse},
     {Py_tp_clear, Text_clear},
     {Py_tp_dealloc, Text_dealloc},
-    {Py_tp_doc, "The text layer's state and hot paths (see aiofiles_c._text)."},
+    {Py_tp_doc, "The text layer's state and hot paths (aiofiles_c._text)."},
     {0, NULL},
 };
 

@@ -16,6 +16,8 @@
                                             cached UTF-8 form */
 #define AFC_TEXT_EXACT_MAX (1 << 20)     /* largest chunk read as io reads
                                             it (see take_input) */
+#define AFC_TEXT_KEEP_MAX (1 << 20)      /* input a gathering call keeps
+                                            for give_back (see gather) */
 
 /* Why a call goes to Python (the `why` of _slow). */
 enum {
@@ -48,7 +50,10 @@ struct gather {
     PyObject *origin_flags;    /* ... and their mark */
     PyObject *origin_input;
     PyObject *inputs;          /* list of the bytes decoded since, or NULL
-                                  when tell() is off */
+                                  when tell() is off or they grew past
+                                  AFC_TEXT_KEEP_MAX (then inputs_lost) */
+    Py_ssize_t input_bytes;
+    int inputs_lost;
 };
 
 typedef struct {
@@ -74,6 +79,9 @@ typedef struct {
     int line_buffering, seekable, telling, strict, fast_encode;
     int bom_pending;           /* the next write starts the stream */
     int busy;                  /* calls in progress in Python */
+    int mark_lost;             /* chars came back from a cancelled call
+                                  whose input was not kept: no cookie for
+                                  them (tell() raises until a new mark) */
     Py_ssize_t chunk_size;     /* _CHUNK_SIZE */
     Py_ssize_t need;           /* bytes the stopped call waits for */
     double ratio;              /* bytes per character of the last chunk */

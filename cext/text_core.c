@@ -52,7 +52,10 @@ afc_text_unsupported(TextObject *self, const char *what)
 int
 afc_text_ensure_readable(TextObject *self)
 {
-    return self->decoder != NULL ? 0 : afc_text_unsupported(self, "not readable");
+    if (self->decoder != NULL) {
+        return 0;
+    }
+    return afc_text_unsupported(self, "not readable");
 }
 
 /* ---- decoded characters and their mark ---- */
@@ -77,6 +80,7 @@ afc_text_drop_mark(TextObject *self)
 {
     Py_CLEAR(self->mark_flags);
     Py_CLEAR(self->mark_input);
+    self->mark_lost = 0;
 }
 
 /* Steals both. */
@@ -85,6 +89,7 @@ afc_text_set_mark(TextObject *self, PyObject *flags, PyObject *input)
 {
     Py_XSETREF(self->mark_flags, flags);
     Py_XSETREF(self->mark_input, input);
+    self->mark_lost = 0;
 }
 
 /* Up to n (all if n < 0) unread characters, which count as read. */
@@ -332,9 +337,18 @@ next_chunk(TextObject *self, Py_ssize_t chars_wanted)
         }
         afc_text_set_mark(self, flags, held);
         flags = held = NULL;
-        if (self->g != NULL && self->g->inputs != NULL &&
-            PyList_Append(self->g->inputs, input) < 0) {
-            goto error;
+        struct gather *g = self->g;
+        if (g != NULL && g->inputs != NULL) {
+            /* Kept for give_back, up to a point: a long line does not
+             * hold its bytes twice (nor free them all at its end). */
+            g->input_bytes += nbytes;
+            if (g->input_bytes > AFC_TEXT_KEEP_MAX) {
+                Py_CLEAR(g->inputs);
+                g->inputs_lost = 1;
+            }
+            else if (PyList_Append(g->inputs, input) < 0) {
+                goto error;
+            }
         }
     }
     Py_DECREF(input);
@@ -412,11 +426,12 @@ line_end(TextObject *self, PyObject *s, Py_ssize_t from, Py_ssize_t to,
  *
  * The text goes into one str that grows in place (acc[0:len]); joining a
  * list of pieces at the end would copy the whole line in one go on the
- * loop thread. If the call is cancelled while stopped, afc_text_give_back() puts
+ * loop thread. If the call is cancelled while stopped, give_back puts
  * everything it had taken back in front of the decoded characters, so the
  * next call starts at the same character and tell() still agrees: for that
  * the record remembers where it started (origin_*) and, while tell() is
- * on, every input chunk read since. */
+ * on, every input chunk read since (up to AFC_TEXT_KEEP_MAX bytes; past
+ * that, tell() right after such a cancellation raises instead). */
 
 void
 afc_text_gather_free(struct gather *g)
@@ -657,6 +672,9 @@ afc_text_give_back(TextObject *self)
     else {
         chars = Py_NewRef(text);
         afc_text_drop_mark(self);
+        /* Without the input no cookie can name these characters: tell()
+         * refuses (io's error for that case) until they are used up. */
+        self->mark_lost = g->inputs_lost;
     }
     afc_text_put_chars(self, chars);
     chars = NULL;
@@ -907,7 +925,8 @@ afc_text_encode_text(TextObject *self, PyObject *text, int *flush_after)
         return NULL;
     }
     if (!PyUnicode_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.50s",
+        PyErr_Format(PyExc_TypeError,
+                     "write() argument must be str, not %.50s",
                      text == Py_None ? "None" : Py_TYPE(text)->tp_name);
         return NULL;
     }

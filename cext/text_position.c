@@ -162,7 +162,8 @@ cookie_walk(TextObject *self, PyObject *input, struct cookie *c)
     Py_ssize_t back = 1;
     while (step > 0) {
         flags_obj = PyLong_FromLong(flags);
-        if (flags_obj == NULL || afc_text_decoder_to(self, c->start, flags_obj) < 0) {
+        if (flags_obj == NULL ||
+            afc_text_decoder_to(self, c->start, flags_obj) < 0) {
             goto error;
         }
         Py_CLEAR(flags_obj);
@@ -196,7 +197,8 @@ cookie_walk(TextObject *self, PyObject *input, struct cookie *c)
     if (step <= 0) {
         step = 0;
         flags_obj = PyLong_FromLong(flags);
-        if (flags_obj == NULL || afc_text_decoder_to(self, c->start, flags_obj) < 0) {
+        if (flags_obj == NULL ||
+            afc_text_decoder_to(self, c->start, flags_obj) < 0) {
             goto error;
         }
         Py_CLEAR(flags_obj);
@@ -270,6 +272,11 @@ Text_cookie(TextObject *self, PyObject *arg)
     struct cookie c = {0, 0, 0, 0, 0};
     c.start = PyLong_AsLongLong(arg);
     if (c.start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (self->mark_lost) {
+        PyErr_SetString(PyExc_OSError,
+                        "can't reconstruct logical file position");
         return NULL;
     }
     if (self->partial != NULL) {
@@ -364,7 +371,8 @@ Text_seek_apply(TextObject *self, PyObject *arg)
     if (flags == NULL) {
         return NULL;
     }
-    if (self->decoder != NULL && afc_text_decoder_to(self, c.start, flags) < 0) {
+    if (self->decoder != NULL &&
+        afc_text_decoder_to(self, c.start, flags) < 0) {
         Py_DECREF(flags);
         return NULL;
     }
