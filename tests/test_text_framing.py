@@ -238,3 +238,32 @@ async def test_decode_error_where_io_has_it(impl, tmp_path, call, arg,
     finally:
         if IS_C:
             impl._cext.set_inline_reads(True)
+
+
+@pytest.mark.asyncio
+async def test_cancelled_long_line_keeps_line_and_tell(impl, tmp_path,
+                                                       pool_reads):
+    """A 3 MiB line whose readline is cancelled after more or fewer loop
+    iterations (so after less or more than the input kept for tell()):
+    the next readline returns the whole line, and tell() after it is
+    io's."""
+    p = tmp_path / "long.txt"
+    _write_one_line(p, 3 << 20, tail="\nshort\n")
+    with open(p, encoding="utf-8") as twin:
+        first = twin.readline()
+        cookie = twin.tell()
+    for spins in (3, 30, 300, 3000):
+        async with impl.open(p, encoding="utf-8") as f:
+            task = asyncio.create_task(f.readline())
+            for _ in range(spins):
+                await asyncio.sleep(0)
+                if task.done():
+                    break
+            task.cancel()
+            try:
+                line = await task
+            except asyncio.CancelledError:
+                line = await f.readline()
+            assert line == first, spins
+            assert await f.tell() == cookie, spins
+            assert await f.readline() == "short\n"
