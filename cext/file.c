@@ -50,6 +50,8 @@ enum op_kind {
     K_SEEKABLE,
     K_WRITABLE,
     K_FS,       /* a file-system call, not tied to a file */
+    K_POS,      /* a positional call (posio.c); in the FIFO only when it
+                   must wait for the file's writes */
 };
 
 enum op_state { S_QUEUED, S_RUNNING, S_DONE, S_CONSUMED };
@@ -145,6 +147,9 @@ static int op_run(AsyncOp *op);
 static int op_run_inner(AsyncOp *op);
 static void fs_done(AsyncOp *op);
 static void scandir_settle(AsyncOp *op, afc_job *j);
+static void pos_done(AsyncOp *op);
+static int pos_run_queued(AsyncOp *op);
+static void pos_close_dup(afc_job *j);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
@@ -1740,6 +1745,8 @@ op_run_inner(AsyncOp *op)
         return op_finish(op, PyBool_FromLong(f->seekable_io));
     case K_WRITABLE:
         return op_finish(op, PyBool_FromLong(f->writable));
+    case K_POS:
+        return pos_run_queued(op);
     }
     PyErr_SetString(PyExc_SystemError, "bad operation");
     return op_finish(op, NULL);
@@ -1787,8 +1794,13 @@ afc_job_done(afc_job *job)
     afc_cq_decref(job->cq);
     job->cq = NULL;
     op->in_pool = 0;
-    if (op->kind == K_FS) {
-        fs_done(op);
+    if (op->kind == K_FS || (op->kind == K_POS && op->phase == P_DIRECT)) {
+        if (op->kind == K_FS) {
+            fs_done(op);
+        }
+        else {
+            pos_done(op);
+        }
         if (PyErr_Occurred()) {
             PyErr_WriteUnraisable((PyObject *)op);
         }
@@ -1820,6 +1832,9 @@ afc_job_discard(afc_job *job)
     job->out = NULL;
     if (op->kind == K_FS && job->fsop == AFC_FS_SCANDIR) {
         scandir_settle(op, job);
+    }
+    if (op->kind == K_POS) {
+        pos_close_dup(job);
     }
     Py_DECREF(op);
 }
@@ -2119,7 +2134,8 @@ op_abandon(AsyncOp *op, PyObject *exc)
         return 0;
     }
     if (op->state == S_RUNNING) {
-        if (op->kind == K_READINTO && op->in_pool && exc != NULL) {
+        if ((op->kind == K_READINTO || op->kind == K_POS) && op->in_pool &&
+            exc != NULL) {
             /* The worker writes into the caller's buffer: deliver the
              * exception only after it has finished. */
             Py_INCREF(exc);
@@ -3068,7 +3084,7 @@ File_dealloc(AsyncFile *f)
         M_NOARGS("writable", File_writable, "Whether write() works."),      \
         M_NOARGS("fileno", File_fileno, "The file descriptor."),            \
         M_NOARGS("readable", File_readable, "Whether read() works."),       \
-        M_FAST("_open", File_open, NULL)
+        M_FAST("_open", File_open, NULL), AFC_POSIO_METHODS
 
 static PyMethodDef FileIO_methods[] = {
     COMMON_METHODS,
@@ -3498,4 +3514,183 @@ afc_fs_call(PyObject *module, PyObject *args)
     j->dir = dir;
     op_submit(op, P_NONE);
     return (PyObject *)op;
+}
+
+/* ---- positional calls: the file side of posio.c ----
+ *
+ * A positional call is an op that is not in the file's FIFO: it runs at
+ * once, inline or in the pool on its own duplicate of the descriptor (so a
+ * close() queued after it cannot pull the descriptor from under the
+ * worker), and many can be in flight on one file. It waits in the FIFO only
+ * when the file has writes that must land first: buffered bytes, or queued
+ * calls that write, resize, flush, close, or are positional calls waiting
+ * themselves. It then runs at the head with the buffered bytes as its job's
+ * flush prefix, so it sees the file as os.pread would after those writes.
+ */
+
+static int
+pos_must_queue(AsyncFile *f)
+{
+    if (f->wlen > 0) {
+        return 1;
+    }
+    for (AsyncOp *p = f->qhead; p != NULL; p = p->next) {
+        switch (p->kind) {
+        case K_OPEN:
+        case K_WRITE:
+        case K_WRITELINES:
+        case K_TRUNCATE:
+        case K_FLUSH:
+        case K_CLOSE:
+        case K_POS:
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Inline work counts against the file's fairness budget; once it is
+ * spent the call goes to the pool, which lets the loop run. */
+static int
+pos_inline_ok(AsyncFile *f)
+{
+    int64_t now = afc_now_ns();
+    if (now - f->inline_since > AFC_BUDGET_NS) {
+        f->inline_since = now;
+        return 0;
+    }
+    return 1;
+}
+
+static void
+pos_close_dup(afc_job *j)
+{
+    if (j->own_fd && j->fd >= 0) {
+        close(j->fd);
+    }
+    j->own_fd = 0;
+    j->fd = -1;
+}
+
+static int
+pos_finish(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    PyObject *r = afc_posio_result(&op->job, op->arg);
+    if (r != NULL && op->job.flags && f->qhead == NULL && f->wlen == 0) {
+        /* Written behind the read-ahead's back: let the next buffered
+         * read see it. */
+        file_drop_readahead(f);
+    }
+    return op_finish(op, r);
+}
+
+/* Start the work: inline when it can all be done here, else one pool job
+ * (queued: at the FIFO head, with the pending writes in front). */
+static int
+pos_begin(AsyncOp *op, int queued)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    job_init(op, AFC_JOB_POSIO);
+    afc_posio_prepare(j, op->arg);
+    if (f->wlen == 0) {
+        int r = afc_posio_inline(j, op->arg, f->fd,
+                                 f->nowait && pos_inline_ok(f));
+        if (r < 0) {
+            f->nowait = 0;  /* the file system has no RWF_NOWAIT */
+        }
+        else if (r == 1) {
+            return pos_finish(op);
+        }
+    }
+    int fd = afc_posio_dup(f->fd);
+    if (fd < 0) {
+        return op_fail_errno(op, errno, NULL);
+    }
+    j->fd = fd;
+    j->own_fd = 1;
+    if (queued) {
+        job_add_flush(op);
+    }
+    int r = op_submit(op, queued ? P_FLUSH : P_DIRECT);
+    if (!op->in_pool) {
+        pos_close_dup(j);  /* refused: no worker has it */
+    }
+    return r;
+}
+
+static int
+pos_run_queued(AsyncOp *op)
+{
+    if (op->phase != P_FLUSH) {
+        return pos_begin(op, 1);
+    }
+    pos_close_dup(&op->job);
+    if (fold_flush(op) < 0) {
+        return op_finish(op, NULL);
+    }
+    return pos_finish(op);
+}
+
+static void
+pos_done(AsyncOp *op)
+{
+    pos_close_dup(&op->job);
+    pos_finish(op);
+}
+
+int
+afc_pos_refused(PyObject *obj, int writing)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (f->closed || f->detached || !f->opened) {
+        PyErr_SetString(PyExc_ValueError,
+                        f->detached ? "raw stream has been detached"
+                                    : "I/O operation on closed file.");
+        return -1;
+    }
+    if (writing ? !f->writable : !f->readable) {
+        PyErr_SetString(f->st->UnsupportedOperation,
+                        writing ? "File not open for writing"
+                                : "File not open for reading");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+afc_pos_op(PyObject *obj, PyObject *ctx)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    AsyncOp *op = op_new(f, K_POS);
+    if (op == NULL) {
+        Py_XDECREF(ctx);
+        return NULL;
+    }
+    op->arg = ctx;
+    op->state = S_RUNNING;
+    return (PyObject *)op;
+}
+
+PyObject *
+afc_pos_fail(PyObject *obj)
+{
+    op_finish((AsyncOp *)obj, NULL);
+    return obj;
+}
+
+PyObject *
+afc_pos_go(PyObject *obj)
+{
+    AsyncOp *op = (AsyncOp *)obj;
+    AsyncFile *f = op->file;
+    if (pos_must_queue(f)) {
+        op->state = S_QUEUED;
+        return file_start_owned(f, op);
+    }
+    Py_INCREF(f);
+    pos_begin(op, 0);
+    Py_DECREF(f);
+    return obj;
 }

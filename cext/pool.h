@@ -39,6 +39,7 @@ enum afc_job_kind {
     AFC_JOB_CLOSE,     /* close(fd) */
     AFC_JOB_ISATTY,    /* isatty(fd) */
     AFC_JOB_FS,        /* a file-system call: see enum afc_fs_op */
+    AFC_JOB_POSIO,     /* positional reads or writes: posio.c */
 };
 
 /* File-system calls (AFC_JOB_FS). Paths are NUL-terminated bytes owned by
@@ -158,6 +159,9 @@ void afc_cq_ack(afc_cq *cq);              /* loop thread: read the eventfd */
 afc_job *afc_cq_orphan(afc_cq *cq);       /* mark orphaned, return its list */
 afc_job *afc_take_orphans(void);          /* jobs finished for dead loops */
 int afc_cq_wait_ready(afc_cq *cq, long ns); /* spin until ready or ns pass */
+
+/* posio.c, on a worker: the segments of an AFC_JOB_POSIO job. */
+void afc_posio_work(afc_job *job);
 
 /* Run one job synchronously on the calling thread (no GIL needed). */
 void afc_job_run(afc_job *job);
