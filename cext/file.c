@@ -3577,7 +3577,8 @@ pos_finish(AsyncOp *op)
 {
     AsyncFile *f = op->file;
     PyObject *r = afc_posio_result(&op->job, op->arg);
-    if (r != NULL && op->job.flags && f->qhead == NULL && f->wlen == 0) {
+    if (r != NULL && op->job.flags && f->wlen == 0 &&
+        (f->qhead == NULL || f->qhead == op)) {
         /* Written behind the read-ahead's back: let the next buffered
          * read see it. */
         file_drop_readahead(f);

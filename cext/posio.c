@@ -161,20 +161,15 @@ pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
                                              : PyBUF_SIMPLE) == 0) {
         return 0;
     }
-    if (PyErr_ExceptionMatches(PyExc_TypeError) ||
-        PyErr_ExceptionMatches(PyExc_BufferError)) {
+    /* A source buffer fails as os.pwrite's does; a target as io's
+     * readinto() words it. */
+    if (writable && (PyErr_ExceptionMatches(PyExc_TypeError) ||
+                     PyErr_ExceptionMatches(PyExc_BufferError))) {
         PyErr_Clear();
-        if (writable) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() argument must be read-write bytes-like "
-                         "object, not %.100s",
-                         fname, Py_TYPE(o)->tp_name);
-        }
-        else {
-            PyErr_Format(PyExc_TypeError,
-                         "a bytes-like object is required, not '%.100s'",
-                         Py_TYPE(o)->tp_name);
-        }
+        PyErr_Format(PyExc_TypeError,
+                     "%s() argument must be read-write bytes-like "
+                     "object, not %.100s",
+                     fname, Py_TYPE(o)->tp_name);
     }
     return -1;
 }
