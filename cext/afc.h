@@ -31,6 +31,11 @@ typedef struct {
     PyObject *statvfs_result;        /* os.statvfs_result */
     int64_t spin_streak;             /* when the current run of awaits
                                         resolved on the spot began; 0: none */
+    int64_t pos_window;              /* positional reads (posio.c): the
+                                        inline budget's start ... */
+    int64_t pos_last;                /* ... the last inline read ... */
+    int pos_yield;                   /* ... spent: pool, no spinning, until
+                                        the loop has run a callback */
 } afc_state;
 
 typedef struct {
@@ -93,15 +98,21 @@ void afc_posio_prepare(afc_job *job, PyObject *ctx);
 int afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait);
 PyObject *afc_posio_result(afc_job *job, PyObject *ctx);
 int afc_posio_dup(int fd);
+int afc_posio_budget(PyObject *file);  /* 1: inline reads may go on */
 /* file.c, for posio.c */
 int afc_pos_refused(PyObject *file, int writing);
 PyObject *afc_pos_op(PyObject *file, PyObject *ctx);   /* steals ctx */
 PyObject *afc_pos_fail(PyObject *op);  /* finish with the exception */
 PyObject *afc_pos_go(PyObject *op);    /* run it; the reference passes */
+/* The descriptor a read may use right here (an idle, open, readable file
+ * whose reads may be tried with RWF_NOWAIT), else -1; nowait_off: the
+ * file system said no, stop trying. */
+int afc_pos_inline_fd(PyObject *file, int nowait_off);
 
 /* text.c */
 extern PyType_Spec afc_done_spec;
 extern PyType_Spec afc_text_spec;
+PyObject *afc_done_new(afc_state *st, PyObject *value);  /* steals */
 
 /* module.c */
 extern PyType_Spec afc_completion_spec;

@@ -1977,7 +1977,8 @@ op_wait_briefly(AsyncOp *op)
 {
     afc_cq *cq = op->job.cq;
     afc_state *st = op->st;
-    if (!op->in_pool || cq == NULL || cq->inflight != 1) {
+    if (!op->in_pool || cq == NULL || cq->inflight != 1 ||
+        (op->kind == K_POS && st->pos_yield)) {
         return 0;
     }
     /* Fairness: awaits resolved on the spot never let the loop run, so
@@ -3549,19 +3550,6 @@ pos_must_queue(AsyncFile *f)
     return 0;
 }
 
-/* Inline work counts against the file's fairness budget; once it is
- * spent the call goes to the pool, which lets the loop run. */
-static int
-pos_inline_ok(AsyncFile *f)
-{
-    int64_t now = afc_now_ns();
-    if (now - f->inline_since > AFC_BUDGET_NS) {
-        f->inline_since = now;
-        return 0;
-    }
-    return 1;
-}
-
 static void
 pos_close_dup(afc_job *j)
 {
@@ -3586,6 +3574,30 @@ pos_finish(AsyncOp *op)
     return op_finish(op, r);
 }
 
+/* The inline read budget is spent (posio.c): let the loop run once, then
+ * read here. op->whence marks a positional op that has yielded. */
+static int
+pos_yield(AsyncOp *op)
+{
+    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
+    PyObject *cb = loop != NULL && loop != Py_None
+                       ? PyObject_GetAttrString((PyObject *)op, "_resume")
+                       : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
+                                   loop, op->st->str_call_soon, cb)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(h);
+    op->whence = 1;
+    op->phase = P_YIELD;
+    return 1;
+}
+
 /* Start the work: inline when it can all be done here, else one pool job
  * (queued: at the FIFO head, with the pending writes in front). */
 static int
@@ -3596,8 +3608,14 @@ pos_begin(AsyncOp *op, int queued)
     job_init(op, AFC_JOB_POSIO);
     afc_posio_prepare(j, op->arg);
     if (f->wlen == 0) {
-        int r = afc_posio_inline(j, op->arg, f->fd,
-                                 f->nowait && pos_inline_ok(f));
+        int nowait = f->nowait && !j->flags;
+        if (nowait && !afc_posio_budget((PyObject *)f)) {
+            nowait = 0;
+            if (!queued && !op->whence && pos_yield(op)) {
+                return RUN_WAIT;
+            }
+        }
+        int r = afc_posio_inline(j, op->arg, f->fd, nowait);
         if (r < 0) {
             f->nowait = 0;  /* the file system has no RWF_NOWAIT */
         }
@@ -3624,8 +3642,18 @@ pos_begin(AsyncOp *op, int queued)
 static int
 pos_run_queued(AsyncOp *op)
 {
+    AsyncFile *f = op->file;
     if (op->phase != P_FLUSH) {
-        return pos_begin(op, 1);
+        if (f->qhead == op) {
+            return pos_begin(op, 1);
+        }
+        /* Back from a yield. */
+        if (pos_must_queue(f)) {
+            op->state = S_QUEUED;
+            Py_XDECREF(file_start(f, op));
+            return RUN_WAIT;
+        }
+        return pos_begin(op, 0);
     }
     pos_close_dup(&op->job);
     if (fold_flush(op) < 0) {
@@ -3694,4 +3722,19 @@ afc_pos_go(PyObject *obj)
     pos_begin(op, 0);
     Py_DECREF(f);
     return obj;
+}
+
+int
+afc_pos_inline_fd(PyObject *obj, int nowait_off)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (nowait_off) {
+        f->nowait = 0;
+        return -1;
+    }
+    if (!f->nowait || !f->readable || f->closed || f->detached ||
+        !f->opened || pos_must_queue(f)) {
+        return -1;
+    }
+    return f->fd;
 }

@@ -241,6 +241,40 @@ seg_view(afc_batch *b, Py_ssize_t i, int64_t off)
     b->segs[i].len = (size_t)b->views[i].len;
 }
 
+
+/* The common case served with no op at all: cached pages of an idle file
+ * read into the new bytes object on the spot, answered by a finished
+ * awaitable. NULL without an exception: take the general way. */
+static PyObject *
+read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
+{
+    int fd = afc_pos_inline_fd(self, 0);
+    if (fd < 0 || !afc_posio_budget(self)) {
+        return NULL;
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    struct iovec iov = {PyBytes_AS_STRING(bytes), (size_t)n};
+    ssize_t r;
+    do {
+        r = preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r == n || r == 0) {
+        if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
+            return NULL;
+        }
+        return afc_done_new(PyType_GetModuleState(Py_TYPE(self)), bytes);
+    }
+    if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
+        afc_pos_inline_fd(self, 1);
+    }
+    /* Not cached, partly cached, or an error the pool will report. */
+    Py_DECREF(bytes);
+    return NULL;
+}
+
 PyObject *
 afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -250,6 +284,12 @@ afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (nargs_is("read_at", nargs, 2) < 0 || conv_offset(args[0], &off) < 0 ||
         conv_length(args[1], &n) < 0) {
         return refuse(self);
+    }
+    if (off >= 0 && n > 0 && n <= AFC_POS_INLINE_MAX) {
+        PyObject *r = read_at_here(self, off, n);
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
     }
     PyObject *ctx = batch_new(1, 0, SHAPE_BYTES, 0, &b);
     if (ctx == NULL) {
@@ -378,6 +418,68 @@ PyObject *
 afc_File_write_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return many(self, args, nargs, 1);
+}
+
+/* ---- fairness ----
+ *
+ * Cached positional reads are answered on the loop thread, and a task that
+ * awaits them never yields. Many tasks reading one after another would
+ * each take a slice, so the budget is shared by all of them: the window
+ * opens when the loop has run (a callback it ran, or a pause in the reads)
+ * and once AFC_POS_BUDGET_NS of it is spent, reads go to the pool and their
+ * tasks park, with no spinning, until the loop has run the callback. */
+
+#define AFC_POS_BUDGET_NS (500 * 1000)
+#define AFC_POS_IDLE_NS (1000 * 1000)   /* a pause this long: a new window */
+
+static PyObject *
+pos_tick(PyObject *file, PyObject *Py_UNUSED(ignored))
+{
+    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
+    if (st != NULL) {
+        st->pos_yield = 0;
+        st->pos_window = afc_now_ns();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef pos_tick_def = {"_pos_tick", pos_tick, METH_NOARGS, NULL};
+
+int
+afc_posio_budget(PyObject *file)
+{
+    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
+    if (st == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (st->pos_yield) {
+        return 0;
+    }
+    int64_t now = afc_now_ns();
+    if (now - st->pos_last > AFC_POS_IDLE_NS) {
+        st->pos_window = now;
+    }
+    st->pos_last = now;
+    if (now - st->pos_window <= AFC_POS_BUDGET_NS) {
+        return 1;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    PyObject *cb = loop != NULL && loop != Py_None
+                       ? PyCFunction_New(&pos_tick_def, file) : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
+                                   loop, st->str_call_soon, cb)
+                             : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        PyErr_Clear();
+        st->pos_window = now;  /* no loop to wait for: carry on */
+        return 1;
+    }
+    st->pos_yield = 1;
+    return 0;
 }
 
 /* ---- running a batch ---- */
