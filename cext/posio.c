@@ -431,6 +431,7 @@ afc_File_write_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 #define AFC_POS_BUDGET_NS (500 * 1000)
 #define AFC_POS_IDLE_NS (1000 * 1000)   /* a pause this long: a new window */
+#define AFC_POS_STALE_NS (20 * 1000 * 1000)  /* a callback never run */
 
 static PyObject *
 pos_tick(PyObject *file, PyObject *Py_UNUSED(ignored))
@@ -453,10 +454,16 @@ afc_posio_budget(PyObject *file)
         PyErr_Clear();
         return 0;
     }
-    if (st->pos_yield) {
-        return 0;
-    }
     int64_t now = afc_now_ns();
+    if (st->pos_yield) {
+        if (now - st->pos_last < AFC_POS_STALE_NS) {
+            return 0;
+        }
+        /* The loop that was to run the callback stopped (or this is
+         * another loop): do not wait for it. */
+        st->pos_yield = 0;
+        st->pos_window = now;
+    }
     if (now - st->pos_last > AFC_POS_IDLE_NS) {
         st->pos_window = now;
     }

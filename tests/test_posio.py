@@ -11,6 +11,7 @@ import asyncio
 import io
 import os
 import random
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
@@ -412,3 +413,74 @@ def test_random_against_os(tmp_path_factory, runner, ops, initial,
     got = runner.run(run())
     assert got == want
     assert mine.read_bytes() == ref_path.read_bytes()
+
+
+# ---- fairness: cached positional reads do not starve the loop ----
+
+@pytest.mark.asyncio
+async def test_many_readers_let_the_loop_run(tmp_path):
+    size = 4 << 20
+    p = tmp_path / "f"
+    p.write_bytes(os.urandom(size))
+    rnd = random.Random(11)
+    ticks = 0
+    stop = False
+
+    async def ticker():
+        nonlocal ticks
+        while not stop:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    async with aiofiles_c.open(p, "rb") as f:
+        await f.read_at(0, 1)
+        while await f.read(1 << 20):   # cache it
+            pass
+        offs = [rnd.randrange(size - 4096) for _ in range(64 * 150)]
+
+        async def reader(share):
+            for o in share:
+                await f.read_at(o, 4096)
+
+        t = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        await asyncio.gather(*[reader(offs[i::64]) for i in range(64)])
+        took = time.perf_counter() - start
+        stop = True
+        await t
+    # Without a shared budget each of the 64 tasks would take a 0.5 ms
+    # slice per loop iteration (32 ms between two ticks).
+    assert ticks >= took / 0.008, (ticks, took)
+
+
+def test_budget_survives_a_stopped_loop(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"z" * 65536)
+
+    async def spend():
+        f = await aiofiles_c.open(p, "rb")
+        asyncio.get_running_loop().stop()  # after this iteration
+        ops = [f.read_at(0, 4096) for _ in range(20000)]  # never yields
+        for op in ops:
+            op.close()
+        f.detach().close()
+
+    # The loop stops before it runs the callback that would reopen the
+    # budget.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(spend())
+    finally:
+        loop.close()
+    time.sleep(0.03)
+
+    async def later():
+        async with aiofiles_c.open(p, "rb") as f:
+            await f.read_at(0, 1)
+            op = f.read_at(0, 4)
+            with pytest.raises(StopIteration) as stop:
+                op.send(None)
+            assert stop.value.value == b"zzzz"
+
+    asyncio.run(later())
