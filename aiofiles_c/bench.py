@@ -537,6 +537,89 @@ class CopyFile(Scenario):
         self.dst.unlink()
 
 
+
+@register
+class ReadAtConcurrent(Scenario):
+    """64 tasks doing random page-cached 4 KiB positional reads on one file.
+
+    Blocking stdlib: 64 threads doing ``os.pread`` on one descriptor (the
+    loop waits for them). aiofiles_c: ``await f.read_at(off, 4096)`` from
+    64 tasks on one file. aiofiles has no positional read: its column runs
+    ``os.pread`` through ``aiofiles.os.wrap`` (the executor), 64 at once.
+    """
+
+    name = "read_at_64"
+    workers = 64
+    size = 4096
+
+    def setup(self) -> None:
+        self.path = big_file(self.root, self.sizes.big_file)
+        self.units = 20_000 if self.sizes.big_file >= 64 * MiB else 5_000
+        rnd = random.Random(13)
+        top = self.sizes.big_file - self.size
+        self.offsets = [rnd.randrange(top // self.size) * self.size
+                        for _ in range(self.units)]
+        with open(self.path, "rb") as f:  # cached, as the scenario says
+            while f.read(MiB):
+                pass
+
+    def describe(self) -> str:
+        return (f"{self.units:,} random 4 KiB positional reads of a cached "
+                f"{fmt_size(self.sizes.big_file)} file by {self.workers} "
+                "concurrent tasks (`read_at`; stdlib: 64 threads doing "
+                "`os.pread`; aiofiles: `wrap(os.pread)`)")
+
+    def expected(self, n: int) -> int:
+        return n * self.size
+
+    def _shares(self, n: int) -> list[list[int]]:
+        offs = self.offsets[:n]
+        return [offs[i::self.workers] for i in range(self.workers)]
+
+    async def stdlib(self, n: int) -> int:
+        import threading
+        fd = os.open(self.path, os.O_RDONLY)
+        totals = [0] * self.workers
+
+        def work(i: int, share: list[int]) -> None:
+            t = 0
+            for off in share:
+                t += len(os.pread(fd, self.size, off))
+            totals[i] = t
+
+        try:
+            threads = [threading.Thread(target=work, args=(i, share))
+                       for i, share in enumerate(self._shares(n))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            os.close(fd)
+        return sum(totals)
+
+    async def async_api(self, aio: ModuleType, n: int) -> int:
+        async with aio.open(self.path, "rb") as f:
+            if hasattr(f, "read_at"):
+                async def worker(share: list[int]) -> int:
+                    t = 0
+                    for off in share:
+                        t += len(await f.read_at(off, self.size))
+                    return t
+            else:
+                pread = os_module(aio).wrap(os.pread)
+                fd = f.fileno()
+
+                async def worker(share: list[int]) -> int:
+                    t = 0
+                    for off in share:
+                        t += len(await pread(fd, self.size, off))
+                    return t
+            got = await asyncio.gather(*[worker(share)
+                                         for share in self._shares(n)])
+        return sum(got)
+
+
 class Ticker:
     """Async context manager running a 1 ms sleep loop; records the worst lateness.
 

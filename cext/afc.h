@@ -31,6 +31,11 @@ typedef struct {
     PyObject *statvfs_result;        /* os.statvfs_result */
     int64_t spin_streak;             /* when the current run of awaits
                                         resolved on the spot began; 0: none */
+    int64_t pos_window;              /* positional reads (posio.c): the
+                                        inline budget's start ... */
+    int64_t pos_last;                /* ... the last inline read ... */
+    int pos_yield;                   /* ... spent: pool, no spinning, until
+                                        the loop has run a callback */
 } afc_state;
 
 typedef struct {
@@ -85,9 +90,46 @@ PyObject *afc_throw_exc(PyObject *const *args, Py_ssize_t nargs);
 /* An am_send result as tp_iternext gives it (StopIteration(value)). */
 PyObject *afc_send_to_next(PySendResult r, PyObject *res);
 
+/* posio.c: positional I/O (read_at, write_at, ...) on the binary files.
+ * file.c owns the ops and files; posio.c the arguments, the segment
+ * batch a job carries (ctx, a capsule) and the syscalls. */
+PyObject *afc_File_read_at(PyObject *, PyObject *const *, Py_ssize_t);
+PyObject *afc_File_readinto_at(PyObject *, PyObject *const *, Py_ssize_t);
+PyObject *afc_File_write_at(PyObject *, PyObject *const *, Py_ssize_t);
+PyObject *afc_File_read_many(PyObject *, PyObject *const *, Py_ssize_t);
+PyObject *afc_File_write_many(PyObject *, PyObject *const *, Py_ssize_t);
+#define AFC_POSIO_METH(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, doc}
+#define AFC_POSIO_METHODS                                                   \
+    AFC_POSIO_METH("read_at", afc_File_read_at,                             \
+                   "read_at(offset, n): up to n bytes at offset (pread)."), \
+    AFC_POSIO_METH("readinto_at", afc_File_readinto_at,                     \
+                   "readinto_at(offset, buf): fill buf from offset."),      \
+    AFC_POSIO_METH("write_at", afc_File_write_at,                           \
+                   "write_at(offset, data): write data at offset."),        \
+    AFC_POSIO_METH("read_many", afc_File_read_many,                         \
+                   "read_many([(offset, n), ...]): one submission."),       \
+    AFC_POSIO_METH("write_many", afc_File_write_many,                       \
+                   "write_many([(offset, data), ...]): one submission.")
+void afc_posio_prepare(afc_job *job, PyObject *ctx);
+int afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait);
+PyObject *afc_posio_result(afc_job *job, PyObject *ctx);
+int afc_posio_dup(int fd);
+int afc_posio_budget(PyObject *file);  /* 1: inline reads may go on */
+/* file.c, for posio.c */
+int afc_pos_refused(PyObject *file, int writing);
+PyObject *afc_pos_op(PyObject *file, PyObject *ctx);   /* steals ctx */
+PyObject *afc_pos_fail(PyObject *op);  /* finish with the exception */
+PyObject *afc_pos_go(PyObject *op);    /* run it; the reference passes */
+/* The descriptor a read may use right here (an idle, open, readable file
+ * whose reads may be tried with RWF_NOWAIT), else -1; nowait_off: the
+ * file system said no, stop trying. */
+int afc_pos_inline_fd(PyObject *file, int nowait_off);
+
 /* text.c */
 extern PyType_Spec afc_done_spec;
 extern PyType_Spec afc_text_spec;
+PyObject *afc_done_new(afc_state *st, PyObject *value);  /* steals */
 
 /* module.c */
 extern PyType_Spec afc_completion_spec;

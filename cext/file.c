@@ -51,6 +51,8 @@ enum op_kind {
     K_SEEKABLE,
     K_WRITABLE,
     K_FS,       /* a file-system call, not tied to a file */
+    K_POS,      /* a positional call (posio.c); in the FIFO only when it
+                   must wait for the file's writes */
 };
 
 enum op_state { S_QUEUED, S_RUNNING, S_DONE, S_CONSUMED };
@@ -154,6 +156,9 @@ static int op_run_inner(AsyncOp *op);
 static void fs_done(AsyncOp *op);
 static void fs_drop_fd(AsyncOp *op);
 static void scandir_settle(AsyncOp *op, afc_job *j);
+static void pos_done(AsyncOp *op);
+static int pos_run_queued(AsyncOp *op);
+static void pos_close_dup(afc_job *j);
 static int one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs);
 static void file_pump(AsyncFile *f);
 
@@ -1933,6 +1938,8 @@ op_run_inner(AsyncOp *op)
         return op_finish(op, PyBool_FromLong(f->seekable_io));
     case K_WRITABLE:
         return op_finish(op, PyBool_FromLong(f->writable));
+    case K_POS:
+        return pos_run_queued(op);
     }
     PyErr_SetString(PyExc_SystemError, "bad operation");
     return op_finish(op, NULL);
@@ -1985,6 +1992,9 @@ afc_job_done(afc_job *job)
          * ran here, or ran only in part. */
         free(job->out);
         job->out = NULL;
+        if (op->kind == K_POS) {
+            pos_close_dup(job);
+        }
         if (op->kind == K_FS && job->fsop == AFC_FS_SCANDIR) {
             scandir_settle(op, job);
         }
@@ -2006,8 +2016,13 @@ afc_job_done(afc_job *job)
         mode_t m = job->st.st_mode;
         f->slowfd = !(S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m));
     }
-    if (op->kind == K_FS) {
-        fs_done(op);
+    if (op->kind == K_FS || (op->kind == K_POS && op->phase == P_DIRECT)) {
+        if (op->kind == K_FS) {
+            fs_done(op);
+        }
+        else {
+            pos_done(op);
+        }
         if (PyErr_Occurred()) {
             PyErr_WriteUnraisable((PyObject *)op);
         }
@@ -2048,6 +2063,9 @@ afc_job_discard(afc_job *job)
     }
     if (op->kind == K_FS) {
         fs_drop_fd(op);
+    }
+    if (op->kind == K_POS) {
+        pos_close_dup(job);
     }
     Py_DECREF(op);
 }
@@ -2190,7 +2208,8 @@ op_wait_briefly(AsyncOp *op)
 {
     afc_cq *cq = op->job.cq;
     afc_state *st = op->st;
-    if (!op->in_pool || cq == NULL || cq->inflight != 1) {
+    if (!op->in_pool || cq == NULL || cq->inflight != 1 ||
+        (op->kind == K_POS && st->pos_yield)) {
         return 0;
     }
     /* Fairness: awaits resolved on the spot never let the loop run, so
@@ -2347,7 +2366,8 @@ op_abandon(AsyncOp *op, PyObject *exc)
         return 0;
     }
     if (op->state == S_RUNNING) {
-        if (op->kind == K_READINTO && op->in_pool && exc != NULL) {
+        if ((op->kind == K_READINTO || op->kind == K_POS) && op->in_pool &&
+            exc != NULL) {
             /* The worker writes into the caller's buffer: deliver the
              * exception only after it has finished. */
             Py_INCREF(exc);
@@ -3506,7 +3526,7 @@ File_dealloc(AsyncFile *f)
         M_NOARGS("writable", File_writable, "Whether write() works."),      \
         M_NOARGS("fileno", File_fileno, "The file descriptor."),            \
         M_NOARGS("readable", File_readable, "Whether read() works."),       \
-        M_FAST("_open", File_open, NULL)
+        M_FAST("_open", File_open, NULL), AFC_POSIO_METHODS
 
 static PyMethodDef FileIO_methods[] = {
     COMMON_METHODS,
@@ -3982,4 +4002,226 @@ afc_fs_call(PyObject *module, PyObject *args)
     j->res = -1;  /* OPENAT: no descriptor yet (see fs_drop_fd) */
     op_submit(op, P_NONE);
     return (PyObject *)op;
+}
+
+/* ---- positional calls: the file side of posio.c ----
+ *
+ * A positional call is an op that is not in the file's FIFO: it runs at
+ * once, inline or in the pool on its own duplicate of the descriptor (so a
+ * close() queued after it cannot pull the descriptor from under the
+ * worker), and many can be in flight on one file. It waits in the FIFO only
+ * when the file has writes that must land first: buffered bytes, or queued
+ * calls that write, resize, flush, close, or are positional calls waiting
+ * themselves. It then runs at the head with the buffered bytes as its job's
+ * flush prefix, so it sees the file as os.pread would after those writes.
+ */
+
+static int
+pos_must_queue(AsyncFile *f)
+{
+    if (f->wlen > 0) {
+        return 1;
+    }
+    for (AsyncOp *p = f->qhead; p != NULL; p = p->next) {
+        switch (p->kind) {
+        case K_OPEN:
+        case K_WRITE:
+        case K_WRITELINES:
+        case K_TRUNCATE:
+        case K_FLUSH:
+        case K_CLOSE:
+        case K_POS:
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+pos_close_dup(afc_job *j)
+{
+    if (j->own_fd && j->fd >= 0) {
+        close(j->fd);
+    }
+    j->own_fd = 0;
+    j->fd = -1;
+}
+
+static int
+pos_finish(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    PyObject *r = afc_posio_result(&op->job, op->arg);
+    if (r != NULL && op->job.flags && f->wlen == 0 &&
+        (f->qhead == NULL || f->qhead == op)) {
+        /* Written behind the read-ahead's back: let the next buffered
+         * read see it. */
+        file_drop_readahead(f);
+    }
+    return op_finish(op, r);
+}
+
+/* The inline read budget is spent (posio.c): let the loop run once, then
+ * read here. op->whence marks a positional op that has yielded. */
+static int
+pos_yield(AsyncOp *op)
+{
+    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
+    PyObject *cb = loop != NULL && loop != Py_None
+                       ? PyObject_GetAttrString((PyObject *)op, "_resume")
+                       : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
+                                   loop, op->st->str_call_soon, cb)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(h);
+    op->whence = 1;
+    op->phase = P_YIELD;
+    return 1;
+}
+
+/* Start the work: inline when it can all be done here, else one pool job
+ * (queued: at the FIFO head, with the pending writes in front). */
+static int
+pos_begin(AsyncOp *op, int queued)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    job_init(op, AFC_JOB_POSIO);
+    afc_posio_prepare(j, op->arg);
+    if (f->wlen == 0) {
+        int nowait = f->nowait && !j->flags;
+        if (nowait && !afc_posio_budget((PyObject *)f)) {
+            nowait = 0;
+            if (!queued && !op->whence && pos_yield(op)) {
+                return RUN_WAIT;
+            }
+        }
+        int r = afc_posio_inline(j, op->arg, f->fd, nowait);
+        if (r < 0) {
+            f->nowait = 0;  /* the file system has no RWF_NOWAIT */
+        }
+        else if (r == 1) {
+            return pos_finish(op);
+        }
+    }
+    int fd = afc_posio_dup(f->fd);
+    if (fd < 0) {
+        return op_fail_errno(op, errno, NULL);
+    }
+    j->fd = fd;
+    j->own_fd = 1;
+    if (queued) {
+        job_add_flush(op);
+    }
+    int r = op_submit(op, queued ? P_FLUSH : P_DIRECT);
+    if (!op->in_pool) {
+        pos_close_dup(j);  /* refused: no worker has it */
+    }
+    return r;
+}
+
+static int
+pos_run_queued(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase != P_FLUSH) {
+        if (f->qhead == op) {
+            return pos_begin(op, 1);
+        }
+        /* Back from a yield. */
+        if (pos_must_queue(f)) {
+            op->state = S_QUEUED;
+            Py_XDECREF(file_start(f, op));
+            return RUN_WAIT;
+        }
+        return pos_begin(op, 0);
+    }
+    pos_close_dup(&op->job);
+    if (fold_flush(op) < 0) {
+        return op_finish(op, NULL);
+    }
+    return pos_finish(op);
+}
+
+static void
+pos_done(AsyncOp *op)
+{
+    pos_close_dup(&op->job);
+    pos_finish(op);
+}
+
+int
+afc_pos_refused(PyObject *obj, int writing)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (f->closed || f->detached || !f->opened) {
+        PyErr_SetString(PyExc_ValueError,
+                        f->detached ? "raw stream has been detached"
+                                    : "I/O operation on closed file.");
+        return -1;
+    }
+    if (writing ? !f->writable : !f->readable) {
+        PyErr_SetString(f->st->UnsupportedOperation,
+                        writing ? "File not open for writing"
+                                : "File not open for reading");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+afc_pos_op(PyObject *obj, PyObject *ctx)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    AsyncOp *op = op_new(f, K_POS);
+    if (op == NULL) {
+        Py_XDECREF(ctx);
+        return NULL;
+    }
+    op->arg = ctx;
+    op->state = S_RUNNING;
+    return (PyObject *)op;
+}
+
+PyObject *
+afc_pos_fail(PyObject *obj)
+{
+    op_finish((AsyncOp *)obj, NULL);
+    return obj;
+}
+
+PyObject *
+afc_pos_go(PyObject *obj)
+{
+    AsyncOp *op = (AsyncOp *)obj;
+    AsyncFile *f = op->file;
+    if (pos_must_queue(f)) {
+        op->state = S_QUEUED;
+        return file_start_owned(f, op);
+    }
+    Py_INCREF(f);
+    pos_begin(op, 0);
+    Py_DECREF(f);
+    return obj;
+}
+
+int
+afc_pos_inline_fd(PyObject *obj, int nowait_off)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (nowait_off) {
+        f->nowait = 0;
+        return -1;
+    }
+    if (!f->nowait || !f->readable || f->closed || f->detached ||
+        !f->opened || pos_must_queue(f)) {
+        return -1;
+    }
+    return f->fd;
 }

@@ -659,6 +659,9 @@ run_main(afc_job *job)
     case AFC_JOB_FS:
         run_fs(job);
         break;
+    case AFC_JOB_POSIO:
+        afc_posio_work(job);
+        break;
     }
 }
 

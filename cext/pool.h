@@ -39,6 +39,7 @@ enum afc_job_kind {
     AFC_JOB_CLOSE,     /* close(fd) */
     AFC_JOB_ISATTY,    /* isatty(fd) */
     AFC_JOB_FS,        /* a file-system call: see enum afc_fs_op */
+    AFC_JOB_POSIO,     /* positional reads or writes: posio.c */
 };
 
 /* File-system calls (AFC_JOB_FS). Paths are NUL-terminated bytes owned by
@@ -188,6 +189,9 @@ int afc_cq_wait(afc_cq *cq, long ns);     /* sleep until ready or ns pass */
  * undelivered in the parent at fork() (queues of an older generation),
  * with err = AFC_ERR_FORKED for those that never finished. */
 afc_job *afc_fork_take_stale(const void *owner);
+
+/* posio.c, on a worker: the segments of an AFC_JOB_POSIO job. */
+void afc_posio_work(afc_job *job);
 
 /* Run one job synchronously on the calling thread (no GIL needed). */
 void afc_job_run(afc_job *job);

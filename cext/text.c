@@ -1076,3 +1076,10 @@ PyType_Spec afc_text_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = Text_slots,
 };
+
+/* A finished awaitable for other files' fast paths (posio.c). */
+PyObject *
+afc_done_new(afc_state *st, PyObject *value)
+{
+    return done_new(st, value);
+}

@@ -1,0 +1,107 @@
+"""Whole-file calls: read_bytes/read_text/write_bytes/write_text(path, ...).
+
+The results, exceptions and files on disk are pathlib.Path's methods' own:
+the same argument checks before the file is touched, the same truncation
+when the text layer refuses an encoding after the file was opened. For now
+each call composes the native open/read/write/close (the open job sizes the
+file with fstat, so the read is one allocation of the right size).
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Union
+
+from ._open import _open_flags, open as _afc_open
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+async def read_bytes(path: StrPath) -> bytes:
+    """The whole file as bytes, as pathlib.Path(path).read_bytes()."""
+    async with _afc_open(path, "rb") as f:
+        data: bytes = await f.read()
+    return data
+
+
+def _decode(data: bytes, encoding: str | None, errors: str | None,
+            newline: str | None) -> str:
+    wrapper = io.TextIOWrapper(io.BytesIO(data), encoding=encoding,
+                               errors=errors, newline=newline)
+    text = wrapper.read()
+    wrapper.detach()
+    return text
+
+
+async def read_text(path: StrPath, encoding: str | None = None,
+                    errors: str | None = None,
+                    newline: str | None = None) -> str:
+    """The whole file decoded, as pathlib.Path(path).read_text()."""
+    encoding = io.text_encoding(encoding)
+    # io.open refuses bad argument types and values before it opens.
+    _open_flags(path, "r", -1, encoding, errors, newline, True)
+    return _decode(await read_bytes(path), encoding, errors, newline)
+
+
+def _encode(data: str, encoding: str | None, errors: str | None,
+            newline: str | None) -> tuple[bytes, int]:
+    sink = io.BytesIO()
+    wrapper = io.TextIOWrapper(sink, encoding=encoding, errors=errors,
+                               newline=newline, write_through=True)
+    n = wrapper.write(data)
+    wrapper.flush()
+    wrapper.detach()
+    return sink.getvalue(), n
+
+
+async def _write_all(path: StrPath, data: Any) -> int:
+    async with _afc_open(path, "wb") as f:
+        n: int = await f.write(data)
+    return n
+
+
+async def write_bytes(path: StrPath, data: Any, *,
+                      atomic: bool = False) -> int:
+    """Write bytes-like ``data`` as the file's whole content, as
+    pathlib.Path(path).write_bytes(); returns the bytes written.
+
+    ``atomic=True``: through atomic_write(), so the file is always either
+    its complete old or its complete new content, durably."""
+    view = memoryview(data)
+    if atomic:
+        from ._atomic import atomic_write
+        async with atomic_write(path, "wb") as f:
+            n: int = await f.write(view)
+        return n
+    return await _write_all(path, view)
+
+
+async def write_text(path: StrPath, data: str, encoding: str | None = None,
+                     errors: str | None = None, newline: str | None = None,
+                     *, atomic: bool = False) -> int:
+    """Write ``data`` encoded as the file's whole content, as
+    pathlib.Path(path).write_text(); returns the characters written.
+
+    ``atomic=True``: through atomic_write(), see write_bytes()."""
+    if not isinstance(data, str):
+        raise TypeError("data must be str, not %s" % type(data).__name__)
+    encoding = io.text_encoding(encoding)
+    _open_flags(path, "w", -1, encoding, errors, newline, True)
+    try:
+        raw, n = _encode(data, encoding, errors, newline)
+    except Exception:
+        if not atomic:
+            # io.open has created or truncated the file by the time the
+            # text layer looks up the codec or encodes: so does this.
+            await _write_all(path, b"")
+        raise
+    if atomic:
+        from ._atomic import atomic_write
+        async with atomic_write(path, "wb") as f:
+            await f.write(raw)
+    else:
+        await _write_all(path, raw)
+    return n
+
+
+__all__ = ["read_bytes", "read_text", "write_bytes", "write_text"]

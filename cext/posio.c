@@ -1,0 +1,647 @@
+/* Positional I/O on the binary files: read_at, readinto_at, write_at,
+ * read_many, write_many.
+ *
+ * The semantics are pread(2)/pwrite(2)'s, as os.pread/os.pwrite give them:
+ * the file position is not used or moved, a read stops short only at EOF,
+ * a write writes everything or fails. A call carries a batch of segments
+ * (offset, memory, length); the file side (file.c) decides where the batch
+ * runs: here on the loop thread when the pages are cached (reads, with
+ * preadv2(RWF_NOWAIT)), else in one pool job on a duplicate descriptor.
+ *
+ * The batch lives in a capsule that the op keeps alive: the memory a
+ * worker writes (new bytes objects, or pinned caller buffers) and the
+ * memory it reads (pinned buffers) are released only after the job is
+ * back on the loop thread.
+ */
+#include "afc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define AFC_POS_INLINE_MAX (1024 * 1024)  /* bytes read inline per call */
+#define AFC_POS_CAPSULE "aiofiles_c.posio"
+
+typedef struct {
+    int64_t off;
+    char *ptr;
+    size_t len;
+    size_t done;       /* bytes moved so far (inline part included) */
+    int err;           /* errno that ended the segment, 0: none */
+    int finished;      /* full, EOF, or an error: nothing left to do */
+} afc_seg;
+
+enum pos_shape {
+    SHAPE_BYTES,       /* read_at: one bytes object */
+    SHAPE_BYTES_LIST,  /* read_many: a list of them */
+    SHAPE_INT,         /* readinto_at, write_at: a count */
+    SHAPE_INT_LIST,    /* write_many: a list of counts */
+};
+
+typedef struct {
+    Py_ssize_t n;
+    int writing;
+    int shape;
+    Py_ssize_t nviews;
+    Py_buffer *views;  /* pinned caller buffers (n of them, or none) */
+    PyObject **objs;   /* owned new bytes that workers fill (or none) */
+    afc_seg segs[];
+} afc_batch;
+
+/* ---- the batch (loop thread) ---- */
+
+static void
+batch_free(PyObject *cap)
+{
+    afc_batch *b = PyCapsule_GetPointer(cap, AFC_POS_CAPSULE);
+    if (b == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t i = 0; i < b->nviews; i++) {
+        PyBuffer_Release(&b->views[i]);
+    }
+    if (b->objs != NULL) {
+        for (Py_ssize_t i = 0; i < b->n; i++) {
+            Py_XDECREF(b->objs[i]);
+        }
+    }
+    PyMem_Free(b->views);
+    PyMem_Free(b->objs);
+    PyMem_Free(b);
+}
+
+/* A batch of n segments in a capsule; *out points into it. */
+static PyObject *
+batch_new(Py_ssize_t n, int writing, int shape, int with_views,
+          afc_batch **out)
+{
+    if ((size_t)n > (PY_SSIZE_T_MAX - sizeof(afc_batch)) / sizeof(afc_seg)) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    afc_batch *b = PyMem_Calloc(1, sizeof(afc_batch) +
+                                       (size_t)n * sizeof(afc_seg));
+    if (b == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    b->n = n;
+    b->writing = writing;
+    b->shape = shape;
+    if (n > 0 && with_views) {
+        b->views = PyMem_Calloc((size_t)n, sizeof(Py_buffer));
+    }
+    else if (n > 0) {
+        b->objs = PyMem_Calloc((size_t)n, sizeof(PyObject *));
+    }
+    PyObject *cap = NULL;
+    if (n > 0 && b->views == NULL && b->objs == NULL) {
+        PyErr_NoMemory();
+    }
+    else {
+        cap = PyCapsule_New(b, AFC_POS_CAPSULE, batch_free);
+    }
+    if (cap == NULL) {
+        PyMem_Free(b->views);
+        PyMem_Free(b->objs);
+        PyMem_Free(b);
+        return NULL;
+    }
+    *out = b;
+    return cap;
+}
+
+static afc_batch *
+batch_of(PyObject *ctx)
+{
+    return (afc_batch *)PyCapsule_GetPointer(ctx, AFC_POS_CAPSULE);
+}
+
+/* ---- arguments, converted as os.pread/os.pwrite convert them ---- */
+
+static int
+conv_offset(PyObject *o, int64_t *out)
+{
+    long v = PyLong_AsLong(o);  /* Py_off_t is a C long here */
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int
+conv_length(PyObject *o, Py_ssize_t *out)
+{
+    PyObject *i = PyNumber_Index(o);
+    if (i == NULL) {
+        return -1;
+    }
+    Py_ssize_t v = PyLong_AsSsize_t(i);
+    Py_DECREF(i);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v < 0) {
+        errno = EINVAL;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
+{
+    if (PyObject_GetBuffer(o, view, writable ? PyBUF_WRITABLE
+                                             : PyBUF_SIMPLE) == 0) {
+        return 0;
+    }
+    /* A source buffer fails as os.pwrite's does; a target as io's
+     * readinto() words it. */
+    if (writable && (PyErr_ExceptionMatches(PyExc_TypeError) ||
+                     PyErr_ExceptionMatches(PyExc_BufferError))) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s() argument must be read-write bytes-like "
+                     "object, not %.100s",
+                     fname, Py_TYPE(o)->tp_name);
+    }
+    return -1;
+}
+
+static int
+nargs_is(const char *fname, Py_ssize_t nargs, Py_ssize_t want)
+{
+    if (nargs == want) {
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s "
+                 "(%zd given)", fname, want, want == 1 ? "" : "s", nargs);
+    return -1;
+}
+
+/* The op that raises the current exception when awaited. */
+static PyObject *
+refuse(PyObject *self)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *op = afc_pos_op(self, NULL);
+    if (op == NULL) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    PyErr_Restore(type, value, tb);
+    return afc_pos_fail(op);
+}
+
+/* Start the batch in ctx (stolen) on file self. */
+static PyObject *
+start(PyObject *self, PyObject *ctx, int writing)
+{
+    if (afc_pos_refused(self, writing) < 0) {
+        Py_DECREF(ctx);
+        return refuse(self);
+    }
+    PyObject *op = afc_pos_op(self, ctx);
+    if (op == NULL) {
+        return NULL;
+    }
+    return afc_pos_go(op);
+}
+
+/* A segment reading into a new bytes object of n bytes (uninitialised:
+ * the reader fills it, and a short result is shrunk). */
+static int
+seg_new_bytes(afc_batch *b, Py_ssize_t i, int64_t off, Py_ssize_t n)
+{
+    PyObject *o = PyBytes_FromStringAndSize(NULL, n);
+    if (o == NULL) {
+        return -1;
+    }
+    b->objs[i] = o;
+    b->segs[i].off = off;
+    b->segs[i].ptr = PyBytes_AS_STRING(o);
+    b->segs[i].len = (size_t)n;
+    return 0;
+}
+
+static void
+seg_view(afc_batch *b, Py_ssize_t i, int64_t off)
+{
+    b->segs[i].off = off;
+    b->segs[i].ptr = b->views[i].buf;
+    b->segs[i].len = (size_t)b->views[i].len;
+}
+
+
+/* The common case served with no op at all: cached pages of an idle file
+ * read into the new bytes object on the spot, answered by a finished
+ * awaitable. NULL without an exception: take the general way. */
+static PyObject *
+read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
+{
+    int fd = afc_pos_inline_fd(self, 0);
+    if (fd < 0 || !afc_posio_budget(self)) {
+        return NULL;
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    struct iovec iov = {PyBytes_AS_STRING(bytes), (size_t)n};
+    ssize_t r;
+    do {
+        r = preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r == n || r == 0) {
+        if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
+            return NULL;
+        }
+        return afc_done_new(PyType_GetModuleState(Py_TYPE(self)), bytes);
+    }
+    if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
+        afc_pos_inline_fd(self, 1);
+    }
+    /* Not cached, partly cached, or an error the pool will report. */
+    Py_DECREF(bytes);
+    return NULL;
+}
+
+PyObject *
+afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t off;
+    Py_ssize_t n;
+    afc_batch *b;
+    if (nargs_is("read_at", nargs, 2) < 0 || conv_offset(args[0], &off) < 0 ||
+        conv_length(args[1], &n) < 0) {
+        return refuse(self);
+    }
+    if (off >= 0 && n > 0 && n <= AFC_POS_INLINE_MAX) {
+        PyObject *r = read_at_here(self, off, n);
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
+    }
+    PyObject *ctx = batch_new(1, 0, SHAPE_BYTES, 0, &b);
+    if (ctx == NULL) {
+        return refuse(self);
+    }
+    if (seg_new_bytes(b, 0, off, n) < 0) {
+        Py_DECREF(ctx);
+        return refuse(self);
+    }
+    return start(self, ctx, 0);
+}
+
+PyObject *
+afc_File_readinto_at(PyObject *self, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+    int64_t off;
+    afc_batch *b;
+    if (nargs_is("readinto_at", nargs, 2) < 0 ||
+        conv_offset(args[0], &off) < 0) {
+        return refuse(self);
+    }
+    PyObject *ctx = batch_new(1, 0, SHAPE_INT, 1, &b);
+    if (ctx == NULL) {
+        return refuse(self);
+    }
+    if (pin(args[1], &b->views[0], 1, "readinto_at") < 0) {
+        Py_DECREF(ctx);
+        return refuse(self);
+    }
+    b->nviews = 1;
+    seg_view(b, 0, off);
+    return start(self, ctx, 0);
+}
+
+PyObject *
+afc_File_write_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t off;
+    afc_batch *b;
+    if (nargs_is("write_at", nargs, 2) < 0 ||
+        conv_offset(args[0], &off) < 0) {
+        return refuse(self);
+    }
+    PyObject *ctx = batch_new(1, 1, SHAPE_INT, 1, &b);
+    if (ctx == NULL) {
+        return refuse(self);
+    }
+    if (pin(args[1], &b->views[0], 0, "write_at") < 0) {
+        Py_DECREF(ctx);
+        return refuse(self);
+    }
+    b->nviews = 1;
+    seg_view(b, 0, off);
+    return start(self, ctx, 1);
+}
+
+/* read_many/write_many: one pair (offset, n or data) per segment. */
+static PyObject *
+many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
+{
+    const char *fname = writing ? "write_many" : "read_many";
+    PyObject *seq = NULL, *ctx = NULL;
+    afc_batch *b;
+    if (nargs_is(fname, nargs, 1) < 0) {
+        return refuse(self);
+    }
+    seq = PySequence_Fast(args[0], writing
+        ? "write_many() argument must be an iterable of (offset, data) pairs"
+        : "read_many() argument must be an iterable of (offset, n) pairs");
+    if (seq == NULL) {
+        return refuse(self);
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    ctx = batch_new(n, writing, writing ? SHAPE_INT_LIST : SHAPE_BYTES_LIST,
+                    writing, &b);
+    if (ctx == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *pair[2];
+        int64_t off;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() items must be (offset, %s) tuples, not "
+                         "%.100s", fname, writing ? "data" : "n",
+                         Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        pair[0] = PyTuple_GET_ITEM(item, 0);
+        pair[1] = PyTuple_GET_ITEM(item, 1);
+        if (conv_offset(pair[0], &off) < 0) {
+            goto error;
+        }
+        if (writing) {
+            if (pin(pair[1], &b->views[i], 0, fname) < 0) {
+                goto error;
+            }
+            b->nviews = i + 1;
+            seg_view(b, i, off);
+        }
+        else {
+            Py_ssize_t len;
+            if (conv_length(pair[1], &len) < 0 ||
+                seg_new_bytes(b, i, off, len) < 0) {
+                goto error;
+            }
+        }
+    }
+    Py_DECREF(seq);
+    return start(self, ctx, writing);
+error:
+    Py_XDECREF(ctx);
+    Py_XDECREF(seq);
+    return refuse(self);
+}
+
+PyObject *
+afc_File_read_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return many(self, args, nargs, 0);
+}
+
+PyObject *
+afc_File_write_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return many(self, args, nargs, 1);
+}
+
+/* ---- fairness ----
+ *
+ * Cached positional reads are answered on the loop thread, and a task that
+ * awaits them never yields. Many tasks reading one after another would
+ * each take a slice, so the budget is shared by all of them: the window
+ * opens when the loop has run (a callback it ran, or a pause in the reads)
+ * and once AFC_POS_BUDGET_NS of it is spent, reads go to the pool and their
+ * tasks park, with no spinning, until the loop has run the callback. */
+
+#define AFC_POS_BUDGET_NS (500 * 1000)
+#define AFC_POS_IDLE_NS (1000 * 1000)   /* a pause this long: a new window */
+#define AFC_POS_STALE_NS (20 * 1000 * 1000)  /* a callback never run */
+
+static PyObject *
+pos_tick(PyObject *file, PyObject *Py_UNUSED(ignored))
+{
+    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
+    if (st != NULL) {
+        st->pos_yield = 0;
+        st->pos_window = afc_now_ns();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef pos_tick_def = {"_pos_tick", pos_tick, METH_NOARGS, NULL};
+
+int
+afc_posio_budget(PyObject *file)
+{
+    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
+    if (st == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int64_t now = afc_now_ns();
+    if (st->pos_yield) {
+        if (now - st->pos_last < AFC_POS_STALE_NS) {
+            return 0;
+        }
+        /* The loop that was to run the callback stopped (or this is
+         * another loop): do not wait for it. */
+        st->pos_yield = 0;
+        st->pos_window = now;
+    }
+    if (now - st->pos_last > AFC_POS_IDLE_NS) {
+        st->pos_window = now;
+    }
+    st->pos_last = now;
+    if (now - st->pos_window <= AFC_POS_BUDGET_NS) {
+        return 1;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    PyObject *cb = loop != NULL && loop != Py_None
+                       ? PyCFunction_New(&pos_tick_def, file) : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
+                                   loop, st->str_call_soon, cb)
+                             : NULL;
+    Py_XDECREF(h);
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        PyErr_Clear();
+        st->pos_window = now;  /* no loop to wait for: carry on */
+        return 1;
+    }
+    st->pos_yield = 1;
+    return 0;
+}
+
+/* ---- running a batch ---- */
+
+int
+afc_posio_dup(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+void
+afc_posio_prepare(afc_job *job, PyObject *ctx)
+{
+    afc_batch *b = batch_of(ctx);
+    job->ptr = (char *)b;
+    job->len = (size_t)b->n;
+    job->flags = b->writing;
+}
+
+/* Loop thread: settle what needs no waiting (empty or refused segments,
+ * and with nowait, reads of cached pages). 1: all done; 0: the pool must
+ * do the rest; -1: the file system has no RWF_NOWAIT (pool too). */
+int
+afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait)
+{
+    afc_batch *b = batch_of(ctx);
+    size_t budget = AFC_POS_INLINE_MAX;
+    int all = 1;
+    (void)job;
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        afc_seg *s = &b->segs[i];
+        if (s->finished) {
+            continue;
+        }
+        if (s->off < 0) {
+            s->err = EINVAL;  /* what the kernel says, without asking */
+            s->finished = 1;
+            continue;
+        }
+        if (s->len == 0) {
+            s->finished = 1;
+            continue;
+        }
+        while (!b->writing && nowait && budget > 0) {
+            size_t want = s->len - s->done;
+            if (want > budget) {
+                want = budget;
+            }
+            struct iovec iov = {s->ptr + s->done, want};
+            ssize_t r = preadv2(fd, &iov, 1, (off_t)(s->off + (int64_t)s->done),
+                                RWF_NOWAIT);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            if (r < 0) {
+                if (errno == EOPNOTSUPP || errno == ENOSYS ||
+                    errno == EPERM) {
+                    return -1;
+                }
+                break;  /* EAGAIN: not cached; others: the pool says */
+            }
+            budget -= (size_t)r;
+            if (r == 0) {
+                s->finished = 1;  /* EOF: the size is checked first */
+                break;
+            }
+            s->done += (size_t)r;
+            if (s->done == s->len) {
+                s->finished = 1;
+                break;
+            }
+        }
+        if (!s->finished) {
+            all = 0;
+        }
+    }
+    return all;
+}
+
+/* Worker: pread until full or EOF, pwrite until all written, retrying
+ * EINTR; each segment stops at its first error. */
+void
+afc_posio_work(afc_job *job)
+{
+    afc_batch *b = (afc_batch *)job->ptr;
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        afc_seg *s = &b->segs[i];
+        while (!s->finished) {
+            off_t at = (off_t)(s->off + (int64_t)s->done);
+            size_t want = s->len - s->done;
+            ssize_t r = b->writing ? pwrite(job->fd, s->ptr + s->done, want, at)
+                                   : pread(job->fd, s->ptr + s->done, want, at);
+            if (r < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                s->err = errno;
+                s->finished = 1;
+                break;
+            }
+            s->done += (size_t)r;
+            if (r == 0 || s->done == s->len) {
+                s->finished = 1;
+            }
+        }
+    }
+}
+
+/* Loop thread, the job back (or done inline): what the call returns. A
+ * segment that failed before moving a byte raises its error; one that
+ * moved some bytes first reports them, as a short pread/pwrite would. */
+PyObject *
+afc_posio_result(afc_job *job, PyObject *ctx)
+{
+    afc_batch *b = batch_of(ctx);
+    PyObject *list = NULL;
+    (void)job;
+    if (b == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        if (b->segs[i].err != 0 && b->segs[i].done == 0) {
+            errno = b->segs[i].err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    if (b->shape == SHAPE_BYTES_LIST || b->shape == SHAPE_INT_LIST) {
+        list = PyList_New(b->n);
+        if (list == NULL) {
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        afc_seg *s = &b->segs[i];
+        PyObject *v;
+        if (b->objs != NULL) {
+            v = b->objs[i];
+            b->objs[i] = NULL;
+            if (s->done < s->len &&
+                _PyBytes_Resize(&v, (Py_ssize_t)s->done) < 0) {
+                Py_XDECREF(list);
+                return NULL;
+            }
+        }
+        else {
+            v = PyLong_FromSize_t(s->done);
+            if (v == NULL) {
+                Py_XDECREF(list);
+                return NULL;
+            }
+        }
+        if (list == NULL) {
+            return v;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
