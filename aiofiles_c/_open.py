@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import functools
 import io
 import os
 from concurrent.futures import Executor
@@ -13,6 +15,9 @@ from ._text import _NativeTextIOWrapper
 from .base import AiofilesContextManager
 
 _T = TypeVar("_T")
+# aiofiles_c.threadpool, set when it is imported: open() consults its
+# sync_open (see _aiofiles_route).
+_threadpool: Any = None
 _FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
 
 
@@ -160,7 +165,30 @@ def open(
     file I/O runs on the native pool, and ``executor`` is used only to call
     a Python ``opener``.
     """
+    tp = _threadpool
+    if tp is not None and tp.sync_open is not builtins.open:
+        return AiofilesContextManager(_aiofiles_route(
+            tp, file, mode, buffering, encoding, errors, newline, closefd,
+            opener, loop, executor))
     return AiofilesContextManager(
         _open(file, mode, buffering, encoding, errors, newline, closefd,
               opener, loop, executor)
     )
+
+
+async def _aiofiles_route(tp: Any, file: Any, mode: str, buffering: int,
+                          encoding: Any, errors: Any, newline: Any,
+                          closefd: bool, opener: Any,
+                          loop: asyncio.AbstractEventLoop | None,
+                          executor: Executor | None) -> Any:
+    """aiofiles' own way of opening: ``threadpool.sync_open`` (replaced by
+    a test's mock, or by the pure-Python backend's choice) called in the
+    executor, and its result made async by ``threadpool.wrap`` (so types
+    given to ``wrap.register`` are honoured)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    sync_open = tp.sync_open
+    f = await loop.run_in_executor(executor, functools.partial(
+        sync_open, file, mode=mode, buffering=buffering, encoding=encoding,
+        errors=errors, newline=newline, closefd=closefd, opener=opener))
+    return tp.wrap(f, loop=loop, executor=executor)

@@ -2256,7 +2256,7 @@ static PyMethodDef Op_methods[] = {
 
 static PyType_Slot Op_slots[] = {
     {Py_am_await, Op_await},
-    {Py_am_send, Op_am_send},
+    AFC_AM_SEND_SLOT(Op_am_send)
     {Py_tp_iter, Op_await},
     {Py_tp_iternext, Op_iternext},
     {Py_tp_methods, Op_methods},
@@ -2724,7 +2724,7 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     }
     int whence = 0;
     if (nargs == 2) {
-        whence = _PyLong_AsInt(args[1]);
+        whence = afc_long_as_int(args[1]);
         if (whence == -1 && PyErr_Occurred()) {
             return op_error(f);
         }

@@ -16,8 +16,7 @@ afc_cq_is_live(CompletionObject *c)
 static PyObject *
 Completion_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (!_PyArg_NoPositional("Completion", args) ||
-        !_PyArg_NoKeywords("Completion", kwds)) {
+    if (!afc_no_args("Completion", args, kwds)) {
         return NULL;
     }
     afc_pool_init_once();
@@ -225,7 +224,7 @@ static int
 add_type(PyObject *module, PyType_Spec *spec, PyObject *base,
          PyTypeObject **out)
 {
-    PyObject *t = PyType_FromModuleAndSpec(module, spec, base);
+    PyObject *t = afc_type_from_spec(module, spec, base);
     if (t == NULL) {
         return -1;
     }

@@ -7,9 +7,11 @@
   event loop and on uvloop, via pytest-asyncio's
   ``pytest_asyncio_loop_factories`` hook (test ids ``[asyncio]`` and
   ``[uvloop]``).
+  pytest-asyncio releases without that hook (the last ones for Python 3.9)
+  get the same two loops from a parametrized ``event_loop_policy`` fixture.
 * Sync tests that drive coroutines themselves (the hypothesis tests) use the
-  module-scoped, parametrized ``runner`` fixture: an ``asyncio.Runner`` on
-  each of the two loops.
+  module-scoped, parametrized ``runner`` fixture: an ``asyncio.Runner`` (or
+  the same thing, from helpers, before Python 3.11) on each of the two loops.
 """
 import asyncio
 import os
@@ -19,15 +21,22 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import IMPL_NAME, LOOP_FACTORIES, load_impl  # noqa: E402
+import pytest_asyncio.plugin  # noqa: E402
+from helpers import (IMPL_NAME, LOOP_FACTORIES, LOOP_POLICIES,  # noqa: E402
+                     Runner, load_impl)
 
 
 def pytest_report_header(config):
     return f"aiofiles implementation under test: {IMPL_NAME}"
 
 
-def pytest_asyncio_loop_factories(config, item):
-    return dict(LOOP_FACTORIES)
+if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
+    def pytest_asyncio_loop_factories(config, item):
+        return dict(LOOP_FACTORIES)
+else:
+    @pytest.fixture(scope="session", params=sorted(LOOP_POLICIES))
+    def event_loop_policy(request):
+        return LOOP_POLICIES[request.param]()
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +46,7 @@ def impl():
 
 @pytest.fixture(scope="module", params=sorted(LOOP_FACTORIES))
 def runner(request):
-    with asyncio.Runner(loop_factory=LOOP_FACTORIES[request.param]) as r:
+    with Runner(loop_factory=LOOP_FACTORIES[request.param]) as r:
         yield r
 
 

@@ -61,6 +61,9 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         f._rolled = True
         del f._TemporaryFileArgs
         mem.close()
+        # As in aiofiles, f._file._file is the file on disk from now on
+        # (the native file; tempfile's object is not called any more).
+        f._file = newfile
 
     async def fileno(self) -> int:
         """Roll over and return the file descriptor."""

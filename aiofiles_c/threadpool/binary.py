@@ -8,6 +8,8 @@ does. The native types are registered with these ABCs, so
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _cext
 from ..base import AsyncBase, AsyncIndirectBase
 from .utils import (delegate_to_executor, proxy_method_directly,
@@ -68,3 +70,17 @@ class AsyncIndirectFileIO(AsyncIndirectBase):
 AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
 AsyncBufferedReader.register(_cext.AsyncBufferedReader)
 AsyncFileIO.register(_cext.AsyncFileIO)
+
+
+def _native_file(self: Any) -> Any:
+    """The file object under the async one, as aiofiles' ``_file``: a
+    native file has no blocking object beneath it, so this is the file
+    itself (``closed``, ``name``, ``mode``, ``fileno()`` are the same)."""
+    return self
+
+
+# Set on the native types from here (they are mutable heap types), so the
+# C side needs no attribute of its own; subclasses inherit it.
+_cext.AsyncFileIO._file = property(_native_file)  # type: ignore[attr-defined]
+_cext.AsyncBufferedIOBase._file = property(  # type: ignore[attr-defined]
+    _native_file)

@@ -26,6 +26,10 @@ class AsyncTextIOWrapper(AsyncBase):
 
 
 AsyncTextIOWrapper.register(_NativeTextIOWrapper)
+# aiofiles' ``_file`` (the file under the async one): a native text file
+# is its own (see binary._native_file).
+_NativeTextIOWrapper._file = property(  # type: ignore[attr-defined]
+    lambda self: self)
 
 
 @delegate_to_executor("close", "flush", "isatty", "read", "readable",
