@@ -21,6 +21,10 @@ class AsyncSpooledTemporaryFile(AsyncBase):
     tempfile), binary or text; calls go to that file from then on.
     """
 
+    # After rollover tempfile's __exit__ would call the native file's
+    # close() without awaiting it: ours closes through close().
+    _exit_in_executor = False
+
     def __init__(self, file: Any, loop: AbstractEventLoop | None,
                  executor: Executor | None) -> None:
         super().__init__(file, loop, executor)
