@@ -367,11 +367,12 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         tms = (a[0], a[1], m[0], m[1])
     else:
         tms = (0, -1, 0, -1)  # now
-    p, fd, _, _ = path_arg("utime", "path", path, allow_fd=True)
-    # os.utime's errors name no file.
+    p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)
+    # os.utime's errors name the file from Python 3.13 on only.
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dir_fd_arg(dir_fd),
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
-                       0, None, None, True, tms)
+                       0, fname if _fs.UTIME_NAMES_FILE else None, None,
+                       True, tms)
 
 
 @os_signature("truncate", "path length", 2)
@@ -524,11 +525,19 @@ async def rmtree(path: Any, ignore_errors: bool = False,  # noqa: F811
             onerror(os.open, path, sys.exc_info())
             return
         try:
-            raise OSError("Cannot call rmtree on a symbolic link")
+            raise _symlink_error(path)
         except OSError:
             onerror(os.path.islink, path, sys.exc_info())
         return
     await _rmtree(os.fspath(path), onerror)
+
+
+def _symlink_error(path: Any) -> OSError:
+    # shutil names the path in this error from Python 3.13 on.
+    e = OSError("Cannot call rmtree on a symbolic link")
+    if sys.version_info >= (3, 13):
+        e.filename = path
+    return e
 
 
 async def _rmtree(top: Any, onerror: Any) -> None:
@@ -548,7 +557,7 @@ async def _rmtree(top: Any, onerror: Any) -> None:
         if is_dir:
             try:
                 if entry.is_symlink():
-                    raise OSError("Cannot call rmtree on a symbolic link")
+                    raise _symlink_error(fullname)
             except OSError:
                 onerror(os.path.islink, fullname, sys.exc_info())
                 continue

@@ -134,12 +134,80 @@ afc_no_args(const char *name, PyObject *args, PyObject *kwds)
     return 1;
 }
 
+/* io's argument errors that changed with 3.12's argument clinic code. */
+
+/* Too many arguments to FileIO.read() or any truncate(). */
+static inline int
+afc_clinic_at_most_1(const char *fname, Py_ssize_t nargs)
+{
+    if (nargs <= 1) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)",
+                 fname, nargs);
+#else
+    PyErr_Format(PyExc_TypeError, "%s expected at most 1 argument, got %zd",
+                 fname, nargs);
+#endif
+    return -1;
+}
+
+/* One required argument, where 3.12's clinic code took over from METH_O
+ * (FileIO.write/readinto, a buffered reader's write): the error, or 0
+ * before 3.12 (the caller then reports it as METH_O did, if at all). */
+static inline int
+afc_clinic_one_arg(const char *fname, Py_ssize_t nargs)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs == 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes exactly 1 positional argument (0 given)",
+                     fname);
+        return -1;
+    }
+    return afc_clinic_at_most_1(fname, nargs);
+#else
+    (void)fname, (void)nargs;
+    return 0;
+#endif
+}
+
+/* FileIO.readinto() given a read-only or non-buffer object. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define AFC_RAW_READINTO_ARG_FMT \
+    "readinto() argument 1 must be read-write bytes-like object, not %.100s"
+#else
+#define AFC_RAW_READINTO_ARG_FMT \
+    "readinto() argument must be read-write bytes-like object, not %.100s"
+#endif
+
+/* read()/read1() of a buffered writer: from 3.12 the size is converted to
+ * a C int (and refused as such) before the "not readable" error. */
+static inline int
+afc_writer_read_args(const char *fname, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (afc_clinic_at_most_1(fname, nargs) < 0) {
+        return -1;
+    }
+    if (nargs == 1 && afc_long_as_int(args[0]) == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+#else
+    (void)fname, (void)args, (void)nargs;
+#endif
+    return 0;
+}
+
 #endif /* Py_PYTHON_H */
 
 /* ---- platform ----
  *
  * setup.py probes for the Linux-only calls and defines AFC_HAVE_<CALL> for
- * each one it found; AIOFILES_C_PORTABLE=1 makes it define none (the
+ * each one it found (eventfd, preadv2 with RWF_NOWAIT, copy_file_range,
+ * sendfile; stat is plain fstat/fstatat everywhere); AIOFILES_C_PORTABLE=1 makes it define none (the
  * portable POSIX backend, tested on Linux that way). Without setup.py's
  * word (another build system) the Linux calls are assumed on Linux only. */
 #if !defined(AFC_PROBED) && defined(__linux__)
@@ -147,12 +215,19 @@ afc_no_args(const char *name, PyObject *args, PyObject *kwds)
 #define AFC_HAVE_PREADV2 1
 #define AFC_HAVE_COPY_FILE_RANGE 1
 #define AFC_HAVE_SENDFILE 1
-#define AFC_HAVE_STATX 1
+#endif
+
+#ifdef __APPLE__
+/* Darwin names the POSIX 2008 stat times differently and declares no
+ * fdatasync (fsync is what it has). */
+#define st_atim st_atimespec
+#define st_mtim st_mtimespec
+#define st_ctim st_ctimespec
+#define fdatasync(fd) fsync(fd)
 #endif
 
 #if defined(AFC_HAVE_EVENTFD) && defined(AFC_HAVE_PREADV2) && \
-    defined(AFC_HAVE_COPY_FILE_RANGE) && defined(AFC_HAVE_SENDFILE) && \
-    defined(AFC_HAVE_STATX)
+    defined(AFC_HAVE_COPY_FILE_RANGE) && defined(AFC_HAVE_SENDFILE)
 #define AFC_BACKEND_NAME "native"
 #else
 #define AFC_BACKEND_NAME "portable"

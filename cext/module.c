@@ -246,7 +246,8 @@ module_exec(PyObject *module)
         add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
                  &st->Reader_type) < 0 ||
         add_type(module, &afc_done_spec, NULL, &st->Done_type) < 0 ||
-        add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0) {
+        add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
+        PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0) {
         return -1;
     }
     mod = PyImport_ImportModule("asyncio.events");

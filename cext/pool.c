@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#ifdef AFC_HAVE_EVENTFD
 #include <sys/eventfd.h>
+#endif
 #include <time.h>
+#ifdef AFC_HAVE_SENDFILE
 #include <sys/sendfile.h>
+#endif
 #include <unistd.h>
 
 #define AFC_MAX_THREADS 256
@@ -70,6 +74,64 @@ write_all(int fd, const char *p, size_t n, int64_t off, size_t *done)
     *done = w;
     return 0;
 }
+
+#ifndef AFC_HAVE_SENDFILE
+/* Portable sendfile(out, in, off, count): one read of at most 1 MiB (at
+ * *off, which is advanced, or at in's own offset) and all of it written to
+ * out. Returns the bytes written, or -1 and errno. */
+static ssize_t
+afc_copy_range(int out, int in, off_t *off, size_t count)
+{
+    size_t n = count < (1 << 20) ? count : (1 << 20);
+    char *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t r = off != NULL ? pread(in, buf, n, *off) : read(in, buf, n);
+    if (r > 0) {
+        size_t done = 0;
+        int e = write_all(out, buf, (size_t)r, -1, &done);
+        if (off != NULL) {
+            *off += (off_t)done;
+        }
+        r = (ssize_t)done;
+        if (e != 0 && done == 0) {
+            errno = e;
+            r = -1;
+        }
+    }
+    int saved = errno;
+    free(buf);
+    errno = saved;
+    return r;
+}
+#endif
+
+#ifndef AFC_HAVE_EVENTFD
+/* Portable wake-up: a non-blocking, close-on-exec pipe. Returns the read
+ * end (the loop watches it) and stores the write end, or -1 and errno. */
+static int
+afc_self_pipe(int *wfd)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(p[i], F_SETFL, O_NONBLOCK) < 0 ||
+            fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
+            int e = errno;
+            close(p[0]);
+            close(p[1]);
+            errno = e;
+            return -1;
+        }
+    }
+    *wfd = p[1];
+    return p[0];
+}
+#endif
 
 static ssize_t
 read_once(int fd, char *p, size_t n, int64_t off, int *err)
@@ -307,9 +369,13 @@ copy_file(afc_job *job)
     int e = 0;
     int64_t total = 0;
     int method = 0;  /* 0 copy_file_range, 1 sendfile, 2 read/write */
+#if !defined(AFC_HAVE_COPY_FILE_RANGE) || !defined(AFC_HAVE_SENDFILE)
+    (void)method;    /* portable: the copy loop only */
+#endif
     char *buf = NULL;
     for (;;) {
         ssize_t n;
+#if defined(AFC_HAVE_COPY_FILE_RANGE) && defined(AFC_HAVE_SENDFILE)
         if (method == 0) {
             n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
             if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
@@ -326,7 +392,9 @@ copy_file(afc_job *job)
                 continue;
             }
         }
-        else {
+        else
+#endif
+        {
             if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
                 e = ENOMEM;
                 break;
@@ -414,8 +482,13 @@ run_fs(afc_job *job)
         off_t off = (off_t)job->off;
         ssize_t n;
         do {
+#ifdef AFC_HAVE_SENDFILE
             n = sendfile(job->fd, job->fd2, job->off >= 0 ? &off : NULL,
                          job->len);
+#else
+            n = afc_copy_range(job->fd, job->fd2, job->off >= 0 ? &off : NULL,
+                               job->len);
+#endif
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
             r = -1;
@@ -659,7 +732,11 @@ afc_cq_new(void)
         errno = ENOMEM;
         return NULL;
     }
+#ifdef AFC_HAVE_EVENTFD
     cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+#else
+    cq->efd = afc_self_pipe(&cq->wfd);
+#endif
     if (cq->efd < 0) {
         int e = errno;
         free(cq);
@@ -709,6 +786,9 @@ afc_cq_decref(afc_cq *cq)
     }
     pthread_mutex_unlock(&reg_mu);
     close(cq->efd);
+#ifndef AFC_HAVE_EVENTFD
+    close(cq->wfd);
+#endif
     pthread_mutex_destroy((pthread_mutex_t *)cq->mu);
     free(cq->mu);
     free(cq);
@@ -744,7 +824,11 @@ cq_push(afc_job *job)
         uint64_t one = 1;
         ssize_t r;
         do {
+#ifdef AFC_HAVE_EVENTFD
             r = write(cq->efd, &one, sizeof(one));
+#else
+            r = write(cq->wfd, &one, 1);
+#endif
         } while (r < 0 && errno == EINTR);
     }
     cq_unlock(cq);
@@ -757,7 +841,12 @@ afc_cq_ack(afc_cq *cq)
     ssize_t r;
     do {
         r = read(cq->efd, &v, sizeof(v));
+#ifndef AFC_HAVE_EVENTFD
+        /* A pipe keeps every byte: read until it is empty. */
+    } while ((r < 0 && errno == EINTR) || r == (ssize_t)sizeof(v));
+#else
     } while (r < 0 && errno == EINTR);
+#endif
 }
 
 afc_job *

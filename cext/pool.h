@@ -17,6 +17,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "compat.h"
+
 /* CLOCK_MONOTONIC in nanoseconds (budgets and spin limits). */
 static inline int64_t
 afc_now_ns(void)
@@ -130,6 +132,10 @@ struct afc_job {
 struct afc_cq {
     atomic_int refs;   /* the owner object + one per job in flight */
     int efd;           /* eventfd; closed when refs drops to zero */
+#ifndef AFC_HAVE_EVENTFD
+    int wfd;           /* portable: efd is a pipe's read end, this its
+                          write end (one byte per empty-to-non-empty) */
+#endif
     int orphaned;      /* under mu: the loop is gone, park jobs elsewhere */
     afc_job *head, *tail;
     void *mu;          /* pthread_mutex_t*, kept opaque here */
