@@ -32,6 +32,7 @@ elif os.environ.get("AIOFILES_C_DEBUG"):
     cflags += ["-O0", "-g3"]
 else:
     cflags += ["-O2"]
+    ldflags += ["-s"]  # a release build ships no symbol tables
 
 # The Linux-only calls of the native backend, each with a program that
 # compiles and links only where the call is there.

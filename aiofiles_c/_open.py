@@ -10,9 +10,12 @@ from concurrent.futures import Executor
 from collections.abc import Awaitable
 from typing import Any, Callable, TypeVar, Union
 
-from . import _cext
-from ._text import _NativeTextIOWrapper
+from ._backend import NATIVE
 from .base import AiofilesContextManager
+
+if NATIVE:
+    from . import _cext
+    from ._text import _NativeTextIOWrapper
 
 _T = TypeVar("_T")
 # aiofiles_c.threadpool, set when it is imported: open() consults its
@@ -166,7 +169,7 @@ def open(
     a Python ``opener``.
     """
     tp = _threadpool
-    if tp is not None and tp.sync_open is not builtins.open:
+    if not NATIVE or tp.sync_open is not builtins.open:
         return AiofilesContextManager(_aiofiles_route(
             tp, file, mode, buffering, encoding, errors, newline, closefd,
             opener, loop, executor))
@@ -181,10 +184,11 @@ async def _aiofiles_route(tp: Any, file: Any, mode: str, buffering: int,
                           closefd: bool, opener: Any,
                           loop: asyncio.AbstractEventLoop | None,
                           executor: Executor | None) -> Any:
-    """aiofiles' own way of opening: ``threadpool.sync_open`` (replaced by
-    a test's mock, or by the pure-Python backend's choice) called in the
-    executor, and its result made async by ``threadpool.wrap`` (so types
-    given to ``wrap.register`` are honoured)."""
+    """aiofiles' own way of opening, taken on the pure-Python backend and
+    whenever ``threadpool.sync_open`` was replaced (a test's mock):
+    ``sync_open`` called in the executor, and its result made async by
+    ``threadpool.wrap`` (so types given to ``wrap.register`` are
+    honoured)."""
     if loop is None:
         loop = asyncio.get_running_loop()
     sync_open = tp.sync_open

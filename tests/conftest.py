@@ -14,6 +14,7 @@
   the same thing, from helpers, before Python 3.11) on each of the two loops.
 """
 import asyncio
+import inspect
 import os
 import sys
 
@@ -22,21 +23,40 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest_asyncio.plugin  # noqa: E402
-from helpers import (IMPL_NAME, LOOP_FACTORIES, LOOP_POLICIES,  # noqa: E402
+from helpers import (BACKEND, HAS_EXTRAS, IMPL_NAME,  # noqa: E402
+                     IS_C, LOOP_FACTORIES, LOOP_POLICIES, NATIVE_ONLY_REASON,
                      Runner, load_impl)
 
 
 def pytest_report_header(config):
-    return f"aiofiles implementation under test: {IMPL_NAME}"
+    backend = f" (backend: {BACKEND})" if BACKEND else ""
+    return f"aiofiles implementation under test: {IMPL_NAME}{backend}"
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests marked ``native`` need aiofiles_c's own engine.
+    if IS_C or not HAS_EXTRAS:
+        return
+    skip = pytest.mark.skip(reason=NATIVE_ONLY_REASON)
+    for item in items:
+        if item.get_closest_marker("native") is not None:
+            item.add_marker(skip)
 
 
 if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
     def pytest_asyncio_loop_factories(config, item):
         return dict(LOOP_FACTORIES)
 else:
-    @pytest.fixture(scope="session", params=sorted(LOOP_POLICIES))
+    @pytest.fixture(scope="session")
     def event_loop_policy(request):
-        return LOOP_POLICIES[request.param]()
+        return LOOP_POLICIES[getattr(request, "param", "asyncio")]()
+
+    def pytest_generate_tests(metafunc):
+        # Only the coroutine tests run twice (the fixture is autouse).
+        if (inspect.iscoroutinefunction(metafunc.function)
+                and "event_loop_policy" in metafunc.fixturenames):
+            metafunc.parametrize("event_loop_policy", sorted(LOOP_POLICIES),
+                                 indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,16 @@ import warnings
 import uvloop
 
 IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
-IS_C = IMPL_NAME == "aiofiles_c"
+# aiofiles_c's API (its additions to aiofiles' names are there).
+HAS_EXTRAS = IMPL_NAME == "aiofiles_c"
+# The backend under test: "native", "portable", "python"; None for aiofiles.
+BACKEND = (importlib.import_module("aiofiles_c").backend if HAS_EXTRAS
+           else None)
+# aiofiles_c's own engine (native or portable). On the pure-Python backend
+# aiofiles_c behaves as aiofiles does, and the tests expect that of it.
+IS_C = HAS_EXTRAS and BACKEND != "python"
+NATIVE_ONLY_REASON = ("native engine behaviour; the pure-Python backend "
+                      "runs aiofiles' executor route")
 
 # Multiply hypothesis example counts (e.g. AIOFILES_TEST_EXAMPLES=10 for a
 # long bug hunt); the default keeps the suite fast.

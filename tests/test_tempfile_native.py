@@ -6,7 +6,11 @@ import asyncio
 import gc
 import os
 
+import pytest
+
 from aiofiles_c import _cext, tempfile
+
+pytestmark = pytest.mark.native
 
 
 def _fds() -> int:

@@ -6,6 +6,7 @@ from asyncio import AbstractEventLoop
 from concurrent.futures import Executor
 from typing import Any, Callable
 
+from .._backend import NATIVE
 from .._open import _closing_on_failure
 from ..base import AsyncBase
 
@@ -41,6 +42,10 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         """Move the data to a file on disk (tempfile's rollover())."""
         f = self._file
         if f._rolled:
+            return
+        if not NATIVE:
+            # Pure-Python backend: tempfile's own rollover, in the executor.
+            await self._run(f.rollover)
             return
         from . import _temporary_file
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _cext
+from .._backend import NATIVE
+from .._backend import cext as _cext
 from ..base import AsyncBase, AsyncIndirectBase
 from .utils import (delegate_to_executor, proxy_method_directly,
                     proxy_property_directly)
@@ -65,13 +66,6 @@ class AsyncIndirectFileIO(AsyncIndirectBase):
     """The indirect version of AsyncFileIO."""
 
 
-# Natively opened files pass the isinstance checks written for aiofiles
-# (_cext.AsyncBufferedReader subclasses _cext.AsyncBufferedIOBase, as here).
-AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
-AsyncBufferedReader.register(_cext.AsyncBufferedReader)
-AsyncFileIO.register(_cext.AsyncFileIO)
-
-
 def _native_file(self: Any) -> Any:
     """The file object under the async one, as aiofiles' ``_file``: a
     native file has no blocking object beneath it, so this is the file
@@ -79,8 +73,16 @@ def _native_file(self: Any) -> Any:
     return self
 
 
-# Set on the native types from here (they are mutable heap types), so the
-# C side needs no attribute of its own; subclasses inherit it.
-_cext.AsyncFileIO._file = property(_native_file)  # type: ignore[attr-defined]
-_cext.AsyncBufferedIOBase._file = property(  # type: ignore[attr-defined]
-    _native_file)
+if NATIVE:
+    # Natively opened files pass the isinstance checks written for aiofiles
+    # (_cext.AsyncBufferedReader subclasses _cext.AsyncBufferedIOBase, as
+    # here).
+    AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
+    AsyncBufferedReader.register(_cext.AsyncBufferedReader)
+    AsyncFileIO.register(_cext.AsyncFileIO)
+    # Set on the native types from here (they are mutable heap types), so
+    # the C side needs no attribute of its own; subclasses inherit it.
+    _cext.AsyncFileIO._file = property(  # type: ignore[attr-defined]
+        _native_file)
+    _cext.AsyncBufferedIOBase._file = property(  # type: ignore[attr-defined]
+        _native_file)
