@@ -16,6 +16,7 @@ extension, Linux), ``"portable"`` (the C extension, any POSIX system) or
 """
 from __future__ import annotations
 
+import os as _os
 import sys as _sys
 
 from ._backend import NATIVE as _NATIVE
@@ -49,8 +50,9 @@ else:
             raise ValueError("pool size must be a positive int")
 
     def pool_size() -> int:
-        """0: no native pool on the pure-Python backend."""
-        return 0
+        """The worker count of a default executor (concurrent.futures'
+        rule): what runs the calls on the pure-Python backend."""
+        return min(32, (_os.cpu_count() or 1) + 4)
 
 __all__ = ["open", "os", "ospath", "tempfile", "threadpool", "stdin",
            "stdout", "stderr", "stdin_bytes", "stdout_bytes", "stderr_bytes",
