@@ -23,7 +23,7 @@ for v in $versions; do
             "aiofiles==25.1.0" uvloop mypy || { status=1; continue; }
     fi
     work=$(mktemp -d)
-    cp -r "$root"/cext "$root"/aiofiles_c "$root"/tests "$root"/setup.py \
+    cp -r "$root"/cext "$root"/aiofiles_c "$root"/tests "$root"/setup.py "$root"/LICENSE \
         "$root"/pyproject.toml "$root"/README.md "$work"/
     rm -f "$work"/aiofiles_c/*.so
     start=$(date +%s)
