@@ -8,9 +8,11 @@ import os
 
 import pytest
 
-from aiofiles_c import _cext, tempfile
+from aiofiles_c import tempfile
 
 pytestmark = pytest.mark.native
+_cext = pytest.importorskip("aiofiles_c._cext",
+                            reason="no extension: pure-Python backend")
 
 
 def _fds() -> int:
