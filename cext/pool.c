@@ -82,6 +82,14 @@ write_all(int fd, const char *p, size_t n, int64_t off, size_t *done)
 static ssize_t
 afc_copy_range(int out, int in, off_t *off, size_t count)
 {
+    if (fcntl(in, F_GETFL) < 0) {
+        return -1;       /* EBADF: the input is checked first */
+    }
+    int fl = fcntl(out, F_GETFL);
+    if (fl >= 0 && (fl & O_APPEND)) {
+        errno = EINVAL;  /* as Linux's sendfile, which os.sendfile mirrors */
+        return -1;
+    }
     size_t n = count < (1 << 20) ? count : (1 << 20);
     char *buf = malloc(n > 0 ? n : 1);
     if (buf == NULL) {
