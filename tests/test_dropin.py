@@ -4,6 +4,7 @@ aiofiles' mocking recipe (a replaced ``threadpool.sync_open`` and
 ``wrap.register``), directly and in a program run under install()."""
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -78,17 +79,29 @@ async def test_spooled_file_after_rollover(impl, mode):
     assert under.closed is True
 
 
+def _private_wrap(tp):
+    """A copy of ``tp.wrap`` with the same registrations."""
+    copy = functools.singledispatch(tp.wrap.registry[object])
+    for cls, fn in tp.wrap.registry.items():
+        if cls is not object:
+            copy.register(cls, fn)
+    return copy
+
+
 @pytest.mark.asyncio
 async def test_patched_sync_open_and_wrap_register(impl, tmp_path):
     """aiofiles' README recipe, in process: the mock sees the calls, no
     file is created."""
     tp = impl.threadpool
-    tp.wrap.register(mock.MagicMock)(
-        lambda *a, **k: tp.AsyncBufferedIOBase(*a, **k))
     path = tmp_path / "never.bin"
     mock_file = mock.MagicMock()
-    with mock.patch.object(tp, "sync_open",
-                           return_value=mock_file) as mock_open:
+    with mock.patch.object(tp, "wrap", _private_wrap(tp)), \
+            mock.patch.object(tp, "sync_open",
+                              return_value=mock_file) as mock_open:
+        # The README's registration, on a copy of wrap (the process's own
+        # stays as it was for the other tests).
+        tp.wrap.register(mock.MagicMock)(
+            lambda *a, **k: tp.AsyncBufferedIOBase(*a, **k))
         async with impl.open(path, "wb") as f:
             assert isinstance(f, tp.AsyncBufferedIOBase)
             assert f._file is mock_file
