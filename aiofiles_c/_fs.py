@@ -6,6 +6,7 @@ import errno
 import functools
 import inspect
 import os
+import sys
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -25,6 +26,17 @@ _AT_EACCESS = 0x200
 _AT_SYMLINK_FOLLOW = 0x400
 
 
+# What os says about a str path with a NUL, and whether it takes bytearray
+# and other bytes-like paths (with a DeprecationWarning), by Python version.
+_STR_NUL = ("{func}: embedded null character in {arg}"
+            if sys.version_info >= (3, 13) else "embedded null byte")
+_BYTES_LIKE_PATHS = sys.version_info < (3, 12)
+UTIME_NAMES_FILE = sys.version_info >= (3, 13)
+_BAD_KEYWORD = ("{fname} got an unexpected keyword argument '{bad}'"
+                if sys.version_info >= (3, 13)
+                else "'{bad}' is an invalid keyword argument for {fname}")
+
+
 def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
              allow_none: bool = False) -> tuple[bytes | None, int, bool, Any]:
     """(path bytes or None, fd or -1, whether names come back as str, the
@@ -40,7 +52,8 @@ def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
         if hasattr(type(value), "__fspath__"):
             raise  # its __fspath__ returned a wrong type: os's own words
         try:
-            p = bytes(memoryview(value))
+            # Other bytes-like objects: refused from Python 3.12 on.
+            p = bytes(memoryview(value)) if _BYTES_LIKE_PATHS else None
         except TypeError:
             p = None
         if p is not None:
@@ -57,7 +70,7 @@ def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
     if isinstance(p, str):
         b = os.fsencode(p)
         if b"\0" in b:
-            raise ValueError("embedded null byte")
+            raise ValueError(_STR_NUL.format(func=func, arg=arg))
         return b, -1, True, p
     if b"\0" in p:
         raise ValueError(f"{func}: embedded null character in {arg}")
@@ -225,8 +238,7 @@ def os_signature(name: str, params: str, required: int,
                         raise TypeError(f"argument for {fname} given by name "
                                         f"('{nm}') and position ({i + 1})")
                 bad = next(iter(left))
-                raise TypeError(
-                    f"'{bad}' is an invalid keyword argument for {fname}")
+                raise TypeError(_BAD_KEYWORD.format(bad=bad, fname=fname))
             return bound
 
         if not inspect.iscoroutinefunction(impl):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import functools
 import io
 import os
 import sys
@@ -10,11 +12,17 @@ from concurrent.futures import Executor
 from collections.abc import Awaitable
 from typing import Any, Callable, TypeVar, Union
 
-from . import _cext
-from ._text import _NativeTextIOWrapper
+from ._backend import NATIVE
 from .base import AiofilesContextManager
 
+if NATIVE:
+    from . import _cext
+    from ._text import _NativeTextIOWrapper
+
 _T = TypeVar("_T")
+# aiofiles_c.threadpool, set when it is imported: open() consults its
+# sync_open (see _aiofiles_route).
+_threadpool: Any = None
 _FileT = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", int]
 
 
@@ -179,7 +187,31 @@ def open(
     file I/O runs on the native pool, and ``executor`` is used only to call
     a Python ``opener``.
     """
+    tp = _threadpool
+    if not NATIVE or tp.sync_open is not builtins.open:
+        return AiofilesContextManager(_aiofiles_route(
+            tp, file, mode, buffering, encoding, errors, newline, closefd,
+            opener, loop, executor))
     return AiofilesContextManager(
         _open(file, mode, buffering, encoding, errors, newline, closefd,
               opener, loop, executor)
     )
+
+
+async def _aiofiles_route(tp: Any, file: Any, mode: str, buffering: int,
+                          encoding: Any, errors: Any, newline: Any,
+                          closefd: bool, opener: Any,
+                          loop: asyncio.AbstractEventLoop | None,
+                          executor: Executor | None) -> Any:
+    """aiofiles' own way of opening, taken on the pure-Python backend and
+    whenever ``threadpool.sync_open`` was replaced (a test's mock):
+    ``sync_open`` called in the executor, and its result made async by
+    ``threadpool.wrap`` (so types given to ``wrap.register`` are
+    honoured)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    sync_open = tp.sync_open
+    f = await loop.run_in_executor(executor, functools.partial(
+        sync_open, file, mode=mode, buffering=buffering, encoding=encoding,
+        errors=errors, newline=newline, closefd=closefd, opener=opener))
+    return tp.wrap(f, loop=loop, executor=executor)

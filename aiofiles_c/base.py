@@ -23,6 +23,10 @@ class AsyncBase(metaclass=ABCMeta):
     opened natively too.
     """
 
+    # Leaving ``async with`` calls the wrapped file's ``__exit__`` in the
+    # executor (aiofiles' way; what a mock file records).
+    _exit_in_executor = True
+
     def __init__(self, file: Any, loop: AbstractEventLoop | None,
                  executor: Executor | None) -> None:
         self._file = file
@@ -98,7 +102,14 @@ class AiofilesContextManager(
         exc_tb: TracebackType | None,
     ) -> None:
         obj, self._obj = self._obj, None
-        if obj is not None:
+        if obj is None:
+            return
+        if getattr(type(obj), "_exit_in_executor", False):
+            # A wrapped stdlib (or mock) file: its own __exit__, in the
+            # executor, as aiofiles does it.
+            await obj._loop.run_in_executor(
+                obj._executor, obj._file.__exit__, exc_type, exc_val, exc_tb)
+        else:
             await obj.close()
 
 

@@ -9,6 +9,7 @@ was blocked). Progress goes to stderr.
 To add a scenario, subclass :class:`Scenario`, decorate it with ``@register``
 and fill in ``setup``/``describe``/``expected``/``stdlib``/``async_api``.
 """
+from __future__ import annotations
 
 import argparse
 import asyncio
@@ -844,7 +845,7 @@ def main(argv: list[str] | None = None) -> None:
         for sc in scenarios:
             sc.setup()
         os.sync()  # no writeback of the fresh data during the timed runs
-        with asyncio.Runner(loop_factory=args.loop_factory) as runner:
+        with _Runner(loop_factory=args.loop_factory) as runner:
             loop_type = type(runner.get_loop())
             results = runner.run(run_all(scenarios, impls, args.rounds))
     finally:
@@ -873,6 +874,31 @@ def main(argv: list[str] | None = None) -> None:
             for sc in scenarios}}
         args.json.write_text(json.dumps(dump, indent=2) + "\n")
 
+
+
+class _OneLoop:
+    """asyncio.Runner's part used here, for Python 3.9 and 3.10."""
+
+    def __init__(self, *, loop_factory: Any) -> None:
+        self._loop = (loop_factory or asyncio.new_event_loop)()
+
+    def __enter__(self) -> _OneLoop:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        finally:
+            self._loop.close()
+
+    def get_loop(self) -> Any:
+        return self._loop
+
+    def run(self, coro: Any) -> Any:
+        return self._loop.run_until_complete(coro)
+
+
+_Runner: Any = getattr(asyncio, "Runner", _OneLoop)
 
 if __name__ == "__main__":
     main()

@@ -395,10 +395,11 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
     if p is None and fd == -1:
         # No path and no descriptor: utimensat() refuses it.
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-    # os.utime's errors name no file.
+    # os.utime's errors name the file from Python 3.13 on only.
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
-                       0, None, None, True, tms)
+                       0, fname if _fs.UTIME_NAMES_FILE else None, None,
+                       True, tms)
 
 
 @os_signature("truncate", "path length", 2)
@@ -650,9 +651,17 @@ async def _rmtree_list(fd: int) -> list[DirEntry]:
 
 def _rmtree_link_error(onexc: Any, path: Any) -> None:
     try:
-        raise OSError("Cannot call rmtree on a symbolic link")
+        raise _symlink_error(path)
     except OSError as err:
         onexc(os.path.islink, path, err)
+
+
+def _symlink_error(path: Any) -> OSError:
+    # shutil names the path in this error from Python 3.13 on.
+    e = OSError("Cannot call rmtree on a symbolic link")
+    if sys.version_info >= (3, 13):
+        e.filename = path
+    return e
 
 
 async def _rmtree_fd(topfd: int, path: Any, onexc: Any) -> None:

@@ -491,6 +491,12 @@ try_nowait(AsyncFile *f, char *ptr, size_t len, int64_t off)
     if (!f->nowait || len == 0) {
         return -1;
     }
+#ifndef AFC_HAVE_PREADV2
+    /* Portable: no way to ask for cached data only; every read to the pool. */
+    f->nowait = 0;
+    (void)ptr, (void)off;
+    return -1;
+#else
     struct iovec iov = {ptr, len};
     ssize_t r;
     do {
@@ -503,6 +509,7 @@ try_nowait(AsyncFile *f, char *ptr, size_t len, int64_t off)
         return -1;
     }
     return r;
+#endif
 }
 
 /* Fold a read done inline as if a pool job had returned it. */
@@ -2507,7 +2514,7 @@ static PyMethodDef Op_methods[] = {
 
 static PyType_Slot Op_slots[] = {
     {Py_am_await, Op_await},
-    {Py_am_send, Op_am_send},
+    AFC_AM_SEND_SLOT(Op_am_send)
     {Py_tp_iter, Op_await},
     {Py_tp_iternext, Op_iternext},
     {Py_tp_methods, Op_methods},
@@ -2970,8 +2977,13 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
     if (!f->raw_mode && !f->readable && kind != K_READLINE) {
         /* A buffered writer's read methods are IOBase's: they refuse before
          * looking at the arguments. */
+        if (afc_writer_read_args(fname, args, nargs) < 0) {
+            return op_error(f);
+        }
     }
-    else if (parse_size(args, nargs, fname, &n) < 0) {
+    else if ((f->raw_mode && kind == K_READ &&
+              afc_clinic_at_most_1(fname, nargs) < 0) ||
+             parse_size(args, nargs, fname, &n) < 0) {
         return op_error(f);
     }
     if (kind == K_READ && !f->raw_mode && f->readable && n < -1) {
@@ -2997,6 +3009,9 @@ static PyObject *
 File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     int64_t n = -1;
+    if (!f->readable && afc_writer_read_args("read1", args, nargs) < 0) {
+        return op_error(f);
+    }
     if (f->readable && nargs == 1 &&
         afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
         return op_error(f);
@@ -3096,8 +3111,10 @@ File_readinto(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
             PyErr_ExceptionMatches(PyExc_BufferError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError,
-                         "readinto() argument must be read-write bytes-like "
-                         "object, not %.100s",
+                         f->raw_mode ? AFC_RAW_READINTO_ARG_FMT
+                                     : "readinto() argument must be "
+                                       "read-write bytes-like object, not "
+                                       "%.100s",
                          Py_TYPE(arg)->tp_name);
         }
         return op_error(f);
@@ -3125,6 +3142,10 @@ one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs)
     if (nargs == 1) {
         return 0;
     }
+    if (f->raw_mode && (!strcmp(meth, "write") || !strcmp(meth, "readinto")) &&
+        afc_clinic_one_arg(meth, nargs) < 0) {
+        return -1;
+    }
     PyErr_Format(PyExc_TypeError,
                  "%s.%s() takes exactly one argument (%zd given)",
                  io_class_name(f), meth, nargs);
@@ -3135,6 +3156,9 @@ static PyObject *
 File_write(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     if ((f->raw_mode || f->writable) && one_arg(f, "write", nargs) < 0) {
+        return op_error(f);
+    }
+    if (!f->raw_mode && !f->writable && afc_clinic_one_arg("write", nargs) < 0) {
         return op_error(f);
     }
     PyObject *arg = nargs > 0 ? args[0] : Py_None;
@@ -3202,9 +3226,7 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "truncate expected at most 1 argument, got %zd", nargs);
+    if (afc_clinic_at_most_1("truncate", nargs) < 0) {
         return op_error(f);
     }
     int64_t size = 0;

@@ -16,8 +16,7 @@ afc_cq_is_live(CompletionObject *c)
 static PyObject *
 Completion_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if (!_PyArg_NoPositional("Completion", args) ||
-        !_PyArg_NoKeywords("Completion", kwds)) {
+    if (!afc_no_args("Completion", args, kwds)) {
         return NULL;
     }
     afc_pool_init_once();
@@ -302,7 +301,7 @@ static int
 add_type(PyObject *module, PyType_Spec *spec, PyObject *base,
          PyTypeObject **out)
 {
-    PyObject *t = PyType_FromModuleAndSpec(module, spec, base);
+    PyObject *t = afc_type_from_spec(module, spec, base);
     if (t == NULL) {
         return -1;
     }
@@ -336,7 +335,8 @@ module_exec(PyObject *module)
         add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
                  &st->Reader_type) < 0 ||
         add_type(module, &afc_done_spec, NULL, &st->Done_type) < 0 ||
-        add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0) {
+        add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
+        PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0) {
         return -1;
     }
     mod = PyImport_ImportModule("asyncio.events");

@@ -11,10 +11,13 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
+#ifdef AFC_HAVE_EVENTFD
 #include <sys/eventfd.h>
+#endif
 #include <time.h>
+#ifdef AFC_HAVE_SENDFILE
 #include <sys/sendfile.h>
-#include <sys/sysinfo.h>
+#endif
 #include <unistd.h>
 
 #define AFC_MAX_THREADS 256
@@ -79,6 +82,72 @@ write_all(int fd, const char *p, size_t n, int64_t off, size_t *done)
     *done = w;
     return 0;
 }
+
+#ifndef AFC_HAVE_SENDFILE
+/* Portable sendfile(out, in, off, count): one read of at most 1 MiB (at
+ * *off, which is advanced, or at in's own offset) and all of it written to
+ * out. Returns the bytes written, or -1 and errno. */
+static ssize_t
+afc_copy_range(int out, int in, off_t *off, size_t count)
+{
+    if (fcntl(in, F_GETFL) < 0) {
+        return -1;       /* EBADF: the input is checked first */
+    }
+    int fl = fcntl(out, F_GETFL);
+    if (fl >= 0 && (fl & O_APPEND)) {
+        errno = EINVAL;  /* as Linux's sendfile, which os.sendfile mirrors */
+        return -1;
+    }
+    size_t n = count < (1 << 20) ? count : (1 << 20);
+    char *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t r = off != NULL ? pread(in, buf, n, *off) : read(in, buf, n);
+    if (r > 0) {
+        size_t done = 0;
+        int e = write_all(out, buf, (size_t)r, -1, &done);
+        if (off != NULL) {
+            *off += (off_t)done;
+        }
+        r = (ssize_t)done;
+        if (e != 0 && done == 0) {
+            errno = e;
+            r = -1;
+        }
+    }
+    int saved = errno;
+    free(buf);
+    errno = saved;
+    return r;
+}
+#endif
+
+#ifndef AFC_HAVE_EVENTFD
+/* Portable wake-up: a non-blocking, close-on-exec pipe. Returns the read
+ * end (the loop watches it) and stores the write end, or -1 and errno. */
+static int
+afc_self_pipe(int *wfd)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(p[i], F_SETFL, O_NONBLOCK) < 0 ||
+            fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
+            int e = errno;
+            close(p[0]);
+            close(p[1]);
+            errno = e;
+            return -1;
+        }
+    }
+    *wfd = p[1];
+    return p[0];
+}
+#endif
 
 static ssize_t
 read_once(int fd, char *p, size_t n, int64_t off, int *err)
@@ -325,9 +394,13 @@ copy_file(afc_job *job)
     int e = 0;
     int64_t total = 0;
     int method = 0;  /* 0 copy_file_range, 1 sendfile, 2 read/write */
+#if !defined(AFC_HAVE_COPY_FILE_RANGE) || !defined(AFC_HAVE_SENDFILE)
+    (void)method;    /* portable: the copy loop only */
+#endif
     char *buf = NULL;
     for (;;) {
         ssize_t n;
+#if defined(AFC_HAVE_COPY_FILE_RANGE) && defined(AFC_HAVE_SENDFILE)
         if (method == 0) {
             n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
             if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
@@ -344,7 +417,9 @@ copy_file(afc_job *job)
                 continue;
             }
         }
-        else {
+        else
+#endif
+        {
             if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
                 e = ENOMEM;
                 break;
@@ -455,8 +530,13 @@ run_fs(afc_job *job)
         off_t off = (off_t)job->off;
         ssize_t n;
         do {
+#ifdef AFC_HAVE_SENDFILE
             n = sendfile(job->fd, job->fd2, job->off >= 0 ? &off : NULL,
                          job->len);
+#else
+            n = afc_copy_range(job->fd, job->fd2, job->off >= 0 ? &off : NULL,
+                               job->len);
+#endif
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
             r = -1;
@@ -703,7 +783,7 @@ afc_job_run(afc_job *job)
  * pay only when the thread they wait for runs on another CPU meanwhile.
  * On a contended machine the spinner takes the CPU that thread needs, and
  * the spin ends by its time limit, not by the event. So a spin happens
- * only when (1) the load average (sysinfo, sampled at most every 50 ms) is
+ * only when (1) the load average (getloadavg, sampled at most every 50 ms) is
  * below the number of CPUs, and (2) recent spins of that kind paid: a score
  * gains one for a spin that saw its event and loses two for one that timed
  * out; at zero only one chance in 32 spins, to notice when spinning pays
@@ -733,10 +813,9 @@ machine_contended(void)
     long long last =
         atomic_load_explicit(&load_sampled_ns, memory_order_relaxed);
     if (now - last > 50 * 1000000LL) {
-        struct sysinfo si;
+        double load;
         atomic_store_explicit(&load_sampled_ns, now, memory_order_relaxed);
-        int busy = sysinfo(&si) == 0 &&
-                   si.loads[0] >= (unsigned long)ncpu_online << SI_LOAD_SHIFT;
+        int busy = getloadavg(&load, 1) == 1 && load >= (double)ncpu_online;
         atomic_store_explicit(&machine_busy, busy, memory_order_relaxed);
     }
     return atomic_load_explicit(&machine_busy, memory_order_relaxed);
@@ -810,7 +889,11 @@ afc_cq_new(const void *owner)
      * error: the loop then learns of completions through afc_cq_wait, from
      * a thread that schedules the drain with call_soon_threadsafe, so calls
      * that need no descriptor of their own (stat, ...) still work. */
+#ifdef AFC_HAVE_EVENTFD
     cq->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+#else
+    cq->efd = afc_self_pipe(&cq->wfd);
+#endif
     cq->mu = mu;
     cq->cv = cv;
     cq_init_sync(cq);
@@ -856,6 +939,9 @@ afc_cq_decref(afc_cq *cq)
     pthread_mutex_unlock(&reg_mu);
     if (cq->efd >= 0) {
         close(cq->efd);
+#ifndef AFC_HAVE_EVENTFD
+        close(cq->wfd);
+#endif
     }
     pthread_mutex_destroy((pthread_mutex_t *)cq->mu);
     pthread_cond_destroy((pthread_cond_t *)cq->cv);
@@ -904,9 +990,15 @@ cq_push(afc_job *job, afc_job **slot)
         /* Under the lock: once it is released, the loop thread may take
          * this job and drop the last reference to the queue. */
         if (cq->efd >= 0) {
-            uint64_t one = 1;
             ssize_t r;
+#ifdef AFC_HAVE_EVENTFD
+            uint64_t one = 1;
             AFC_RETRY(r, write(cq->efd, &one, sizeof(one)));
+#else
+            char one = 1;
+            AFC_RETRY(r, write(cq->wfd, &one, 1));
+#endif
+            (void)r;
         }
         if (cq->nwaiters > 0) {
             pthread_cond_broadcast((pthread_cond_t *)cq->cv);
@@ -923,7 +1015,14 @@ afc_cq_ack(afc_cq *cq)
     }
     uint64_t v;
     ssize_t r;
+#ifdef AFC_HAVE_EVENTFD
     AFC_RETRY(r, read(cq->efd, &v, sizeof(v)));
+#else
+    /* A pipe keeps every byte: read until it is empty. */
+    do {
+        AFC_RETRY(r, read(cq->efd, &v, sizeof(v)));
+    } while (r == (ssize_t)sizeof(v));
+#endif
 }
 
 afc_job *

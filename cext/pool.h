@@ -17,6 +17,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "compat.h"
+
 /* CLOCK_MONOTONIC in nanoseconds (budgets and spin limits). */
 static inline int64_t
 afc_now_ns(void)
@@ -152,6 +154,10 @@ struct afc_cq {
                           efd < 0 and a thread waits (nwaiters, under mu) */
     int nwaiters;
     const void *owner; /* the interpreter whose objects the jobs hold */
+#ifndef AFC_HAVE_EVENTFD
+    int wfd;           /* portable: efd is a pipe's read end, this its
+                          write end (one byte per empty-to-non-empty) */
+#endif
     int orphaned;      /* under mu: the loop is gone, park jobs elsewhere */
     afc_job *head, *tail;
     void *mu;          /* pthread_mutex_t*, kept opaque here */

@@ -225,7 +225,7 @@ static PyMethodDef Done_methods[] = {
 
 static PyType_Slot Done_slots[] = {
     {Py_am_await, Done_self},
-    {Py_am_send, Done_am_send},
+    AFC_AM_SEND_SLOT(Done_am_send)
     {Py_tp_iter, Done_self},
     {Py_tp_iternext, Done_iternext},
     {Py_tp_methods, Done_methods},

@@ -7,11 +7,14 @@
   event loop and on uvloop, via pytest-asyncio's
   ``pytest_asyncio_loop_factories`` hook (test ids ``[asyncio]`` and
   ``[uvloop]``).
+  pytest-asyncio releases without that hook (the last ones for Python 3.9)
+  get the same two loops from a parametrized ``event_loop_policy`` fixture.
 * Sync tests that drive coroutines themselves (the hypothesis tests) use the
-  module-scoped, parametrized ``runner`` fixture: an ``asyncio.Runner`` on
-  each of the two loops.
+  module-scoped, parametrized ``runner`` fixture: an ``asyncio.Runner`` (or
+  the same thing, from helpers, before Python 3.11) on each of the two loops.
 """
 import asyncio
+import inspect
 import os
 import sys
 
@@ -19,15 +22,41 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import IMPL_NAME, LOOP_FACTORIES, load_impl  # noqa: E402
+import pytest_asyncio.plugin  # noqa: E402
+from helpers import (BACKEND, HAS_EXTRAS, IMPL_NAME,  # noqa: E402
+                     IS_C, LOOP_FACTORIES, LOOP_POLICIES, NATIVE_ONLY_REASON,
+                     Runner, load_impl)
 
 
 def pytest_report_header(config):
-    return f"aiofiles implementation under test: {IMPL_NAME}"
+    backend = f" (backend: {BACKEND})" if BACKEND else ""
+    return f"aiofiles implementation under test: {IMPL_NAME}{backend}"
 
 
-def pytest_asyncio_loop_factories(config, item):
-    return dict(LOOP_FACTORIES)
+def pytest_collection_modifyitems(config, items):
+    # Tests marked ``native`` need aiofiles_c's own engine.
+    if IS_C or not HAS_EXTRAS:
+        return
+    skip = pytest.mark.skip(reason=NATIVE_ONLY_REASON)
+    for item in items:
+        if item.get_closest_marker("native") is not None:
+            item.add_marker(skip)
+
+
+if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
+    def pytest_asyncio_loop_factories(config, item):
+        return dict(LOOP_FACTORIES)
+else:
+    @pytest.fixture(scope="session")
+    def event_loop_policy(request):
+        return LOOP_POLICIES[getattr(request, "param", "asyncio")]()
+
+    def pytest_generate_tests(metafunc):
+        # Only the coroutine tests run twice (the fixture is autouse).
+        if (inspect.iscoroutinefunction(metafunc.function)
+                and "event_loop_policy" in metafunc.fixturenames):
+            metafunc.parametrize("event_loop_policy", sorted(LOOP_POLICIES),
+                                 indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +66,7 @@ def impl():
 
 @pytest.fixture(scope="module", params=sorted(LOOP_FACTORIES))
 def runner(request):
-    with asyncio.Runner(loop_factory=LOOP_FACTORIES[request.param]) as r:
+    with Runner(loop_factory=LOOP_FACTORIES[request.param]) as r:
         yield r
 
 

@@ -17,7 +17,16 @@ import warnings
 import uvloop
 
 IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
-IS_C = IMPL_NAME == "aiofiles_c"
+# aiofiles_c's API (its additions to aiofiles' names are there).
+HAS_EXTRAS = IMPL_NAME == "aiofiles_c"
+# The backend under test: "native", "portable", "python"; None for aiofiles.
+BACKEND = (importlib.import_module("aiofiles_c").backend if HAS_EXTRAS
+           else None)
+# aiofiles_c's own engine (native or portable). On the pure-Python backend
+# aiofiles_c behaves as aiofiles does, and the tests expect that of it.
+IS_C = HAS_EXTRAS and BACKEND != "python"
+NATIVE_ONLY_REASON = ("native engine behaviour; the pure-Python backend "
+                      "runs aiofiles' executor route")
 
 # Multiply hypothesis example counts (e.g. AIOFILES_TEST_EXAMPLES=10 for a
 # long bug hunt); the default keeps the suite fast.
@@ -32,6 +41,59 @@ LOOP_FACTORIES = {
     "asyncio": asyncio.new_event_loop,
     "uvloop": uvloop.new_event_loop,
 }
+# The same loops as event loop policies (older pytest-asyncio releases).
+LOOP_POLICIES = {
+    "asyncio": asyncio.DefaultEventLoopPolicy,
+    "uvloop": uvloop.EventLoopPolicy,
+}
+
+
+class _Runner:
+    """asyncio.Runner's part the tests use, for Python 3.9 and 3.10: one
+    loop made by ``loop_factory``, ``run()`` many times, and a close that
+    cancels what is left and shuts the loop down as asyncio.run does."""
+
+    def __init__(self, *, loop_factory=None):
+        self._factory = loop_factory or asyncio.new_event_loop
+        self._loop = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def get_loop(self):
+        if self._loop is None:
+            self._loop = self._factory()
+        return self._loop
+
+    def run(self, coro):
+        loop = self.get_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            asyncio.set_event_loop(None)
+
+    def close(self):
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                loop.run_until_complete(
+                    asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+Runner = getattr(asyncio, "Runner", _Runner)
 
 BINARY_MODES = ["rb", "wb", "ab", "xb", "r+b", "w+b", "a+b"]
 

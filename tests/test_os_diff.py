@@ -37,6 +37,7 @@ import os
 import pathlib
 import stat as stat_mod
 import tempfile
+import sys
 import threading
 import warnings
 
@@ -560,6 +561,10 @@ SENDFILE_CASES = [
 @pytest.mark.parametrize("case", SENDFILE_CASES, ids=repr)
 async def test_sendfile(aos, tmp_path, case):
     pos, offset, count, kind = case
+    if (getattr(sys.modules.get("aiofiles_c"), "backend", None) == "portable"
+            and offset is not None and offset > 1 << 40):
+        pytest.skip("EOVERFLOW past the file system's size limit is Linux "
+                    "sendfile's own check (portable: a read/write loop)")
     src = tmp_path / "src"
     src.write_bytes(gen_bytes(100000, 7))
     results = []

@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from helpers import IS_C, assert_same_outcome, call_async, call_sync
+from helpers import HAS_EXTRAS, assert_same_outcome, call_async, call_sync
 
 pytestmark = pytest.mark.skipif(
-    not IS_C, reason="these functions are aiofiles_c's own (aiofiles has none)")
+    not HAS_EXTRAS, reason="these functions are aiofiles_c's own (aiofiles has none)")
 
 
 def make_tree(root):
@@ -342,6 +342,7 @@ def _compare_stat(act, exp, ctx, a, b):
     assert fa[0] == fb[0] and fa[5:7] == fb[5:7], (ctx, fa, fb)
 
 
+@pytest.mark.native
 @pytest.mark.asyncio
 async def test_scandir_batches(impl, tmp_path):
     """A directory larger than one listing batch: every entry exactly once,

@@ -6,7 +6,13 @@ import asyncio
 import gc
 import os
 
-from aiofiles_c import _cext, tempfile
+import pytest
+
+from aiofiles_c import tempfile
+
+pytestmark = pytest.mark.native
+_cext = pytest.importorskip("aiofiles_c._cext",
+                            reason="no extension: pure-Python backend")
 
 
 def _fds() -> int:

@@ -146,6 +146,9 @@ async def test_long_runs_let_other_tasks_run(impl, big_text):
 
 @pytest.mark.asyncio
 async def test_a_call_never_awaited_does_not_block_the_file(impl, big_text):
+    if impl.backend != "native":
+        pytest.skip("the first readline is answered on the spot only with "
+                    "inline page-cache reads (native backend)")
     p, lines = big_text
     async with impl.open(p, "r+", encoding="utf-8") as f:
         c = f.tell()  # a Python-side call: a coroutine that never runs

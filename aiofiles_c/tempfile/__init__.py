@@ -29,9 +29,8 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
-from .. import _cext
+from .._backend import NATIVE
 from .._open import _fileio_mode, _open_flags, _text_over
-from .._text import _NativeTextIOWrapper
 from .._open import open as _aopen
 from ..base import AiofilesContextManager
 from .temptypes import AsyncSpooledTemporaryFile, AsyncTemporaryDirectory
@@ -172,16 +171,19 @@ async def _unlink(path: Any) -> None:
             raise
 
 
-class _NamedFileIO(_Named, _cext.AsyncFileIO):
-    """A named temporary file opened with ``buffering=0``."""
+if NATIVE:
+    from .. import _cext
+    from .._text import _NativeTextIOWrapper
 
+    class _NamedFileIO(_Named, _cext.AsyncFileIO):
+        """A named temporary file opened with ``buffering=0``."""
 
-class _NamedBufferedIOBase(_Named, _cext.AsyncBufferedIOBase):
-    """A named temporary file opened write-only."""
+    class _NamedBufferedIOBase(_Named, _cext.AsyncBufferedIOBase):
+        """A named temporary file opened write-only."""
 
-
-class _NamedBufferedReader(_Named, _cext.AsyncBufferedReader):
-    """A named temporary file opened for reading (or reading and writing)."""
+    class _NamedBufferedReader(_Named, _cext.AsyncBufferedReader):
+        """A named temporary file opened for reading (or reading and
+        writing)."""
 
 
 class _NamedContextManager(AiofilesContextManager[_T]):
@@ -356,3 +358,7 @@ class AiofilesContextManagerTempDir(
         if obj is not None:
             await obj.cleanup()
 
+
+if not NATIVE:
+    # The pure-Python backend: aiofiles' way (tempfile in the executor).
+    from ._pure import NamedTemporaryFile, TemporaryFile  # noqa: F401,F811

@@ -6,6 +6,7 @@ from asyncio import AbstractEventLoop
 from concurrent.futures import Executor
 from typing import Any, Callable
 
+from .._backend import NATIVE
 from .._open import _closing_on_failure
 from ..base import AsyncBase
 
@@ -20,6 +21,10 @@ class AsyncSpooledTemporaryFile(AsyncBase):
     native ``TemporaryFile`` (``_file._rolled`` becomes true, as in
     tempfile), binary or text; calls go to that file from then on.
     """
+
+    # After rollover tempfile's __exit__ would call the native file's
+    # close() without awaiting it: ours closes through close().
+    _exit_in_executor = False
 
     def __init__(self, file: Any, loop: AbstractEventLoop | None,
                  executor: Executor | None) -> None:
@@ -37,6 +42,10 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         """Move the data to a file on disk (tempfile's rollover())."""
         f = self._file
         if f._rolled:
+            return
+        if not NATIVE:
+            # Pure-Python backend: tempfile's own rollover, in the executor.
+            await self._run(f.rollover)
             return
         from . import _temporary_file
 
@@ -61,6 +70,9 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         f._rolled = True
         del f._TemporaryFileArgs
         mem.close()
+        # As in aiofiles, f._file._file is the file on disk from now on
+        # (the native file; tempfile's object is not called any more).
+        f._file = newfile
 
     async def fileno(self) -> int:
         """Roll over and return the file descriptor."""

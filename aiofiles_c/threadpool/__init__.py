@@ -4,6 +4,12 @@
 file of an already-open stdlib file object; that object's position and
 buffer are its own, so its methods run in the loop's executor, as aiofiles
 runs them.
+
+``sync_open`` is what aiofiles calls in the executor to open a file. While
+it is the builtin ``open``, ``open()`` opens natively; once it is replaced
+(``mock.patch("aiofiles.threadpool.sync_open", ...)``, aiofiles' mocking
+recipe), ``open()`` calls the replacement in the executor and passes its
+result to ``wrap()``, as aiofiles does, so ``wrap.register`` is honoured.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from io import (BufferedIOBase, BufferedRandom, BufferedReader,
                 BufferedWriter, FileIO, TextIOBase)
 from typing import Any
 
+from .. import _open as _open_module
 from .._open import open
 from .binary import (AsyncBufferedIOBase, AsyncBufferedReader, AsyncFileIO,
                      AsyncIndirectBufferedIOBase)
@@ -61,6 +68,9 @@ def _(file: Any, *, loop: AbstractEventLoop | None = None,
       executor: Executor | None = None) -> Any:
     return AsyncFileIO(file, loop=loop, executor=executor)
 
+
+# open() looks at sync_open here at each call.
+_open_module._threadpool = sys.modules[__name__]
 
 # Looked up in sys at each use: replacing sys.stdout is seen.
 stdin = AsyncTextIndirectIOWrapper("sys.stdin", None, None,

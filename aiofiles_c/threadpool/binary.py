@@ -8,7 +8,10 @@ does. The native types are registered with these ABCs, so
 """
 from __future__ import annotations
 
-from .. import _cext
+from typing import Any
+
+from .._backend import NATIVE
+from .._backend import cext as _cext
 from ..base import AsyncBase, AsyncIndirectBase
 from .utils import (delegate_to_executor, proxy_method_directly,
                     proxy_property_directly)
@@ -63,8 +66,23 @@ class AsyncIndirectFileIO(AsyncIndirectBase):
     """The indirect version of AsyncFileIO."""
 
 
-# Natively opened files pass the isinstance checks written for aiofiles
-# (_cext.AsyncBufferedReader subclasses _cext.AsyncBufferedIOBase, as here).
-AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
-AsyncBufferedReader.register(_cext.AsyncBufferedReader)
-AsyncFileIO.register(_cext.AsyncFileIO)
+def _native_file(self: Any) -> Any:
+    """The file object under the async one, as aiofiles' ``_file``: a
+    native file has no blocking object beneath it, so this is the file
+    itself (``closed``, ``name``, ``mode``, ``fileno()`` are the same)."""
+    return self
+
+
+if NATIVE:
+    # Natively opened files pass the isinstance checks written for aiofiles
+    # (_cext.AsyncBufferedReader subclasses _cext.AsyncBufferedIOBase, as
+    # here).
+    AsyncBufferedIOBase.register(_cext.AsyncBufferedIOBase)
+    AsyncBufferedReader.register(_cext.AsyncBufferedReader)
+    AsyncFileIO.register(_cext.AsyncFileIO)
+    # Set on the native types from here (they are mutable heap types), so
+    # the C side needs no attribute of its own; subclasses inherit it.
+    _cext.AsyncFileIO._file = property(  # type: ignore[attr-defined]
+        _native_file)
+    _cext.AsyncBufferedIOBase._file = property(  # type: ignore[attr-defined]
+        _native_file)

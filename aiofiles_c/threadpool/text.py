@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from .._text import _NativeTextIOWrapper
+from .._backend import NATIVE
 from ..base import AsyncBase, AsyncIndirectBase
 from .utils import (delegate_to_executor, proxy_method_directly,
                     proxy_property_directly)
@@ -25,7 +25,14 @@ class AsyncTextIOWrapper(AsyncBase):
     Native text files are registered with it."""
 
 
-AsyncTextIOWrapper.register(_NativeTextIOWrapper)
+if NATIVE:
+    from .._text import _NativeTextIOWrapper
+
+    AsyncTextIOWrapper.register(_NativeTextIOWrapper)
+    # aiofiles' ``_file`` (the file under the async one): a native text
+    # file is its own (see binary._native_file).
+    _NativeTextIOWrapper._file = property(  # type: ignore[attr-defined]
+        lambda self: self)
 
 
 @delegate_to_executor("close", "flush", "isatty", "read", "readable",

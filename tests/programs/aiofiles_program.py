@@ -78,7 +78,9 @@ async def os_calls(d, p):
 
 async def temp(d):
     async with tempfile.NamedTemporaryFile("w+b", dir=d, suffix=".tmp") as f:
-        print("named:", isinstance(f, AsyncBufferedReader), f.delete,
+        # (aiofiles has no f.delete on Python 3.12+: tempfile moved it)
+        print("named:", isinstance(f, AsyncBufferedReader),
+              getattr(f, "delete", True),
               os.path.basename(f.name).endswith(".tmp"),
               os.path.exists(f.name))
         await f.write(b"named data")
