@@ -623,6 +623,36 @@ run_fs(afc_job *job)
     job->err = r < 0 ? errno : e;
 }
 
+/* Positional I/O: pread until full or EOF, pwrite until all written,
+ * retrying EINTR; each segment stops at its first error. */
+static void
+run_posio(afc_job *job)
+{
+    afc_seg *segs = (afc_seg *)job->ptr;
+    for (size_t i = 0; i < job->len; i++) {
+        afc_seg *s = &segs[i];
+        while (!s->finished) {
+            off_t at = (off_t)(s->off + (int64_t)s->done);
+            size_t want = s->len - s->done;
+            ssize_t r = job->flags
+                            ? pwrite(job->fd, s->ptr + s->done, want, at)
+                            : pread(job->fd, s->ptr + s->done, want, at);
+            if (r < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                s->err = errno;
+                s->finished = 1;
+                break;
+            }
+            s->done += (size_t)r;
+            if (r == 0 || s->done == s->len) {
+                s->finished = 1;
+            }
+        }
+    }
+}
+
 static void
 run_main(afc_job *job)
 {
@@ -740,7 +770,7 @@ run_main(afc_job *job)
         run_fs(job);
         break;
     case AFC_JOB_POSIO:
-        afc_posio_work(job);
+        run_posio(job);
         break;
     }
 }

@@ -81,6 +81,17 @@ enum afc_fs_op {
     AFC_FS_COUNT       /* not an operation: one past the last */
 };
 
+/* One positional transfer (posio.c builds them; a pool job's ptr is an
+ * array of len of them, flags nonzero for writes). */
+typedef struct {
+    int64_t off;
+    char *ptr;
+    size_t len;
+    size_t done;       /* bytes moved so far (inline part included) */
+    int err;           /* errno that ended the segment, 0: none */
+    int finished;      /* full, EOF, or an error: nothing left to do */
+} afc_seg;
+
 typedef struct afc_cq afc_cq;
 typedef struct afc_job afc_job;
 
@@ -197,7 +208,6 @@ int afc_cq_wait(afc_cq *cq, long ns);     /* sleep until ready or ns pass */
 afc_job *afc_fork_take_stale(const void *owner);
 
 /* posio.c, on a worker: the segments of an AFC_JOB_POSIO job. */
-void afc_posio_work(afc_job *job);
 
 /* Run one job synchronously on the calling thread (no GIL needed). */
 void afc_job_run(afc_job *job);

@@ -24,15 +24,6 @@
 #define AFC_POS_INLINE_MAX (1024 * 1024)  /* bytes read inline per call */
 #define AFC_POS_CAPSULE "aiofiles_c.posio"
 
-typedef struct {
-    int64_t off;
-    char *ptr;
-    size_t len;
-    size_t done;       /* bytes moved so far (inline part included) */
-    int err;           /* errno that ended the segment, 0: none */
-    int finished;      /* full, EOF, or an error: nothing left to do */
-} afc_seg;
-
 enum pos_shape {
     SHAPE_BYTES,       /* read_at: one bytes object */
     SHAPE_BYTES_LIST,  /* read_many: a list of them */
@@ -248,6 +239,12 @@ seg_view(afc_batch *b, Py_ssize_t i, int64_t off)
 static PyObject *
 read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
 {
+#ifndef AFC_HAVE_PREADV2
+    (void)self;
+    (void)off;
+    (void)n;
+    return NULL;
+#else
     int fd = afc_pos_inline_fd(self, 0);
     if (fd < 0 || !afc_posio_budget(self)) {
         return NULL;
@@ -273,6 +270,7 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
     /* Not cached, partly cached, or an error the pool will report. */
     Py_DECREF(bytes);
     return NULL;
+#endif
 }
 
 PyObject *
@@ -501,7 +499,7 @@ void
 afc_posio_prepare(afc_job *job, PyObject *ctx)
 {
     afc_batch *b = batch_of(ctx);
-    job->ptr = (char *)b;
+    job->ptr = (char *)b->segs;  /* the worker sees the segments only */
     job->len = (size_t)b->n;
     job->flags = b->writing;
 }
@@ -530,6 +528,11 @@ afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait)
             s->finished = 1;
             continue;
         }
+#ifndef AFC_HAVE_PREADV2
+        nowait = 0;  /* no RWF_NOWAIT: every read goes to the pool */
+        (void)fd;
+        (void)budget;
+#endif
         while (!b->writing && nowait && budget > 0) {
             size_t want = s->len - s->done;
             if (want > budget) {
@@ -564,35 +567,6 @@ afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait)
         }
     }
     return all;
-}
-
-/* Worker: pread until full or EOF, pwrite until all written, retrying
- * EINTR; each segment stops at its first error. */
-void
-afc_posio_work(afc_job *job)
-{
-    afc_batch *b = (afc_batch *)job->ptr;
-    for (Py_ssize_t i = 0; i < b->n; i++) {
-        afc_seg *s = &b->segs[i];
-        while (!s->finished) {
-            off_t at = (off_t)(s->off + (int64_t)s->done);
-            size_t want = s->len - s->done;
-            ssize_t r = b->writing ? pwrite(job->fd, s->ptr + s->done, want, at)
-                                   : pread(job->fd, s->ptr + s->done, want, at);
-            if (r < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                s->err = errno;
-                s->finished = 1;
-                break;
-            }
-            s->done += (size_t)r;
-            if (r == 0 || s->done == s->len) {
-                s->finished = 1;
-            }
-        }
-    }
 }
 
 /* Loop thread, the job back (or done inline): what the call returns. A
