@@ -132,7 +132,7 @@ class Scandir:
         self._handle: Any = None          # the open directory stream
         self._at_end = False
         self._off = 0
-        self._count = 0
+        self._since_yield = 0
         self._closed = False
         # Calls that may fetch (async for, await) take turns: one job at a
         # time on the directory stream, entries handed out in call order.
@@ -245,7 +245,6 @@ class Scandir:
             off = self._off
             namelen = _HEAD.unpack_from(blob, off)[0]
             self._off = off + _REC + namelen
-            self._count += 1
         _, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob, off)
         base = off + _HEAD.size
         lv = _FIELDS.unpack_from(blob, base)
@@ -287,9 +286,10 @@ class Scandir:
         return self
 
     async def __anext__(self) -> DirEntry:
-        if self._count % _BATCH == _BATCH - 1:
+        if self._since_yield >= _BATCH:
             # Let the loop run between batches (before taking an entry, so
-            # a cancellation here loses none).
+            # a cancellation here loses none; once, even then).
+            self._since_yield = 0
             await asyncio.sleep(0)
         with self._mu:
             in_line = self._turn is not None and not self._turn.done()
@@ -300,6 +300,7 @@ class Scandir:
             entry = await self._in_turn(self._next_or_fetch)
         if entry is None:
             raise StopAsyncIteration
+        self._since_yield += 1
         return entry
 
     async def _next_or_fetch(self) -> DirEntry | None:

@@ -2228,6 +2228,16 @@ op_abandon(AsyncOp *op, PyObject *exc)
         }
         return 0;
     }
+    if (op->kind == K_OPEN && op->state == S_DONE && op->result != NULL &&
+        op->result != Py_None && exc != NULL) {
+        /* The file was open when the cancellation reached the task: nobody
+         * will get it, so close it quietly (as an open still in flight). */
+        AsyncFile *rf = (AsyncFile *)op->result;
+        if (rf->opened && !rf->closed && rf->closefd) {
+            close(rf->fd);
+        }
+        rf->closed = 1;
+    }
     op->state = S_CONSUMED;
     Py_CLEAR(op->result);
     Py_CLEAR(op->exc);
@@ -2268,11 +2278,12 @@ Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
     if (exc == NULL) {
         return NULL;
     }
-    if (op_is_pending(op) && op_abandon(op, exc)) {
+    int pending = op_is_pending(op);
+    if (pending && op_abandon(op, exc)) {
         Py_DECREF(exc);
         return op_park(op);
     }
-    op_abandon(op, NULL);
+    op_abandon(op, pending ? NULL : exc);  /* done: exc says it is thrown */
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
