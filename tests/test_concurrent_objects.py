@@ -1,0 +1,283 @@
+"""Every kind of object used from several tasks at once, and from several
+threads each running its own event loop: calls take effect one at a time
+(every record read or written whole, exactly once) or a worker gets a
+RuntimeError naming the conflict; never a crash, a hang or lost data.
+
+The workloads live in tests/programs/concurrent_objects.py and run in a
+subprocess with a timeout (a crash or a hang fails the test, not the
+suite). Targeted regression tests follow, in-process.
+"""
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import IS_C
+from test_lifecycle import _describe, _killpg, _subprocess_env, \
+    Result, unexpected_stderr
+
+SCRIPT = Path(__file__).resolve().parent / "programs" / \
+    "concurrent_objects.py"
+TIMEOUT = 120
+
+KINDS = [
+    "read-rb", "read-r+b", "read-raw", "read-text",
+    "write-wb", "write-ab", "write-r+b", "write-raw", "write-text",
+    "TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile-memory",
+    "SpooledTemporaryFile-rolled", "scandir", "scandir-await", "walk",
+    "stdout_bytes", "wrap-reader", "wrap-text-reader", "wrap-writer",
+]
+
+# Objects that may refuse a second loop (or a second task) with a clear
+# RuntimeError, and the words it must contain. Everything else must just
+# work.
+MAY_REFUSE = {
+    "scandir": "scandir iterator",
+    "scandir-await": "scandir iterator",
+    "walk": "asynchronous generator is already running",
+    "SpooledTemporaryFile-rolled": "rolling over to disk in another event "
+                                   "loop",
+}
+
+
+def run(kind, tmp_path):
+    env = _subprocess_env()
+    env["TMPDIR"] = str(tmp_path)
+    cmd = [sys.executable, str(SCRIPT), kind]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _killpg(proc.pid)
+        out, err = proc.communicate()
+        pytest.fail(f"HUNG: {kind} killed after {TIMEOUT}s\n"
+                    f"{out.decode(errors='replace')}\n"
+                    f"{err.decode(errors='replace')}")
+    finally:
+        _killpg(proc.pid)
+    return Result(" ".join(cmd[1:]), proc.returncode,
+                  out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_object_used_concurrently(kind, tmp_path):
+    res = run(kind, tmp_path)
+    assert res.returncode == 0, _describe(res)
+    assert not unexpected_stderr(res.stderr), _describe(res)
+    lines = res.stdout.splitlines()
+    oks = [ln for ln in lines if ln.startswith("OK ")]
+    assert len(oks) >= 4, _describe(res)  # tasks/threads x two loops
+    for ln in lines:
+        if ln.startswith("CLEAR "):
+            assert kind in MAY_REFUSE and MAY_REFUSE[kind] in ln, \
+                _describe(res)
+    if kind == "stdout_bytes":
+        # Every write whole, on a line of its own.
+        stdio = [ln for ln in lines if ln.startswith("stdio ")]
+        assert len(stdio) == 2 * 8 * 24 + 2 * 3 * 24, _describe(res)
+        assert all(len(ln.split()) == 3 for ln in stdio), _describe(res)
+
+
+# ---------------------------------------------------------------------------
+# scandir: turns on one directory stream
+
+def _tree(tmp_path, n):
+    d = tmp_path / "tree"
+    d.mkdir()
+    for i in range(n):
+        (d / f"f{i:05d}").touch()
+    return d
+
+
+@pytest.mark.asyncio
+async def test_scandir_tasks_share_an_iterator(impl, tmp_path):
+    """Four tasks iterating one scandir iterator: each entry once (before:
+    two pool jobs on one DIR*, "double free or corruption")."""
+    d = _tree(tmp_path, 4500)
+    it = impl.os.scandir(str(d))
+    got = []
+
+    async def worker():
+        async for entry in it:
+            got.append(entry.name)
+    await asyncio.gather(*(worker() for _ in range(4)))
+    it.close()
+    assert sorted(got) == sorted(os.listdir(d))
+
+
+@pytest.mark.asyncio
+async def test_scandir_entries_in_call_order(impl, tmp_path):
+    """Calls made one after another get entries in os.scandir's order,
+    whichever task made them."""
+    d = _tree(tmp_path, 2500)
+    it = impl.os.scandir(str(d))
+    calls = [asyncio.ensure_future(it.__anext__()) for _ in range(2500)]
+    names = [e.name for e in await asyncio.gather(*calls)]
+    with pytest.raises(StopAsyncIteration):
+        await it.__anext__()
+    it.close()
+    with os.scandir(d) as ref:
+        assert names == [e.name for e in ref]
+
+
+@pytest.mark.asyncio
+async def test_scandir_close_while_fetching(impl, tmp_path):
+    d = _tree(tmp_path, 2500)
+    for _ in range(5):
+        it = impl.os.scandir(str(d))
+        first = await it.__anext__()
+        assert first.name
+        while it._next_entry() is not None:  # use up the first batch
+            pass
+        t = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)
+        it.close()  # the fetch in flight keeps the stream until it is done
+        try:
+            await t
+        except StopAsyncIteration:
+            pass
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+
+
+@pytest.mark.asyncio
+async def test_scandir_cancelled_fetch_loses_no_entry(impl, tmp_path):
+    d = _tree(tmp_path, 4500)
+    it = impl.os.scandir(str(d))
+    got = []
+    while True:
+        t = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)
+        if not t.done():
+            t.cancel()
+            try:
+                got.append((await t).name)
+            except asyncio.CancelledError:
+                pass
+            except StopAsyncIteration:
+                break
+            continue
+        try:
+            got.append(t.result().name)
+        except StopAsyncIteration:
+            break
+    it.close()
+    assert sorted(got) == sorted(os.listdir(d))
+
+
+@pytest.mark.skipif(not IS_C, reason="aiofiles_c's native scandir job")
+@pytest.mark.asyncio
+async def test_scandir_second_job_on_busy_stream_refused(impl, tmp_path):
+    """The native call itself never starts a second job on a stream that
+    has one in flight."""
+    from aiofiles_c import _cext, _fs
+    from aiofiles_c._scandir import _FETCH
+    d = _tree(tmp_path, 5000)
+    p = os.fsencode(d)
+    args = (_fs.SCANDIR, p, None, -1, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
+            -1, _FETCH, str(d), None, True, (0, -1, 0, -1))
+    blob, handle, at_end = await _cext.fs(*args, None)
+    assert not at_end
+    first = _cext.fs(*args, handle)
+    with pytest.raises(RuntimeError, match="in flight"):
+        _cext.fs(*args, handle)
+    await first
+    await _cext.fs(*args, handle)  # idle again
+    del handle
+
+
+@pytest.mark.asyncio
+async def test_scandir_from_two_loops_is_refused_or_works(impl, tmp_path):
+    """A second loop iterating while the first has calls in line gets a
+    RuntimeError that names the iterator."""
+    if not IS_C:
+        pytest.skip("aiofiles' scandir is os.scandir's iterator")
+    d = _tree(tmp_path, 5000)
+    it = impl.os.scandir(str(d))
+    t = asyncio.ensure_future(it.__anext__())
+    await asyncio.sleep(0)
+
+    def other():
+        async def go():
+            return await it.__anext__()
+        return asyncio.run(go())
+    if not t.done():
+        with pytest.raises(RuntimeError, match="scandir iterator"):
+            await asyncio.to_thread(other)
+    await t
+    it.close()
+
+
+# ---------------------------------------------------------------------------
+# one file, loops in several threads
+
+@pytest.fixture(params=["inline", "pool"])
+def inline_reads(request, impl):
+    if not IS_C:
+        yield
+        return
+    impl._cext.set_inline_reads(request.param == "inline")
+    try:
+        yield
+    finally:
+        impl._cext.set_inline_reads(True)
+
+
+@pytest.mark.parametrize("mode", ["rb", "r+b", "raw", "text"])
+def test_file_shared_by_loops_in_threads(impl, tmp_path, mode,
+                                         inline_reads):
+    """Reads, seeks and tells of one file from three threads, each with its
+    own loop: every call completes on its caller's loop (before: the
+    completion was resolved on another thread's loop, and the caller's
+    loop hung), in call order per thread (each thread's read at a tell()
+    gives the bytes there)."""
+    import threading
+    data = os.urandom(1 << 20)
+    if mode == "text":
+        data = data.hex().encode()
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    kw = {"buffering": 0} if mode == "raw" else {}
+    fmode = "r" if mode == "text" else ("r+b" if mode == "r+b" else "rb")
+    f = asyncio.run(_open(impl, p, fmode, kw))
+    errors = []
+    want = data.decode() if mode == "text" else data
+
+    def worker(seed):
+        async def go():
+            import random
+            rnd = random.Random(seed)
+            for _ in range(200):
+                off = rnd.randrange(len(data) - 5000)
+                await f.seek(off)
+                chunk = await f.read(4000)
+                # Another thread may have moved the file between the seek
+                # and the read: the chunk is still one whole slice (short
+                # only at the end of the file).
+                assert chunk in want
+                assert len(chunk) == 4000 or want.endswith(chunk)
+        try:
+            asyncio.run(asyncio.wait_for(go(), 60))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    asyncio.run(_close(f))
+    assert not errors, errors
+
+
+async def _open(impl, p, mode, kw):
+    return await impl.open(p, mode, **kw)
+
+
+async def _close(f):
+    await f.close()
