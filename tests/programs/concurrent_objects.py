@@ -224,8 +224,13 @@ async def temp_file(factory, **kw):
 
 # -- scandir and walk ------------------------------------------------------
 
+_trees: dict = {}
+
+
 def make_tree(n):
-    d = os.path.join(tmp, "tree")
+    if n in _trees:
+        return _trees[n]
+    d = os.path.join(tmp, "tree%d" % n)
     os.mkdir(d)
     for i in range(n):
         open(os.path.join(d, "f%05d" % i), "w").close()
@@ -234,7 +239,65 @@ def make_tree(n):
         os.mkdir(sub)
         for k in range(50):
             open(os.path.join(sub, "g%03d" % k), "w").close()
+    _trees[n] = d
     return d
+
+
+async def scandir_order_case():
+    """Calls made one after another get entries in os.scandir's order,
+    whichever task made them."""
+    d = make_tree(2500)
+    it = impl_os.scandir(d)
+    calls = [asyncio.ensure_future(it.__anext__()) for _ in range(2510)]
+    outs = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(o, StopAsyncIteration) for o in outs[-5:]), outs
+    names = [e.name for e in outs[:-5]]
+    it.close()
+    with os.scandir(d) as ref:
+        assert names == [e.name for e in ref]
+
+
+async def scandir_close_case():
+    """close() while a fetch is in flight: the stream stays open until the
+    fetch is done, then is closed; the iterator is at its end."""
+    d = make_tree(2500)
+    for _ in range(5):
+        it = impl_os.scandir(d)
+        assert (await it.__anext__()).name
+        while it._next_entry() is not None:  # use up the first batch
+            pass
+        t = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)
+        it.close()
+        try:
+            await t
+        except StopAsyncIteration:
+            pass
+        try:
+            await it.__anext__()
+            raise AssertionError("an entry after close()")
+        except StopAsyncIteration:
+            pass
+
+
+async def scandir_cancel_case():
+    """Calls cancelled while a batch is being fetched lose no entry."""
+    d = make_tree(4500)
+    it = impl_os.scandir(d)
+    got = []
+    while True:
+        t = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)
+        if not t.done():
+            t.cancel()
+        try:
+            got.append((await t).name)
+        except asyncio.CancelledError:
+            pass
+        except StopAsyncIteration:
+            break
+    it.close()
+    check_records([got], os.listdir(d))
 
 
 async def scan_worker(it, i):
@@ -358,6 +421,9 @@ CASES = {
         impl_tempfile.SpooledTemporaryFile, max_size=5 * REC),
     "scandir": scandir_case,
     "scandir-await": scandir_await_case,
+    "scandir-order": scandir_order_case,
+    "scandir-close": scandir_close_case,
+    "scandir-cancel": scandir_cancel_case,
     "walk": walk_case,
     "stdout_bytes": stdio_case,
     "wrap-reader": lambda: wrap_reader(True),
@@ -365,11 +431,14 @@ CASES = {
     "wrap-writer": wrap_writer,
 }
 
+ONE_LOOP = ("scandir-order", "scandir-close", "scandir-cancel")
 NATIVE_FILES = ("read-", "write-", "TemporaryFile", "NamedTemporaryFile")
 
 if __name__ == "__main__":
     if len(sys.argv) > 2:
         combos = [(HOW, LOOP, INLINE)]
+    elif KIND in ONE_LOOP:
+        combos = [("tasks", lp, "1") for lp in ("asyncio", "uvloop")]
     else:
         # Every way at once: tasks and threads, both loops, and for the
         # native files page-cached reads on the loop thread and off.
