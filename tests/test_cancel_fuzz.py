@@ -21,6 +21,7 @@ of both. An episode is a batch of one to five operations started together
 (each in a task of its own) with random cancellations.
 """
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -279,16 +280,16 @@ async def test_cancellation_fuzz(impl, tmp_path, seed):
     old_hook = sys.unraisablehook
     sys.unraisablehook = unraisable.append
     await impl.os.stat(str(tmp_path))  # this loop's completion queue exists
+    gc.collect()
     fds = _fd_count()
     try:
         await run_seed(impl, tmp_path, seed, EPISODES)
         for _ in range(20):
             await asyncio.sleep(0.01)
-            if _fd_count() == fds:
+            gc.collect()
+            if _fd_count() <= fds:  # (earlier tests' leftovers may go)
                 break
-        import gc
-        gc.collect()
-        assert _fd_count() == fds, "descriptor leak"
+        assert _fd_count() <= fds, "descriptor leak"
     finally:
         sys.unraisablehook = old_hook
         log.removeHandler(collect)
@@ -306,10 +307,10 @@ async def test_cancelled_open_leaves_no_file_behind(impl, tmp_path):
     opened (the result ready, the task not yet resumed): no descriptor
     left, no "unclosed file" ResourceWarning (before: the finished file was
     dropped and its finaliser warned)."""
-    import gc
     p = tmp_path / "f"
     p.write_bytes(b"x")
     await impl.os.stat(str(p))
+    gc.collect()
     fds = _fd_count()
     loop = asyncio.get_running_loop()
     unraisable = []
@@ -327,4 +328,4 @@ async def test_cancelled_open_leaves_no_file_behind(impl, tmp_path):
     finally:
         sys.unraisablehook = old_hook
     assert not unraisable, [u.exc_value for u in unraisable]
-    assert _fd_count() == fds
+    assert _fd_count() <= fds
