@@ -38,7 +38,8 @@ class Lock:
                 self._locked = True
                 return True
             loop = asyncio.get_running_loop()
-            w = [loop.create_future(), loop, threading.get_ident(), False]
+            w: list[Any] = [loop.create_future(), loop,
+                            threading.get_ident(), False]
             self._waiters.append(w)
         try:
             await w[0]

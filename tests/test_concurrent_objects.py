@@ -8,6 +8,7 @@ subprocess with a timeout (a crash or a hang fails the test, not the
 suite). Targeted regression tests follow, in-process.
 """
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -136,6 +137,7 @@ async def test_scandir_from_two_loops_is_refused_or_works(impl, tmp_path):
             await asyncio.to_thread(other)
     await t
     it.close()
+    gc.collect()  # the thread's loop goes now, not in a later test
 
 
 # ---------------------------------------------------------------------------
@@ -197,6 +199,7 @@ def test_file_shared_by_loops_in_threads(impl, tmp_path, mode,
     for t in threads:
         t.join()
     asyncio.run(_close(f))
+    gc.collect()  # the threads' loops go now, not in a later test
     assert not errors, errors
 
 
