@@ -22,6 +22,8 @@ from test_lifecycle import _killpg, _subprocess_env
 
 SCRIPT = Path(__file__).resolve().parent / "programs" / "load.py"
 STRESS = os.environ.get("AIOFILES_C_STRESS") == "1"
+# AddressSanitizer keeps freed memory in quarantine: RSS says nothing there.
+SANITIZER = os.environ.get("AIOFILES_C_TEST_PROFILE") == "sanitizer"
 COUNTS = {
     "tasks_one_file": 1000,
     "awaits_in_flight": 100_000 if STRESS else 5_000,
@@ -69,7 +71,7 @@ def test_awaits_in_flight_memory_bounded(tmp_path):
     assert n == COUNTS["awaits_in_flight"]
     assert r["not_done_at_start"] > n // 2  # really in flight together
     bound = 16 * 1024 + 2 * n
-    assert r["growth_kib"] <= bound, r
+    assert r["growth_kib"] <= bound or SANITIZER, r
     if STRESS:
         try:
             ref = scenario("awaits_in_flight", tmp_path / "ref", "aiofiles")
@@ -90,7 +92,7 @@ def test_cycles_leave_resources_flat(tmp_path, name):
     # the pool's width.
     assert os_after - os_before <= 4, r
     rss_before, rss_after = r["rss_kib"]
-    assert rss_after - rss_before <= 4 * 1024, r
+    assert rss_after - rss_before <= 4 * 1024 or SANITIZER, r
 
 
 def test_emfile_is_a_clean_oserror(tmp_path):
