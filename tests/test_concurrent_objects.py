@@ -5,7 +5,9 @@ RuntimeError naming the conflict; never a crash, a hang or lost data.
 
 The workloads live in tests/programs/concurrent_objects.py and run in a
 subprocess with a timeout (a crash or a hang fails the test, not the
-suite). Targeted regression tests follow, in-process.
+suite): among them the scandir regressions (two pool jobs on one DIR*
+crashed with "double free or corruption"). One file shared by loops in
+threads is also tested in-process below.
 """
 import asyncio
 import gc
@@ -29,7 +31,8 @@ KINDS = [
     "write-wb", "write-ab", "write-r+b", "write-raw", "write-text",
     "TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile-memory",
     "SpooledTemporaryFile-rolled", "scandir", "scandir-await",
-    "scandir-order", "scandir-close", "scandir-cancel", "walk",
+    "scandir-order", "scandir-close", "scandir-cancel", "scandir-busy",
+    "walk",
     "stdout_bytes", "wrap-reader", "wrap-text-reader", "wrap-writer",
 ]
 
@@ -83,61 +86,6 @@ def test_object_used_concurrently(kind, tmp_path):
         stdio = [ln for ln in lines if ln.startswith("stdio ")]
         assert len(stdio) == 2 * 8 * 24 + 2 * 3 * 24, _describe(res)
         assert all(len(ln.split()) == 3 for ln in stdio), _describe(res)
-
-
-# ---------------------------------------------------------------------------
-# scandir: turns on one directory stream
-
-def _tree(tmp_path, n):
-    d = tmp_path / "tree"
-    d.mkdir()
-    for i in range(n):
-        (d / f"f{i:05d}").touch()
-    return d
-
-
-@pytest.mark.skipif(not IS_C, reason="aiofiles_c's native scandir job")
-@pytest.mark.asyncio
-async def test_scandir_second_job_on_busy_stream_refused(impl, tmp_path):
-    """The native call itself never starts a second job on a stream that
-    has one in flight."""
-    from aiofiles_c import _cext, _fs
-    from aiofiles_c._scandir import _FETCH
-    d = _tree(tmp_path, 5000)
-    p = os.fsencode(d)
-    args = (_fs.SCANDIR, p, None, -1, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
-            -1, _FETCH, str(d), None, True, (0, -1, 0, -1))
-    blob, handle, at_end = await _cext.fs(*args, None)
-    assert not at_end
-    first = _cext.fs(*args, handle)
-    with pytest.raises(RuntimeError, match="in flight"):
-        _cext.fs(*args, handle)
-    await first
-    await _cext.fs(*args, handle)  # idle again
-    del handle
-
-
-@pytest.mark.asyncio
-async def test_scandir_from_two_loops_is_refused_or_works(impl, tmp_path):
-    """A second loop iterating while the first has calls in line gets a
-    RuntimeError that names the iterator."""
-    if not IS_C:
-        pytest.skip("aiofiles' scandir is os.scandir's iterator")
-    d = _tree(tmp_path, 5000)
-    it = impl.os.scandir(str(d))
-    t = asyncio.ensure_future(it.__anext__())
-    await asyncio.sleep(0)
-
-    def other():
-        async def go():
-            return await it.__anext__()
-        return asyncio.run(go())
-    if not t.done():
-        with pytest.raises(RuntimeError, match="scandir iterator"):
-            await asyncio.to_thread(other)
-    await t
-    it.close()
-    gc.collect()  # the thread's loop goes now, not in a later test
 
 
 # ---------------------------------------------------------------------------

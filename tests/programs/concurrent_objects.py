@@ -300,6 +300,30 @@ async def scandir_cancel_case():
     check_records([got], os.listdir(d))
 
 
+async def scandir_busy_case():
+    """The native call never starts a second job on a directory stream
+    that has one in flight (aiofiles_c only)."""
+    if IMPL != "aiofiles_c":
+        return
+    from aiofiles_c import _cext, _fs
+    from aiofiles_c._scandir import _FETCH
+    d = make_tree(4500)
+    args = (_fs.SCANDIR, os.fsencode(d), None, -1, -1, _fs.AT_FDCWD,
+            _fs.AT_FDCWD, 0, 0, -1, _FETCH, d, None, True, (0, -1, 0, -1))
+    blob, handle, at_end = await _cext.fs(*args, None)
+    assert not at_end
+    first = _cext.fs(*args, handle)
+    try:
+        second = _cext.fs(*args, handle)
+    except RuntimeError as e:
+        assert "in flight" in str(e), e
+    else:
+        await second
+        raise AssertionError("a second job on a busy directory stream")
+    await first
+    await _cext.fs(*args, handle)  # idle again: accepted
+
+
 async def scan_worker(it, i):
     got = []
     async for entry in it:
@@ -424,6 +448,7 @@ CASES = {
     "scandir-order": scandir_order_case,
     "scandir-close": scandir_close_case,
     "scandir-cancel": scandir_cancel_case,
+    "scandir-busy": scandir_busy_case,
     "walk": walk_case,
     "stdout_bytes": stdio_case,
     "wrap-reader": lambda: wrap_reader(True),
@@ -431,7 +456,8 @@ CASES = {
     "wrap-writer": wrap_writer,
 }
 
-ONE_LOOP = ("scandir-order", "scandir-close", "scandir-cancel")
+ONE_LOOP = ("scandir-order", "scandir-close", "scandir-cancel",
+            "scandir-busy")
 NATIVE_FILES = ("read-", "write-", "TemporaryFile", "NamedTemporaryFile")
 
 if __name__ == "__main__":
