@@ -143,14 +143,54 @@ def test_file_shared_by_loops_in_threads(impl, tmp_path, mode,
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def body():
+        threads = [threading.Thread(target=worker, args=(i,))
+                   for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        asyncio.run(_close(f))
+        return errors
+
+    # In a forked child: a crash fails this test instead of the suite.
+    outcome = _in_child(body)
     asyncio.run(_close(f))
-    gc.collect()  # the threads' loops go now, not in a later test
-    assert not errors, errors
+    gc.collect()
+    assert outcome == "ok"
+
+
+def _in_child(body, timeout=120):
+    import signal
+    import time
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 1
+        try:
+            errs = body()
+            os.write(w, b"ok" if not errs else repr(errs).encode()[:4000])
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return "hung"
+        time.sleep(0.02)
+    with os.fdopen(r, "rb") as fh:
+        out = fh.read().decode(errors="replace")
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return out
 
 
 async def _open(impl, p, mode, kw):
