@@ -7,6 +7,7 @@ import errno
 import os
 import stat as _stat
 import struct
+import threading
 from types import TracebackType
 from typing import Any, Iterator
 
@@ -131,27 +132,95 @@ class Scandir:
         self._handle: Any = None          # the open directory stream
         self._at_end = False
         self._off = 0
-        self._count = 0
+        self._since_yield = 0
         self._closed = False
+        # Calls that may fetch (async for, await) take turns: one job at a
+        # time on the directory stream, entries handed out in call order.
+        # _turn is done when the last call in line has finished; _turn_loop
+        # is the loop of that line. _mu guards this bookkeeping and the
+        # cursor against threads (it is never held across an await).
+        self._mu = threading.Lock()
+        self._turn: asyncio.Future[None] | None = None
+        self._turn_loop: Any = None
+        self._fetching: asyncio.Task[None] | None = None
+
+    async def _in_turn(self, step: Any) -> Any:
+        """Run step() after every call made before this one has finished
+        (a cancelled call passes its turn on only when the one before it
+        is done). Calls from a second event loop while the first one's are
+        in line raise RuntimeError: a future cannot be awaited across
+        loops."""
+        loop = asyncio.get_running_loop()
+        with self._mu:
+            prev = self._turn
+            if prev is not None and prev.done():
+                prev = None
+            if prev is not None and self._turn_loop is not loop:
+                raise self._conflict()
+            mine: asyncio.Future[None] = loop.create_future()
+            self._turn, self._turn_loop = mine, loop
+        try:
+            if prev is not None:
+                wait: asyncio.Future[None] = loop.create_future()
+                prev.add_done_callback(lambda _: _release(wait))
+                await wait
+            return await step()
+        finally:
+            if prev is not None and not prev.done():
+                prev.add_done_callback(lambda _: _release(mine))
+            else:
+                _release(mine)
+
+    def __repr__(self) -> str:
+        return f"<aiofiles_c.os.scandir iterator of {self._job[2]!r}>"
+
+    def _conflict(self) -> RuntimeError:
+        return RuntimeError(
+            f"{self!r} is being iterated from another event loop; one "
+            "scandir iterator cannot be used from two loops at once")
 
     async def _fetch(self) -> None:
-        """One more batch from the pool job (the stream stays open between
-        batches, owned by a handle that closes it when dropped)."""
+        """One more batch from the pool (or wait for the one in flight).
+        The fetch runs in a task of its own, so a caller cancelled meanwhile
+        loses no entries: the batch is kept for the next call."""
+        if self._closed or self._at_end:
+            return
+        loop = asyncio.get_running_loop()
+        t = self._fetching
+        if t is None or t.done():
+            t = self._fetching = loop.create_task(self._fetch_job())
+            t.add_done_callback(_retrieve)
+        elif t.get_loop() is not loop:
+            raise self._conflict()
+        await asyncio.shield(t)
+
+    async def _fetch_job(self) -> None:
+        """The pool job for one batch (the stream stays open between
+        batches, owned by a handle that closes it when dropped). One at a
+        time: _fetch starts it only when none is in flight."""
+        if self._closed or self._at_end:
+            return
         p, fd, fname = self._job
-        blob, self._handle, self._at_end = await _cext.fs(
+        blob, handle, at_end = await _cext.fs(
             _fs.SCANDIR, p, None, fd, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
             -1, _FETCH, fname, None, self._as_str, (0, -1, 0, -1),
             self._handle)
-        if self._blob is None:
-            self._blob = blob
-        else:
-            self._more.append(blob)
+        if self._closed:
+            return  # closed meanwhile: dropping handle closes the stream
+        self._handle, self._at_end = handle, at_end
+        with self._mu:
+            if self._blob is None:
+                self._blob = blob
+            else:
+                self._more.append(blob)
 
-    async def _fetch_all(self) -> "Scandir":
-        await self._fetch()
-        while not self._at_end:
+    async def _fetch_rest(self) -> "Scandir":
+        while not self._at_end and not self._closed:
             await self._fetch()
         return self
+
+    async def _fetch_all(self) -> "Scandir":
+        return await self._in_turn(self._fetch_rest)  # type: ignore[no-any-return]
 
     def __await__(self) -> Any:
         # os.scandir's iterator is synchronous: take every batch first.
@@ -166,26 +235,26 @@ class Scandir:
         return True
 
     def _next_entry(self) -> DirEntry | None:
-        if self._closed:
-            return None
-        while self._blob is None or self._off >= len(self._blob):
-            if self._blob is None or not self._advance_batch():
+        with self._mu:  # one cursor, also when threads share the iterator
+            if self._closed:
                 return None
-        blob = self._blob
-        off = self._off
-        namelen, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob,
-                                                                     off)
+            while self._blob is None or self._off >= len(self._blob):
+                if self._blob is None or not self._advance_batch():
+                    return None
+            blob = self._blob
+            off = self._off
+            namelen = _HEAD.unpack_from(blob, off)[0]
+            self._off = off + _REC + namelen
+        _, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob, off)
         base = off + _HEAD.size
         lv = _FIELDS.unpack_from(blob, base)
         sv = _FIELDS.unpack_from(blob, base + _FIELDS.size)
         raw = blob[off + _REC:off + _REC + namelen]
-        self._off = off + _REC + namelen
         name: Any = os.fsdecode(raw) if self._as_str else raw
         if self._prefix is None:
             path = name
         else:
             path = os.path.join(self._prefix, name)
-        self._count += 1
         return DirEntry(name, path, dtype, ino, lv if flags & 1 else None,
                         lerr, sv if flags & 2 else None, serr)
 
@@ -217,16 +286,30 @@ class Scandir:
         return self
 
     async def __anext__(self) -> DirEntry:
-        if self._blob is None and not self._closed:
+        if self._since_yield >= _BATCH:
+            # Let the loop run between batches (before taking an entry, so
+            # a cancellation here loses none; once, even then).
+            self._since_yield = 0
+            await asyncio.sleep(0)
+        with self._mu:
+            in_line = self._turn is not None and not self._turn.done()
+        # In memory and nobody waiting ahead: answer at once. Otherwise
+        # wait for the turn, so entries go out in call order.
+        entry = None if in_line else self._next_entry()
+        if entry is None:
+            entry = await self._in_turn(self._next_or_fetch)
+        if entry is None:
+            raise StopAsyncIteration
+        self._since_yield += 1
+        return entry
+
+    async def _next_or_fetch(self) -> DirEntry | None:
+        if self._blob is None:
             await self._fetch()
         entry = self._next_entry()
         while entry is None and not self._at_end and not self._closed:
             await self._fetch()
             entry = self._next_entry()
-        if entry is None:
-            raise StopAsyncIteration
-        if self._count % _BATCH == 0:
-            await asyncio.sleep(0)  # let the loop run between batches
         return entry
 
     async def __aenter__(self) -> "Scandir":
@@ -236,3 +319,15 @@ class Scandir:
                         exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.close()
+
+
+def _release(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _retrieve(task: "asyncio.Task[None]") -> None:
+    # A fetch whose caller was cancelled: its error, if any, is not lost to
+    # "exception was never retrieved"; the next call fetches again.
+    if not task.cancelled():
+        task.exception()

@@ -17,7 +17,7 @@ import operator
 import weakref
 from typing import Any, Callable, TypeVar
 
-from . import _cext
+from . import _cext, _turns
 
 
 # ---- the native text file ----
@@ -153,7 +153,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
     # No instance dict: method lookups on the hot path stay cheap.
     __slots__ = ("_lock", "_orphan", "_mode", "_encoding", "_errors",
                  "delete")
-    _lock: asyncio.Lock | None
+    _lock: _turns.Lock | None
     _orphan: "asyncio.Future[bytes] | None"  # see _fill
     _mode: str
     _encoding: str
@@ -192,10 +192,10 @@ class _NativeTextIOWrapper(_cext.TextBase):
                         bool(line_buffering), seekable, position)
         return self
 
-    def _get_lock(self) -> asyncio.Lock:
+    def _get_lock(self) -> _turns.Lock:
         lock = self._lock
         if lock is None:
-            lock = self._lock = asyncio.Lock()
+            lock = self._lock = _turns.Lock()  # works across loops
         return lock
 
     def __repr__(self) -> str:

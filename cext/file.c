@@ -103,6 +103,10 @@ typedef struct AsyncOp {
     PyObject *exc;            /* S_DONE: the exception instance */
     PyObject *pending_exc;    /* thrown while a readinto was in flight */
     PyObject *fut;            /* future the awaiting task is parked on */
+    PyObject *cq;             /* Completion of the caller's loop, once
+                                 known: every job of this op goes there */
+    unsigned long thread;     /* thread that called for this op */
+    unsigned long waiter;     /* thread whose loop owns fut */
     Py_buffer view;           /* pinned caller buffer (write, readinto) */
     afc_job job;              /* touched by a worker while in_pool */
 } AsyncOp;
@@ -173,6 +177,45 @@ op_release_view(AsyncOp *op)
     }
 }
 
+/* Resolve fut from its loop's thread (called there by call_soon_threadsafe):
+ * the op finished on another thread. A cancelled future is left alone. */
+static PyObject *
+Op_wake(AsyncOp *op, PyObject *fut)
+{
+    PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
+    if (done == NULL) {
+        return NULL;
+    }
+    int is_done = done == Py_True;
+    Py_DECREF(done);
+    if (is_done) {
+        Py_RETURN_NONE;
+    }
+    return PyObject_CallMethodOneArg(fut, op->st->str_set_result, Py_None);
+}
+
+static void
+op_wake_remote(AsyncOp *op, PyObject *fut)
+{
+    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
+    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
+                                                         "_wake")
+                                : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethod(
+                                   loop, "call_soon_threadsafe", "OO", cb, fut)
+                             : NULL;
+    if (h == NULL) {
+        /* A closed loop: nobody is left to resume the task. */
+        if (loop == NULL || !PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+            PyErr_WriteUnraisable(fut);
+        }
+        PyErr_Clear();
+    }
+    Py_XDECREF(h);
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+}
+
 /* Wake the task parked on op->fut, if any. Errors are reported, never
  * propagated: this runs inside a batch of completions. */
 static void
@@ -183,6 +226,14 @@ op_wake(AsyncOp *op)
         return;
     }
     op->fut = NULL;
+    if (op->waiter != PyThread_get_thread_ident()) {
+        /* Another thread's loop awaits this op (one file used from several
+         * loops): a future may only be resolved by its own loop, so hand
+         * it over; call_soon_threadsafe also wakes that loop up. */
+        op_wake_remote(op, fut);
+        Py_DECREF(fut);
+        return;
+    }
     PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
     if (done == NULL) {
         PyErr_WriteUnraisable(fut);
@@ -229,6 +280,7 @@ op_finish(AsyncOp *op, PyObject *result)
     op_release_view(op);
     Py_CLEAR(op->acc);
     Py_CLEAR(op->arg);
+    Py_CLEAR(op->cq);
     AsyncFile *f = op->file;
     if (f != NULL && f->qhead == op) {
         f->qhead = op->next;
@@ -357,8 +409,9 @@ job_set_append_pos(AsyncOp *op)
     }
 }
 
+/* Remember the completion queue of the loop running now as op's own. */
 static int
-op_submit(AsyncOp *op, int phase)
+op_bind_loop(AsyncOp *op)
 {
     AsyncFile *f = op->file;
     afc_state *st = op->st;
@@ -366,11 +419,32 @@ op_submit(AsyncOp *op, int phase)
         ? cq_for_running_loop(st, &f->cq, &f->cq_loop)
         : cq_for_running_loop(st, &st->fs_cq, &st->fs_cq_loop);
     if (c == NULL) {
+        return -1;
+    }
+    Py_INCREF(c);
+    Py_XSETREF(op->cq, (PyObject *)c);
+    return 0;
+}
+
+/* Send op's job to the pool. Its completion goes to the queue of the loop
+ * that called for op, not to the loop of whichever thread happens to run
+ * it: when a file is shared by loops in several threads, an op queued
+ * behind another loop's op is started by that loop's drain. */
+static int
+op_submit(AsyncOp *op, int phase)
+{
+    if (op->cq == NULL && op_bind_loop(op) < 0) {
         return op_finish(op, NULL);
+    }
+    CompletionObject *c = (CompletionObject *)op->cq;
+    if (!afc_cq_is_live(c)) {
+        return op_fail(op, PyExc_RuntimeError,
+                       "the event loop that called this operation is "
+                       "closed");
     }
     op->phase = phase;
     op->job.cq = c->cq;
-    op->job.slow = f != NULL && f->slowfd;
+    op->job.slow = op->file != NULL && op->file->slowfd;
     afc_cq_incref(c->cq);
     c->cq->inflight++;
     Py_INCREF(op);  /* released by the drain */
@@ -2093,6 +2167,7 @@ op_new(AsyncFile *f, int kind)
     Py_INCREF(f);
     op->kind = kind;
     op->state = S_QUEUED;
+    op->thread = PyThread_get_thread_ident();
     PyObject_GC_Track(op);
     return op;
 }
@@ -2129,6 +2204,11 @@ file_start(AsyncFile *f, AsyncOp *op)
     }
     f->qtail = op;
     if (f->qhead != op || f->pumping) {
+        /* It will be started later, maybe by another thread's loop: note
+         * the caller's loop now (none running: the first submit decides). */
+        if (op_bind_loop(op) < 0) {
+            PyErr_Clear();
+        }
         Py_INCREF(op);
     return (PyObject *)op;
     }
@@ -2199,6 +2279,7 @@ op_park(AsyncOp *op)
         return NULL;
     }
     Py_XSETREF(op->fut, fut);
+    op->waiter = PyThread_get_thread_ident();
     Py_INCREF(fut);
     return fut;
 }
@@ -2216,8 +2297,9 @@ op_wait_briefly(AsyncOp *op)
     afc_cq *cq = op->job.cq;
     afc_state *st = op->st;
     if (!op->in_pool || cq == NULL || cq->inflight != 1 ||
-        (op->kind == K_POS && st->pos_yield)) {
-        return 0;
+        (op->kind == K_POS && st->pos_yield) ||
+        op->thread != PyThread_get_thread_ident()) {
+        return 0;  /* (another thread's op: its queue is another loop's) */
     }
     /* Fairness: awaits resolved on the spot never let the loop run, so
      * after ~0.5 ms of them the next one parks (and the loop runs). */
@@ -2402,6 +2484,16 @@ op_abandon(AsyncOp *op, PyObject *exc)
     if (op->kind == K_FS && op->result != NULL) {
         fs_drop_fd(op);  /* an fd nobody will receive */
     }
+    if (op->kind == K_OPEN && op->state == S_DONE && op->result != NULL &&
+        op->result != Py_None && exc != NULL) {
+        /* The file was open when the cancellation reached the task: nobody
+         * will get it, so close it quietly (as an open still in flight). */
+        AsyncFile *rf = (AsyncFile *)op->result;
+        if (rf->opened && !rf->closed && rf->closefd) {
+            close(rf->fd);
+        }
+        rf->closed = 1;
+    }
     op->state = S_CONSUMED;
     Py_CLEAR(op->result);
     Py_CLEAR(op->exc);
@@ -2442,11 +2534,12 @@ Op_throw(AsyncOp *op, PyObject *const *args, Py_ssize_t nargs)
     if (exc == NULL) {
         return NULL;
     }
-    if (op_is_pending(op) && op_abandon(op, exc)) {
+    int pending = op_is_pending(op);
+    if (pending && op_abandon(op, exc)) {
         Py_DECREF(exc);
         return op_park(op);
     }
-    op_abandon(op, NULL);
+    op_abandon(op, pending ? NULL : exc);  /* done: exc says it is thrown */
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
@@ -2470,6 +2563,7 @@ Op_traverse(AsyncOp *op, visitproc visit, void *arg)
     Py_VISIT(op->exc);
     Py_VISIT(op->pending_exc);
     Py_VISIT(op->fut);
+    Py_VISIT(op->cq);
     if (op->has_view) {
         Py_VISIT(op->view.obj);
     }
@@ -2489,6 +2583,7 @@ Op_clear(AsyncOp *op)
     Py_CLEAR(op->exc);
     Py_CLEAR(op->pending_exc);
     Py_CLEAR(op->fut);
+    Py_CLEAR(op->cq);
     op_release_view(op);
     Py_CLEAR(op->file);
     return 0;
@@ -2509,6 +2604,7 @@ static PyMethodDef Op_methods[] = {
     {"throw", (PyCFunction)(void (*)(void))Op_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)Op_close, METH_NOARGS, NULL},
     {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
+    {"_wake", (PyCFunction)Op_wake, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -3776,9 +3872,15 @@ fs_list(afc_job *j, int as_str)
 }
 
 #define AFC_DIR_CAPSULE "aiofiles_c.DIR"
+/* The capsule's context: NULL while the stream is open and idle, CLOSED once
+ * the worker closed it, BUSY while a job reads it (a second job on the same
+ * DIR* would race with the first, which may close it). */
+#define AFC_DIR_CLOSED ((void *)1)
+#define AFC_DIR_BUSY ((void *)2)
 
 /* The capsule owns the directory stream until the worker closes it at the
- * end of the directory (its context then says "closed"). */
+ * end of the directory (its context then says "closed"). A busy capsule is
+ * never freed: the job's arguments hold it until the job has settled. */
 static void
 dir_capsule_free(PyObject *cap)
 {
@@ -3796,11 +3898,14 @@ scandir_settle(AsyncOp *op, afc_job *j)
     PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
     if (j->dir == NULL) {
         if (handle != Py_None) {
-            PyCapsule_SetContext(handle, (void *)1);  /* worker closed it */
+            PyCapsule_SetContext(handle, AFC_DIR_CLOSED);  /* worker did */
         }
     }
     else if (handle == Py_None) {
         closedir((DIR *)j->dir);
+    }
+    else {
+        PyCapsule_SetContext(handle, NULL);  /* idle again */
     }
     j->dir = NULL;
 }
@@ -3813,12 +3918,13 @@ scandir_result(AsyncOp *op, afc_job *j)
     if (j->dir == NULL) {
         if (handle != Py_None) {
             /* the worker closed the stream */
-            PyCapsule_SetContext(handle, (void *)1);
+            PyCapsule_SetContext(handle, AFC_DIR_CLOSED);
         }
         handle = Py_None;
         Py_INCREF(handle);
     }
     else if (handle != Py_None) {
+        PyCapsule_SetContext(handle, NULL);  /* idle again */
         Py_INCREF(handle);
     }
     else {
@@ -3956,12 +4062,19 @@ afc_fs_call(PyObject *module, PyObject *args)
     }
     void *dir = NULL;
     if (handle != Py_None) {
-        if (PyCapsule_GetContext(handle) != NULL) {
-            PyErr_SetString(PyExc_ValueError, "directory stream is closed");
-            return NULL;
-        }
         dir = PyCapsule_GetPointer(handle, AFC_DIR_CAPSULE);
         if (dir == NULL) {
+            return NULL;
+        }
+        void *ctx = PyCapsule_GetContext(handle);
+        if (ctx == AFC_DIR_BUSY) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "scandir: another fetch from this directory "
+                            "stream is in flight");
+            return NULL;
+        }
+        if (ctx != NULL) {
+            PyErr_SetString(PyExc_ValueError, "directory stream is closed");
             return NULL;
         }
     }
@@ -3995,6 +4108,7 @@ afc_fs_call(PyObject *module, PyObject *args)
     op->st = st;
     op->kind = K_FS;
     op->state = S_RUNNING;
+    op->thread = PyThread_get_thread_ident();
     op->n = as_str;
     /* The tuple keeps alive what the worker uses: the paths, the stream. */
     op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);
@@ -4022,7 +4136,13 @@ afc_fs_call(PyObject *module, PyObject *args)
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see fs_drop_fd) */
+    if (dir != NULL) {
+        PyCapsule_SetContext(handle, AFC_DIR_BUSY);
+    }
     op_submit(op, P_NONE);
+    if (dir != NULL && !op->in_pool) {
+        PyCapsule_SetContext(handle, NULL);  /* not submitted: still idle */
+    }
     return (PyObject *)op;
 }
 

@@ -107,6 +107,7 @@ def test_unclosed_named_file_is_removed_silently(tmp_path):
         await f.write(b"pending")  # still in the buffer
         return f.name
 
+    gc.collect()  # descriptors earlier tests left to the collector go now
     before = _fds()
     name = asyncio.run(main())
     gc.collect()

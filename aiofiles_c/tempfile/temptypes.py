@@ -1,7 +1,7 @@
 """The spooled temporary file and the temporary directory objects."""
 from __future__ import annotations
 
-import functools
+import asyncio
 from asyncio import AbstractEventLoop
 from concurrent.futures import Executor
 from typing import Any, Callable
@@ -9,6 +9,7 @@ from typing import Any, Callable
 from .._backend import NATIVE
 from .._open import _closing_on_failure
 from ..base import AsyncBase
+from ..threadpool.utils import run_in_turn
 
 __all__ = ["AsyncSpooledTemporaryFile", "AsyncTemporaryDirectory"]
 
@@ -30,6 +31,20 @@ class AsyncSpooledTemporaryFile(AsyncBase):
                  executor: Executor | None) -> None:
         super().__init__(file, loop, executor)
         self._native: Any = None
+        # While a rollover copies the data (it awaits), other calls wait
+        # for it: a write to the memory file meanwhile would be lost, a
+        # second rollover would copy twice.
+        self._rolling: asyncio.Future[None] | None = None
+
+    async def _wait_rollover(self) -> None:
+        r = self._rolling
+        if r is None:
+            return
+        if r.get_loop() is not asyncio.get_running_loop():
+            raise RuntimeError(
+                f"{self!r} is rolling over to disk in another event loop; "
+                "wait for that before using it from this one")
+        await asyncio.shield(r)
 
     async def _check(self) -> None:
         if self._file._rolled:
@@ -40,9 +55,18 @@ class AsyncSpooledTemporaryFile(AsyncBase):
 
     async def rollover(self) -> None:
         """Move the data to a file on disk (tempfile's rollover())."""
-        f = self._file
-        if f._rolled:
+        await self._wait_rollover()
+        if self._file._rolled:
             return
+        self._rolling = asyncio.get_running_loop().create_future()
+        try:
+            await self._rollover()
+        finally:
+            self._rolling.set_result(None)
+            self._rolling = None
+
+    async def _rollover(self) -> None:
+        f = self._file
         if not NATIVE:
             # Pure-Python backend: tempfile's own rollover, in the executor.
             await self._run(f.rollover)
@@ -50,7 +74,7 @@ class AsyncSpooledTemporaryFile(AsyncBase):
         from . import _temporary_file
 
         args = f._TemporaryFileArgs
-        newfile = await _temporary_file(loop=self._loop,
+        newfile = await _temporary_file(loop=asyncio.get_running_loop(),
                                         executor=self._executor, **args)
         mem = f._file
 
@@ -84,11 +108,11 @@ class AsyncSpooledTemporaryFile(AsyncBase):
 
     async def _run(self, fn: Callable[..., Any], *args: Any,
                    **kwargs: Any) -> Any:
-        return await self._loop.run_in_executor(
-            self._executor, functools.partial(fn, *args, **kwargs))
+        return await run_in_turn(self, fn, *args, **kwargs)
 
     async def write(self, s: Any) -> int:
         """Write, rolling over once past ``max_size``."""
+        await self._wait_rollover()
         if self._native is not None:
             return await self._native.write(s)  # type: ignore[no-any-return]
         if self._file._rolled:
@@ -99,6 +123,7 @@ class AsyncSpooledTemporaryFile(AsyncBase):
 
     async def writelines(self, iterable: Any) -> None:
         """Write the lines, rolling over once past ``max_size``."""
+        await self._wait_rollover()
         if self._native is not None:
             return await self._native.writelines(iterable)  # type: ignore
         if self._file._rolled:
@@ -108,6 +133,7 @@ class AsyncSpooledTemporaryFile(AsyncBase):
 
     async def truncate(self, size: int | None = None) -> int:
         """Resize; a size past ``max_size`` rolls over first."""
+        await self._wait_rollover()
         f = self._file
         if (self._native is None and not f._rolled and size is not None
                 and size > f._max_size):
@@ -122,6 +148,7 @@ class AsyncSpooledTemporaryFile(AsyncBase):
 def _spooled_method(name: str) -> Callable[..., Any]:
     async def method(self: AsyncSpooledTemporaryFile, *args: Any,
                      **kwargs: Any) -> Any:
+        await self._wait_rollover()
         if self._native is not None:
             return await getattr(self._native, name)(*args, **kwargs)
         if self._file._rolled:
