@@ -116,32 +116,22 @@ batch_of(PyObject *ctx)
 static int
 conv_offset(PyObject *o, int64_t *out)
 {
-    long v = PyLong_AsLong(o);  /* Py_off_t is a C long here */
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    *out = (int64_t)v;
-    return 0;
+    return afc_int_arg(o, AFC_ARG_LONG, out);  /* os's off_t converter */
 }
 
 static int
 conv_length(PyObject *o, Py_ssize_t *out)
 {
-    PyObject *i = PyNumber_Index(o);
-    if (i == NULL) {
-        return -1;
-    }
-    Py_ssize_t v = PyLong_AsSsize_t(i);
-    Py_DECREF(i);
-    if (v == -1 && PyErr_Occurred()) {
+    int64_t v;
+    if (afc_int_arg(o, AFC_ARG_SSIZE, &v) < 0) {
         return -1;
     }
     if (v < 0) {
-        errno = EINVAL;
+        errno = EINVAL;  /* os.pread lets the kernel refuse it */
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    *out = v;
+    *out = (Py_ssize_t)v;
     return 0;
 }
 
