@@ -19,11 +19,15 @@ import os
 import pathlib
 import stat as _stat
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Self, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+if TYPE_CHECKING:  # annotations only: typing.Self is 3.11+
+    from typing_extensions import Self
 
 from . import _whole
 from . import os as _aos
 from ._fs import GETCWD, call
+from ._whole import _text_encoding
 from ._open import open as _afc_open
 from .base import AiofilesContextManager
 
@@ -365,7 +369,7 @@ class Path:
              newline: str | None = None) -> AiofilesContextManager[Any]:
         """aiofiles_c.open(self, ...): ``await`` it or ``async with`` it."""
         if isinstance(mode, str) and "b" not in mode:
-            encoding = io.text_encoding(encoding)
+            encoding = _text_encoding(encoding)
         return _afc_open(self._path, mode, buffering, encoding, errors,
                          newline)
 

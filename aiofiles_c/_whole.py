@@ -24,6 +24,13 @@ async def read_bytes(path: StrPath) -> bytes:
     return data
 
 
+def _text_encoding(encoding: str | None) -> str | None:
+    """io.text_encoding (3.10+): None becomes "locale", with the
+    EncodingWarning pathlib gives; Python 3.9 has neither."""
+    check = getattr(io, "text_encoding", None)
+    return encoding if check is None else check(encoding, 3)
+
+
 def _decode(data: bytes, encoding: str | None, errors: str | None,
             newline: str | None) -> str:
     wrapper = io.TextIOWrapper(io.BytesIO(data), encoding=encoding,
@@ -37,7 +44,7 @@ async def read_text(path: StrPath, encoding: str | None = None,
                     errors: str | None = None,
                     newline: str | None = None) -> str:
     """The whole file decoded, as pathlib.Path(path).read_text()."""
-    encoding = io.text_encoding(encoding)
+    encoding = _text_encoding(encoding)
     # io.open refuses bad argument types and values before it opens.
     _open_flags(path, "r", -1, encoding, errors, newline, True)
     return _decode(await read_bytes(path), encoding, errors, newline)
@@ -85,7 +92,7 @@ async def write_text(path: StrPath, data: str, encoding: str | None = None,
     ``atomic=True``: through atomic_write(), see write_bytes()."""
     if not isinstance(data, str):
         raise TypeError("data must be str, not %s" % type(data).__name__)
-    encoding = io.text_encoding(encoding)
+    encoding = _text_encoding(encoding)
     _open_flags(path, "w", -1, encoding, errors, newline, True)
     try:
         raw, n = _encode(data, encoding, errors, newline)

@@ -20,6 +20,7 @@ STORM = r"""
 import asyncio, hashlib, os, shutil, signal, sys, time
 import uvloop
 import aiofiles_c
+from _runner import Runner
 import aiofiles_c.os as aos
 
 loop_kind, seconds, workdir = sys.argv[1], float(sys.argv[2]), sys.argv[3]
@@ -104,7 +105,7 @@ async def main():
 signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
 try:
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with Runner(loop_factory=factory) as runner:
         took = runner.run(main())
 finally:
     signal.setitimer(signal.ITIMER_REAL, 0, 0)

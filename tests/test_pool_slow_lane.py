@@ -15,6 +15,7 @@ SLOW_LANE = r"""
 import asyncio, os, sys, threading, time
 import uvloop
 import aiofiles_c
+from _runner import Runner
 
 loop_kind, workdir = sys.argv[1], sys.argv[2]
 factory = {"asyncio": asyncio.new_event_loop,
@@ -39,7 +40,7 @@ async def regular_reads(tag, times=20):
 other = {}
 
 def other_loop():
-    with asyncio.Runner(loop_factory=factory) as r:
+    with Runner(loop_factory=factory) as r:
         other["worst"] = r.run(asyncio.wait_for(regular_reads("thread"), 10))
 
 async def main():
@@ -94,7 +95,7 @@ async def main():
     # The cancelled opens finish in the pool and close their descriptors.
     await asyncio.sleep(0.5)
 
-with asyncio.Runner(loop_factory=factory) as r:
+with Runner(loop_factory=factory) as r:
     r.run(main())
 print("OK")
 """

@@ -51,6 +51,7 @@ STRESS = r"""
 import asyncio, os, signal, sys, time
 import uvloop
 import aiofiles_c
+from _runner import Runner
 
 loop_kind, reps, storm, workdir = sys.argv[1], int(sys.argv[2]), \
     sys.argv[3] == "1", sys.argv[4]
@@ -115,7 +116,7 @@ if storm:
         alarms += 1
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
-with asyncio.Runner(loop_factory=factory) as runner:
+with Runner(loop_factory=factory) as runner:
     runner.run(main())
 signal.setitimer(signal.ITIMER_REAL, 0, 0)
 print("alarms", alarms)

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from _lc_common import (emit, payload, roundtrip_many, whole_round_trip,
+from _lc_common import (Runner, emit, payload, roundtrip_many, whole_round_trip,
                         CHUNK)
 
 WORKDIR = sys.argv[1]
@@ -49,7 +49,7 @@ def close_with_pending(tag):
 
 
 def reuse(tag):
-    with asyncio.Runner(loop_factory=new_loop) as runner:
+    with Runner(loop_factory=new_loop) as runner:
         n = runner.run(roundtrip_many(WORKDIR, tag, n=8))
     assert n == 8 * (4 * CHUNK + 4), n
     loop = new_loop()

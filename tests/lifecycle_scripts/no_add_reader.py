@@ -14,7 +14,7 @@ import sys
 import threading
 import traceback
 
-from _lc_common import emit, impl, payload, roundtrip_many, CHUNK
+from _lc_common import Runner, emit, impl, payload, roundtrip_many, CHUNK
 
 WORKDIR = sys.argv[1]
 calls = {"add_reader": 0, "remove_reader": 0}
@@ -50,7 +50,7 @@ async def work(tag):
 
 
 for rnd in range(2):
-    with asyncio.Runner(loop_factory=NoReaderLoop) as runner:
+    with Runner(loop_factory=NoReaderLoop) as runner:
         assert isinstance(runner.get_loop(), NoReaderLoop)
         assert runner.run(work(f"nr{rnd}")) == f"nr{rnd}"
 
@@ -61,7 +61,7 @@ results = {}
 
 def in_thread(name, factory):
     try:
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with Runner(loop_factory=factory) as runner:
             results[name] = runner.run(work(name))
     except BaseException:
         results[name] = traceback.format_exc()

@@ -15,7 +15,7 @@ import traceback
 
 import uvloop
 
-from _lc_common import emit, fail, impl, payload, roundtrip_many, CHUNK
+from _lc_common import Runner, emit, fail, impl, payload, roundtrip_many, CHUNK
 
 WORKDIR = sys.argv[1]
 SHARED = os.path.join(WORKDIR, "shared.bin")
@@ -50,7 +50,7 @@ def run_thread(idx, rnd, barrier, results):
     factory = uvloop.new_event_loop if idx == 0 else asyncio.new_event_loop
     try:
         barrier.wait(30)
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with Runner(loop_factory=factory) as runner:
             results[idx] = (runner.run(thread_work(name)),
                             type(runner.get_loop()).__module__)
     except BaseException:
