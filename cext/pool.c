@@ -93,6 +93,10 @@ afc_copy_range(int out, int in, off_t *off, size_t count)
     if (fcntl(in, F_GETFL) < 0) {
         return -1;       /* EBADF: the input is checked first */
     }
+    if ((ssize_t)count < 0) {
+        errno = EINVAL;  /* Linux refuses a count with the sign bit next */
+        return -1;
+    }
     int fl = fcntl(out, F_GETFL);
     if (fl >= 0 && (fl & O_APPEND)) {
         errno = EINVAL;  /* as Linux's sendfile, which os.sendfile mirrors */
