@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # annotations only: typing.Self is 3.11+
 
 from . import _whole
 from . import os as _aos
-from ._fs import GETCWD, call
 from ._whole import _text_encoding
 from ._open import open as _afc_open
 from .base import AiofilesContextManager
@@ -275,7 +274,7 @@ class Path:
 
     @classmethod
     async def cwd(cls) -> Self:
-        cwd: str = await call(GETCWD, as_str=True)
+        cwd: str = await _aos.getcwd()
         return cls(cwd)
 
     @classmethod
@@ -285,7 +284,7 @@ class Path:
     async def absolute(self) -> Self:
         if self._path.is_absolute():
             return self
-        cwd: str = await call(GETCWD, as_str=True)
+        cwd: str = await _aos.getcwd()
         return self._wrap(pathlib.Path(cwd) / self._path)
 
     async def expanduser(self) -> Self:

@@ -412,6 +412,7 @@ def test_pure_parts_without_awaiting():
         p.with_suffix("bad")
 
 
+@pytest.mark.native
 @pytest.mark.asyncio
 async def test_open_gives_a_native_file(tmp_path):
     p = Path(tmp_path) / "f.bin"

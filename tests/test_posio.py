@@ -21,7 +21,9 @@ import aiofiles_c
 from aiofiles_c import _cext
 from helpers import examples
 
-pytestmark = pytest.mark.filterwarnings("error")
+# Positional I/O is the native engine's (the pure-Python backend's files
+# are aiofiles' executor-run objects, which have no read_at).
+pytestmark = [pytest.mark.filterwarnings("error"), pytest.mark.native]
 
 
 @pytest.fixture(params=["inline", "pool"])

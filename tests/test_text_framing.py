@@ -102,6 +102,7 @@ def _io_reads(data, kw, calls):
 @pytest.mark.parametrize("encoding,newline", [
     ("utf-8", None), ("utf-8", "\r\n"), ("utf-16", None), ("utf-8", "")])
 @pytest.mark.parametrize("call", ["readline", "read"])
+@pytest.mark.native  # aiofiles loses what a cancelled call read
 @pytest.mark.asyncio
 async def test_cancelled_call_on_pipe_keeps_the_line(impl, encoding,
                                                      newline, call):
@@ -149,6 +150,7 @@ def pool_reads(impl):
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
 @pytest.mark.parametrize("newline", [None, "\r\n"])
+@pytest.mark.native  # aiofiles loses what a cancelled call read
 @pytest.mark.asyncio
 async def test_cancelled_reads_keep_lines_and_tell(impl, tmp_path, pool_reads,
                                                    encoding, newline):
@@ -242,6 +244,7 @@ async def test_decode_error_where_io_has_it(impl, tmp_path, call, arg,
             impl._cext.set_inline_reads(True)
 
 
+@pytest.mark.native  # aiofiles loses what a cancelled call read
 @pytest.mark.asyncio
 async def test_cancelled_long_line_keeps_line_and_tell(impl, tmp_path,
                                                        pool_reads):
