@@ -37,6 +37,9 @@ typedef struct {
     int64_t pos_last;                /* ... the last inline read ... */
     int pos_yield;                   /* ... spent: pool, no spinning, until
                                         the loop has run a callback */
+    int no_inline_reads;             /* set_inline_reads(False): files
+                                        opened from now on read through the
+                                        pool only (no RWF_NOWAIT) */
 } afc_state;
 
 typedef struct {
@@ -59,9 +62,6 @@ extern PyType_Spec afc_fileio_spec;
 extern PyType_Spec afc_buffered_spec;
 extern PyType_Spec afc_reader_spec;
 extern PyType_Spec afc_op_spec;
-void afc_job_done(afc_job *job);      /* loop thread, GIL held */
-void afc_job_discard(afc_job *job);   /* loop gone: release, no callbacks */
-extern int afc_inline_reads;
 PyObject *afc_fs_call(PyObject *module, PyObject *args);
 /* For the text layer: served from memory or not at all (NULL/0 without an
  * exception means "needs the pool"). */

@@ -243,6 +243,9 @@ afc_op_submit(AsyncOp *op, int phase)
                        "the event loop that called this operation is "
                        "closed");
     }
+    if (op->job.work == NULL || op->job.done == NULL) {
+        return afc_op_fail(op, PyExc_SystemError, "a job without work or done");
+    }
     op->phase = phase;
     op->job.cq = c->cq;
     op->job.slow = op->file != NULL && op->file->slowfd;
@@ -263,6 +266,79 @@ afc_op_submit(AsyncOp *op, int phase)
 }
 
 
+/* ---- a job's return (the done functions' shared part) ---- */
+
+AsyncOp *
+afc_op_job_back(afc_job *job)
+{
+    AsyncOp *op = afc_op_of_job(job);
+    job->cq->inflight--;
+    afc_cq_decref(job->cq);
+    job->cq = NULL;
+    op->in_pool = 0;
+    return op;
+}
+
+/* The loop is gone: nobody gets a result. The op's reference from
+ * afc_op_submit goes. */
+void
+afc_op_job_discard(AsyncOp *op)
+{
+    afc_job *job = &op->job;
+    free(job->out);
+    job->out = NULL;
+    afc_job_drop_fd(job, 0);
+    Py_DECREF(op);
+}
+
+/* In a forked child: the parent's worker had the job; it never ran here,
+ * or ran only in part. */
+void
+afc_op_forked(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    free(op->job.out);
+    op->job.out = NULL;
+    Py_XINCREF(f);
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the operation was in flight in the parent process "
+                    "at fork(); it did not complete in this process");
+    int r = afc_op_finish(op, NULL);
+    if (f != NULL && r == RUN_DONE && f->qhead != op) {
+        afc_file_pump(f);
+    }
+    Py_XDECREF(f);
+    Py_DECREF(op);
+}
+
+/* The done function of a job of an op in a file's FIFO: the op goes on
+ * (op->run), then the ops queued behind it. */
+void
+afc_op_job_done(afc_job *job, int status)
+{
+    AsyncOp *op = afc_op_job_back(job);
+    if (status == AFC_DONE_DISCARD) {
+        afc_op_job_discard(op);
+        return;
+    }
+    if (job->err == AFC_ERR_FORKED) {
+        afc_op_forked(op);
+        return;
+    }
+    AsyncFile *f = op->file;
+    Py_INCREF(f);
+    f->inline_since = afc_now_ns();
+    int r = op->run(op);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)op);
+    }
+    if (r == RUN_DONE && f->qhead != op) {
+        afc_file_pump(f);
+    }
+    Py_DECREF(op);  /* the reference afc_op_submit took */
+    Py_DECREF(f);
+}
+
 /* ---- the FIFO ---- */
 
 int
@@ -272,7 +348,7 @@ afc_op_run(AsyncOp *op)
     if (op->phase == P_YIELD) {
         op->phase = P_NONE;
     }
-    return afc_op_run_inner(op);
+    return op->run(op);
 }
 
 /* Run queued operations until one has to wait. */
@@ -300,7 +376,7 @@ afc_file_pump(AsyncFile *f)
 /* ---- the awaitable ---- */
 
 AsyncOp *
-afc_op_new(AsyncFile *f, int kind)
+afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op))
 {
     AsyncOp *op = PyObject_GC_New(AsyncOp, f->st->Op_type);
     if (op == NULL) {
@@ -312,6 +388,7 @@ afc_op_new(AsyncFile *f, int kind)
     op->file = f;
     Py_INCREF(f);
     op->kind = kind;
+    op->run = run;
     op->state = S_QUEUED;
     op->thread = PyThread_get_thread_ident();
     PyObject_GC_Track(op);
@@ -628,15 +705,15 @@ op_abandon(AsyncOp *op, PyObject *exc)
         return 0;
     }
     if (op->kind == K_FS && op->result != NULL) {
-        afc_fs_drop_fd(op);  /* an fd nobody will receive */
+        afc_job_drop_fd(&op->job, 0);  /* an fd nobody will receive */
     }
     if (op->kind == K_OPEN && op->state == S_DONE && op->result != NULL &&
         op->result != Py_None && exc != NULL) {
         /* The file was open when the cancellation reached the task: nobody
          * will get it, so close it quietly (as an open still in flight). */
         AsyncFile *rf = (AsyncFile *)op->result;
-        if (rf->opened && !rf->closed && rf->closefd) {
-            close(rf->fd);
+        if (rf->opened && !rf->closed) {
+            afc_job_drop_fd(&op->job, rf->closefd);  /* its fd: rf->fd */
         }
         rf->closed = 1;
     }

@@ -15,6 +15,8 @@ afc_job_init(AsyncOp *op, int kind)
     AsyncFile *f = op->file;
     memset(&op->job, 0, sizeof(op->job));
     op->job.kind = kind;
+    op->job.work = afc_work_file;
+    op->job.done = afc_op_job_done;
     op->job.fd = f->fd;
     op->job.off = -1;
     op->job.woff = -1;
@@ -186,7 +188,7 @@ op_complete_inline(AsyncOp *op, int phase, ssize_t r)
     op->job.err = 0;
     op->job.werr = 0;
     op->job.wlen = 0;
-    return afc_op_run_inner(op);
+    return op->run(op);
 }
 
 /* Start a read-ahead so that at least `need` unread bytes are buffered (or

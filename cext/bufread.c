@@ -8,10 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Whether files opened from now on try page-cached reads on the loop
- * thread (set_inline_reads()); read and written with the GIL held. */
-int afc_inline_reads = 1;
-
 /* ---- the operations ---- */
 
 int
@@ -28,11 +24,12 @@ afc_run_open(AsyncOp *op)
                                : f->name;
             return afc_op_fail_errno(op, j->err, fn);
         }
+        /* Pipes, FIFOs, ttys, sockets, character devices: the slow lane. */
+        mode_t m = j->st.st_mode;
+        f->slowfd = !(S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m));
         if (op->abandoned) {
             /* Nobody will get this file: close it quietly. */
-            if (j->path != NULL || f->closefd) {
-                close((int)j->res);
-            }
+            afc_job_drop_fd(j, f->closefd);
             f->closed = 1;
             Py_INCREF(Py_None);
             return afc_op_finish(op, Py_None);
@@ -40,9 +37,7 @@ afc_run_open(AsyncOp *op)
         if (j->pos < 0 && !f->raw_mode && f->readable && f->writable) {
             /* io.BufferedRandom refuses a stream it cannot seek, and
              * io.open then closes what it opened. */
-            if (j->path != NULL || f->closefd) {
-                close((int)j->res);
-            }
+            afc_job_drop_fd(j, f->closefd);
             f->closed = 1;
             return afc_op_unsupported(op, "File or stream is not seekable.");
         }
@@ -59,7 +54,7 @@ afc_run_open(AsyncOp *op)
                                               : 8192;
         }
         if (S_ISREG(j->st.st_mode) && f->seekable) {
-            f->nowait = afc_inline_reads;
+            f->nowait = !op->st->no_inline_reads;
             f->size_hint = (int64_t)j->st.st_size;
         }
         Py_INCREF(f);

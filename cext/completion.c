@@ -41,12 +41,7 @@ release_list(afc_job *list, int run_callbacks)
     while (list != NULL) {
         afc_job *job = list;
         list = job->next;
-        if (run_callbacks) {
-            afc_job_done(job);
-        }
-        else {
-            afc_job_discard(job);
-        }
+        job->done(job, run_callbacks ? AFC_DONE_OK : AFC_DONE_DISCARD);
     }
 }
 

@@ -62,7 +62,7 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static PyObject *
 op_error(AsyncFile *f)
 {
-    AsyncOp *op = afc_op_new(f, K_TELL);
+    AsyncOp *op = afc_op_new(f, K_TELL, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -74,7 +74,7 @@ op_error(AsyncFile *f)
 static PyObject *
 file_op(AsyncFile *f, int kind)
 {
-    AsyncOp *op = afc_op_new(f, kind);
+    AsyncOp *op = afc_op_new(f, kind, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -106,7 +106,7 @@ File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (PyLong_Check(target) && afc_int_arg(target, AFC_ARG_INT, &fd) < 0) {
         return NULL;
     }
-    AsyncOp *op = afc_op_new(f, K_OPEN);
+    AsyncOp *op = afc_op_new(f, K_OPEN, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -162,7 +162,7 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
                         "read length must be non-negative or -1");
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, kind);
+    AsyncOp *op = afc_op_new(f, kind, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -192,7 +192,7 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
                      "read1 expected at most 1 argument, got %zd", nargs);
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, K_READ1);
+    AsyncOp *op = afc_op_new(f, K_READ1, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -212,7 +212,7 @@ File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (nargs == 1 && afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, K_PEEK);
+    AsyncOp *op = afc_op_new(f, K_PEEK, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -239,7 +239,7 @@ File_readlines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (parse_size(args, nargs, "readlines", &n) < 0) {
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, K_READLINES);
+    AsyncOp *op = afc_op_new(f, K_READLINES, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -272,7 +272,7 @@ File_readinto(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return op_error(f);
     }
     PyObject *arg = args[0];
-    AsyncOp *op = afc_op_new(f, K_READINTO);
+    AsyncOp *op = afc_op_new(f, K_READINTO, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -333,7 +333,7 @@ File_write(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return op_error(f);
     }
     PyObject *arg = nargs > 0 ? args[0] : Py_None;
-    AsyncOp *op = afc_op_new(f, K_WRITE);
+    AsyncOp *op = afc_op_new(f, K_WRITE, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -353,7 +353,7 @@ File_writelines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return op_error(f);
     }
     PyObject *arg = args[0];
-    AsyncOp *op = afc_op_new(f, K_WRITELINES);
+    AsyncOp *op = afc_op_new(f, K_WRITELINES, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -385,7 +385,7 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (nargs == 2 && afc_int_arg(args[1], AFC_ARG_INT, &whence) < 0) {
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, K_SEEK);
+    AsyncOp *op = afc_op_new(f, K_SEEK, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
@@ -408,7 +408,7 @@ File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (has && afc_int_arg(args[0], AFC_ARG_LONG, &size) < 0) {
         return op_error(f);
     }
-    AsyncOp *op = afc_op_new(f, K_TRUNCATE);
+    AsyncOp *op = afc_op_new(f, K_TRUNCATE, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }

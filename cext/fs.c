@@ -161,8 +161,8 @@ dir_capsule_free(PyObject *cap)
 
 /* After a scandir batch that gives no result (an error, or nobody left to
  * take it): the stream is the capsule's, or closed here if it has none. */
-void
-afc_scandir_settle(AsyncOp *op, afc_job *j)
+static void
+scandir_settle(AsyncOp *op, afc_job *j)
 {
     PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
     if (j->dir == NULL) {
@@ -213,22 +213,9 @@ scandir_result(AsyncOp *op, afc_job *j)
     return r;
 }
 
-/* An AFC_FS_OPENAT job's descriptor that no caller will own (the awaiter
- * is gone, or its loop is): close it here. A directory's close does not
- * block. res goes back to -1, so this runs at most once. */
-void
-afc_fs_drop_fd(AsyncOp *op)
-{
-    afc_job *j = &op->job;
-    if (j->fsop == AFC_FS_OPENAT && j->err == 0 && j->res >= 0) {
-        close((int)j->res);
-        j->res = -1;
-    }
-}
-
 /* A file-system job came back: build what os would return. */
-void
-afc_fs_done(AsyncOp *op)
+static void
+fs_done(AsyncOp *op)
 {
     afc_job *j = &op->job;
     afc_state *st = op->st;
@@ -241,7 +228,7 @@ afc_fs_done(AsyncOp *op)
     }
     else if (j->err != 0) {
         if (j->fsop == AFC_FS_SCANDIR) {
-            afc_scandir_settle(op, j);
+            scandir_settle(op, j);
         }
         if ((j->fsop == AFC_FS_LISTDIR || j->fsop == AFC_FS_SCANDIR) &&
             j->res == 1) {
@@ -285,7 +272,7 @@ afc_fs_done(AsyncOp *op)
             break;
         case AFC_FS_OPENAT:
             if (op->abandoned) {
-                afc_fs_drop_fd(op);
+                afc_job_drop_fd(j, 0);
                 Py_INCREF(Py_None);
                 r = Py_None;
                 break;
@@ -296,7 +283,7 @@ afc_fs_done(AsyncOp *op)
                 r = Py_BuildValue("(LN)", (long long)j->res, r);
             }
             if (r == NULL) {
-                afc_fs_drop_fd(op);
+                afc_job_drop_fd(j, 0);
             }
             break;
         default:
@@ -307,6 +294,30 @@ afc_fs_done(AsyncOp *op)
     free(j->out);
     j->out = NULL;
     afc_op_finish(op, r);
+}
+
+/* The done function of a file-system job. */
+static void
+fs_job_done(afc_job *job, int status)
+{
+    AsyncOp *op = afc_op_job_back(job);
+    if (status == AFC_DONE_DISCARD || job->err == AFC_ERR_FORKED) {
+        if (job->fsop == AFC_FS_SCANDIR) {
+            scandir_settle(op, job);
+        }
+        if (status == AFC_DONE_DISCARD) {
+            afc_op_job_discard(op);
+        }
+        else {
+            afc_op_forked(op);
+        }
+        return;
+    }
+    fs_done(op);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)op);
+    }
+    Py_DECREF(op);
 }
 
 /* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
@@ -388,6 +399,8 @@ afc_fs_call(PyObject *module, PyObject *args)
     }
     afc_job *j = &op->job;
     j->kind = AFC_JOB_FS;
+    j->work = afc_work_fs;
+    j->done = fs_job_done;
     j->fsop = fsop;
     j->path = path == Py_None ? NULL : PyBytes_AS_STRING(path);
     j->path2 = path2 == Py_None ? NULL : PyBytes_AS_STRING(path2);
@@ -404,7 +417,7 @@ afc_fs_call(PyObject *module, PyObject *args)
         j->times[i] = times[i];
     }
     j->dir = dir;
-    j->res = -1;  /* OPENAT: no descriptor yet (see afc_fs_drop_fd) */
+    j->res = -1;  /* OPENAT: no descriptor yet (see afc_job_drop_fd) */
     if (dir != NULL) {
         PyCapsule_SetContext(handle, AFC_DIR_BUSY);
     }

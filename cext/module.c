@@ -42,12 +42,11 @@ mod_set_cq_factory(PyObject *module, PyObject *arg)
 static PyObject *
 mod_set_inline_reads(PyObject *module, PyObject *arg)
 {
-    (void)module;
     int on = PyObject_IsTrue(arg);
     if (on < 0) {
         return NULL;
     }
-    afc_inline_reads = on;
+    afc_get_state(module)->no_inline_reads = !on;
     Py_RETURN_NONE;
 }
 

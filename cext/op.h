@@ -101,8 +101,20 @@ typedef struct AsyncOp {
     unsigned long thread;     /* thread that called for this op */
     unsigned long waiter;     /* thread whose loop owns fut */
     Py_buffer view;           /* pinned caller buffer (write, readinto) */
+    int (*run)(struct AsyncOp *op);  /* starts or continues the op (its
+                                 state machine): RUN_DONE or RUN_WAIT. Called
+                                 by the FIFO, after a fairness yield and when
+                                 its job is back (afc_op_job_done); NULL for
+                                 an op never queued (fs.c) */
     afc_job job;              /* touched by a worker while in_pool */
 } AsyncOp;
+
+/* The op a job belongs to (every job is embedded in its op). */
+static inline AsyncOp *
+afc_op_of_job(afc_job *job)
+{
+    return (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
+}
 
 struct AsyncFile {
     PyObject_HEAD
@@ -152,9 +164,14 @@ int afc_op_fail_errno(AsyncOp *op, int err, PyObject *filename);
 int afc_op_finish(AsyncOp *op, PyObject *result);
 void afc_file_pump(AsyncFile *f);
 int afc_op_run(AsyncOp *op);
-AsyncOp *afc_op_new(AsyncFile *f, int kind);
+AsyncOp *afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op));
 void afc_op_release_view(AsyncOp *op);
 int afc_op_submit(AsyncOp *op, int phase);
+/* A job's return (the done functions, loop thread): */
+AsyncOp *afc_op_job_back(afc_job *job);  /* out of the pool: bookkeeping */
+void afc_op_job_done(afc_job *job, int status); /* an op in a file's FIFO */
+void afc_op_job_discard(AsyncOp *op);    /* its loop is gone: release */
+void afc_op_forked(AsyncOp *op);         /* in flight at fork(): fails */
 
 /* buffer.c: the file's buffer, building and folding jobs, io's checks */
 int afc_buffer_bytes(AsyncFile *f, const char *data, Py_ssize_t len);
@@ -184,16 +201,6 @@ int afc_run_readline(AsyncOp *op);
 
 /* bufio.c: the dispatch over an operation's kind, writes, seek, flush, close */
 int afc_get_view(AsyncOp *op, PyObject *obj);
-int afc_op_run_inner(AsyncOp *op);
-
-/* fs.c: the file-system calls */
-void afc_fs_done(AsyncOp *op);
-void afc_fs_drop_fd(AsyncOp *op);
-void afc_scandir_settle(AsyncOp *op, afc_job *j);
-
-/* posio.c: positional calls */
-void afc_pos_close_dup(afc_job *j);
-void afc_pos_done(AsyncOp *op);
-int afc_pos_run_queued(AsyncOp *op);
+int afc_op_run_inner(AsyncOp *op);  /* a file op's run */
 
 #endif

@@ -257,12 +257,8 @@ cq_push(afc_job *job, afc_job **slot)
     cq_lock(cq);
     if (cq->orphaned) {
         cq_unlock(cq);
-        if (job->kind == AFC_JOB_OPEN && job->path != NULL &&
-            job->err == 0 && job->res >= 0) {
-            /* Nobody will ever adopt this descriptor. */
-            close((int)job->res);
-            job->res = -1;
-            job->err = ECANCELED;
+        if (afc_job_drop_fd(job, 0)) {
+            job->err = ECANCELED;  /* nobody will ever adopt it */
         }
         pthread_mutex_lock(&orphan_mu);
         job->next = orphans;
@@ -642,43 +638,6 @@ take_locked(void)
     return job;
 }
 
-/* A path open may block indefinitely (a FIFO waits for its other end, a
- * tty or device may wait for a carrier), and the path alone does not say
- * which. A path open goes to the regular lane first; there the worker
- * stats the path, and unless it names a regular file or a directory (or
- * nothing yet: O_CREAT makes a regular file), the job moves to the slow
- * lane before any open(2). A path swapped for a FIFO between the stat and
- * the open can still block a regular worker: that race costs one worker,
- * never a wrong result. */
-static int
-probe_is_slow(afc_job *job)
-{
-    struct stat st;
-    int r;
-    if (job->kind == AFC_JOB_OPEN && job->path != NULL) {
-        AFC_RETRY(r, fstatat(AT_FDCWD, job->path, &st,
-                             (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
-                                                       : 0));
-    }
-    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
-        /* copy_file opens the source by path too */
-        AFC_RETRY(r, stat(job->path, &st));
-    }
-    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
-        /* a socket or pipe to send to can block for as long as its
-         * reader likes; fd2 (the source) is usually a regular file */
-        AFC_RETRY(r, fstat(job->fd, &st));
-        if (r == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-            AFC_RETRY(r, fstat(job->fd2, &st));
-        }
-    }
-    else {
-        return 0;
-    }
-    return r == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
-           !S_ISBLK(st.st_mode);
-}
-
 static void *
 worker_main(void *arg)
 {
@@ -699,7 +658,7 @@ worker_main(void *arg)
             running[idx] = job;
             pthread_mutex_unlock(&pool_mu);
             spun = 0;
-            if (!job->slow && probe_is_slow(job)) {
+            if (!job->slow && afc_job_probe_slow(job)) {
                 pthread_mutex_lock(&pool_mu);
                 nfast_running--;
                 running[idx] = NULL;
@@ -708,7 +667,7 @@ worker_main(void *arg)
                 continue;
             }
             int was_slow = job->slow;  /* job is not ours after cq_push */
-            afc_job_run(job);
+            job->work(job);
             cq_push(job, &running[idx]);
             pthread_mutex_lock(&pool_mu);
             if (was_slow) {
@@ -824,32 +783,10 @@ afc_pool_fail_submits(int n, int err)
     pthread_mutex_unlock(&pool_mu);
 }
 
-/* Whether a job on a slow descriptor can actually wait on it: reads,
- * writes (a flush prefix too) and opens can; a seek, fstat, isatty, or a
- * close with nothing to flush cannot, and needs no slow-lane worker (so
- * it does not queue behind blocked reads of other files). */
-static int
-job_may_block(const afc_job *job)
-{
-    switch (job->kind) {
-    case AFC_JOB_READ:
-    case AFC_JOB_PREAD:
-    case AFC_JOB_WRITE:
-    case AFC_JOB_WRITE1:
-        return 1;
-    case AFC_JOB_OPEN:
-        return job->path != NULL;
-    case AFC_JOB_FS:
-        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE;
-    default:
-        return job->wlen > 0;
-    }
-}
-
 int
 afc_pool_submit(afc_job *job)
 {
-    if (job->slow && !job_may_block(job)) {
+    if (job->slow && !afc_job_may_block(job)) {
         job->slow = 0;
     }
     pthread_mutex_lock(&pool_mu);

@@ -105,8 +105,22 @@ typedef struct {
 typedef struct afc_cq afc_cq;
 typedef struct afc_job afc_job;
 
+/* What a job does and what happens when it is back, carried by the job
+ * itself (as libuv's uv_work_t does), so that neither the pool nor the
+ * drain knows the kinds of jobs. work runs on a worker with no GIL (sys.c
+ * has one per family: file, fs, posio); done runs on the loop thread with
+ * the GIL, from the drain, with AFC_DONE_OK, or AFC_DONE_DISCARD when the
+ * loop that submitted the job is gone (release what the job holds; call
+ * nobody). A job that was in flight at fork() comes back to done in the
+ * child with err AFC_ERR_FORKED. */
+typedef void (*afc_work_fn)(afc_job *job);
+typedef void (*afc_done_fn)(afc_job *job, int status);
+enum { AFC_DONE_OK = 0, AFC_DONE_DISCARD = 1 };
+
 struct afc_job {
     afc_job *next;     /* link in the pool queue or a completion list */
+    afc_work_fn work;  /* set by the submitter, with done */
+    afc_done_fn done;
     unsigned long seq; /* pool: submission order across the two lanes */
     afc_cq *cq;        /* where the finished job is delivered */
     int kind;
@@ -217,9 +231,22 @@ int afc_cq_wait(afc_cq *cq, long ns);     /* sleep until ready or ns pass */
  * with err = AFC_ERR_FORKED for those that never finished. */
 afc_job *afc_fork_take_stale(const void *owner);
 
-/* posio.c, on a worker: the segments of an AFC_JOB_POSIO job. */
-
-/* sys.c: run one job synchronously on the calling thread (no GIL). */
-void afc_job_run(afc_job *job);
+/* sys.c: the work functions (on a worker, no GIL). */
+void afc_work_file(afc_job *job);   /* AFC_JOB_NOP .. AFC_JOB_ISATTY */
+void afc_work_fs(afc_job *job);     /* AFC_JOB_FS */
+void afc_work_posio(afc_job *job);  /* AFC_JOB_POSIO */
+/* What the pool asks about a job. may_block: whether a job on a slow
+ * descriptor can actually wait on it (reads, writes, a flush prefix,
+ * opens can; a seek, fstat, isatty or a close with nothing to flush
+ * cannot, and needs no slow-lane worker). probe_slow: on a worker, before
+ * the job runs, whether the file it names turns out to be slow (see
+ * there). */
+int afc_job_may_block(const afc_job *job);
+int afc_job_probe_slow(const afc_job *job);
+/* The descriptor a job opened, when nobody will adopt it (its loop is
+ * gone, its awaiter is): closed, res set to -1 so it is closed once.
+ * Path opens, opens of a descriptor the file owns (owned), and the
+ * file-system openat. Returns 1 if it closed one. Any thread. */
+int afc_job_drop_fd(afc_job *job, int owned);
 
 #endif

@@ -622,6 +622,8 @@ afc_posio_result(afc_job *job, PyObject *ctx)
  * flush prefix, so it sees the file as os.pread would after those writes.
  */
 
+static void pos_job_done(afc_job *job, int status);
+
 static int
 pos_must_queue(AsyncFile *f)
 {
@@ -643,8 +645,8 @@ pos_must_queue(AsyncFile *f)
     return 0;
 }
 
-void
-afc_pos_close_dup(afc_job *j)
+static void
+pos_close_dup(afc_job *j)
 {
     if (j->own_fd && j->fd >= 0) {
         close(j->fd);
@@ -699,6 +701,8 @@ pos_begin(AsyncOp *op, int queued)
     AsyncFile *f = op->file;
     afc_job *j = &op->job;
     afc_job_init(op, AFC_JOB_POSIO);
+    j->work = afc_work_posio;
+    j->done = pos_job_done;
     afc_posio_prepare(j, op->arg);
     if (f->wlen == 0) {
         int nowait = f->nowait && !j->flags;
@@ -727,15 +731,23 @@ pos_begin(AsyncOp *op, int queued)
     }
     int r = afc_op_submit(op, queued ? P_FLUSH : P_DIRECT);
     if (!op->in_pool) {
-        afc_pos_close_dup(j);  /* refused: no worker has it */
+        pos_close_dup(j);  /* refused: no worker has it */
     }
     return r;
 }
 
-int
-afc_pos_run_queued(AsyncOp *op)
+/* The op's run (see AsyncOp): at the head of the FIFO, back from a yield,
+ * or back from the pool after the flush its job carried. */
+static int
+pos_run_queued(AsyncOp *op)
 {
     AsyncFile *f = op->file;
+    if (op->phase == P_NONE) {
+        int r = afc_op_check(op);  /* a closed or detached file */
+        if (r != -1) {
+            return r;
+        }
+    }
     if (op->phase != P_FLUSH) {
         if (f->qhead == op) {
             return pos_begin(op, 1);
@@ -748,18 +760,33 @@ afc_pos_run_queued(AsyncOp *op)
         }
         return pos_begin(op, 0);
     }
-    afc_pos_close_dup(&op->job);
+    pos_close_dup(&op->job);
     if (afc_fold_flush(op) < 0) {
         return afc_op_finish(op, NULL);
     }
     return pos_finish(op);
 }
 
-void
-afc_pos_done(AsyncOp *op)
+/* The done function of a positional job: one that ran at once (P_DIRECT)
+ * finishes here; one that waited in the FIFO (P_FLUSH) goes on as the ops
+ * there do. The duplicate descriptor is closed first either way. */
+static void
+pos_job_done(afc_job *job, int status)
 {
-    afc_pos_close_dup(&op->job);
+    AsyncOp *op = afc_op_of_job(job);
+    if (status == AFC_DONE_DISCARD || job->err == AFC_ERR_FORKED ||
+        op->phase != P_DIRECT) {
+        pos_close_dup(job);
+        afc_op_job_done(job, status);
+        return;
+    }
+    afc_op_job_back(job);
+    pos_close_dup(job);
     pos_finish(op);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)op);
+    }
+    Py_DECREF(op);
 }
 
 int
@@ -785,7 +812,7 @@ PyObject *
 afc_pos_op(PyObject *obj, PyObject *ctx)
 {
     AsyncFile *f = (AsyncFile *)obj;
-    AsyncOp *op = afc_op_new(f, K_POS);
+    AsyncOp *op = afc_op_new(f, K_POS, pos_run_queued);
     if (op == NULL) {
         Py_XDECREF(ctx);
         return NULL;

@@ -706,17 +706,13 @@ run_main(afc_job *job)
     case AFC_JOB_ISATTY:
         job->res = isatty(job->fd);
         break;
-    case AFC_JOB_FS:
-        run_fs(job);
-        break;
-    case AFC_JOB_POSIO:
-        run_posio(job);
-        break;
     }
 }
 
-void
-afc_job_run(afc_job *job)
+/* Every job's frame: the flush prefix, the seek before, the main action,
+ * the position after. */
+static void
+job_run(afc_job *job, void (*main_action)(afc_job *))
 {
     job->err = 0;
     job->werr = 0;
@@ -735,7 +731,7 @@ afc_job_run(afc_job *job)
         job->err = errno;
         return;
     }
-    run_main(job);
+    main_action(job);
     /* After a failed main action too: the flush moved the offset. */
     if (job->want_pos && job->werr == 0) {
         off_t p = lseek(job->fd, 0, SEEK_CUR);
@@ -746,3 +742,91 @@ afc_job_run(afc_job *job)
     }
 }
 
+void
+afc_work_file(afc_job *job)
+{
+    job_run(job, run_main);
+}
+
+void
+afc_work_fs(afc_job *job)
+{
+    job_run(job, run_fs);
+}
+
+void
+afc_work_posio(afc_job *job)
+{
+    job_run(job, run_posio);
+}
+
+/* ---- what the pool asks about a job (no switch over kinds there) ---- */
+
+int
+afc_job_may_block(const afc_job *job)
+{
+    switch (job->kind) {
+    case AFC_JOB_READ:
+    case AFC_JOB_PREAD:
+    case AFC_JOB_WRITE:
+    case AFC_JOB_WRITE1:
+        return 1;
+    case AFC_JOB_OPEN:
+        return job->path != NULL;
+    case AFC_JOB_FS:
+        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE;
+    default:
+        return job->wlen > 0;
+    }
+}
+
+/* A path open may block indefinitely (a FIFO waits for its other end, a
+ * tty or device may wait for a carrier), and the path alone does not say
+ * which. A path open goes to the regular lane first; there the worker
+ * stats the path, and unless it names a regular file or a directory (or
+ * nothing yet: O_CREAT makes a regular file), the job moves to the slow
+ * lane before any open(2). A path swapped for a FIFO between the stat and
+ * the open can still block a regular worker: that race costs one worker,
+ * never a wrong result. */
+int
+afc_job_probe_slow(const afc_job *job)
+{
+    struct stat st;
+    int r;
+    if (job->kind == AFC_JOB_OPEN && job->path != NULL) {
+        AFC_RETRY(r, fstatat(AT_FDCWD, job->path, &st,
+                             (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
+                                                       : 0));
+    }
+    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
+        /* copy_file opens the source by path too */
+        AFC_RETRY(r, stat(job->path, &st));
+    }
+    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
+        /* a socket or pipe to send to can block for as long as its
+         * reader likes; fd2 (the source) is usually a regular file */
+        AFC_RETRY(r, fstat(job->fd, &st));
+        if (r == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+            AFC_RETRY(r, fstat(job->fd2, &st));
+        }
+    }
+    else {
+        return 0;
+    }
+    return r == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+           !S_ISBLK(st.st_mode);
+}
+
+int
+afc_job_drop_fd(afc_job *job, int owned)
+{
+    int opened = job->kind == AFC_JOB_OPEN
+                     ? job->path != NULL || owned
+                     : job->kind == AFC_JOB_FS && job->fsop == AFC_FS_OPENAT;
+    if (!opened || job->err != 0 || job->res < 0) {
+        return 0;
+    }
+    close((int)job->res);
+    job->res = -1;
+    return 1;
+}

@@ -80,6 +80,7 @@ job_prep(afc_job *j, afc_cq *cq, int kind, int fd)
 {
     memset(j, 0, sizeof(*j));
     j->kind = kind;
+    j->work = afc_work_file;
     j->fd = fd;
     j->off = -1;
     j->woff = -1;
