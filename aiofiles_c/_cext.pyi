@@ -138,7 +138,53 @@ class TextBase:
     def _seekable_check(self, for_tell: bool, /) -> None: ...
     def _detach(self, let_go: bool, /) -> Any: ...
 
-def fs(*args: Any) -> Any: ...
+def fs(op: int, path: bytes | None = None, path2: bytes | None = None,
+       fd: int = -1, fd2: int = -1, dir_fd: int = ..., dir_fd2: int = ...,
+       flags: int = 0, mode: int = 0, off: int = -1, length: int = 0,
+       filename: Any = None, filename2: Any = None, as_str: bool = True,
+       times: tuple[int, int, int, int] = (0, -1, 0, -1),
+       handle: Any = None) -> Any: ...
+
+# The aiofiles_c.os call table (cext/fs.c): operation codes, *at() flags,
+# the scandir record layout (struct formats) and its flags.
+FS_STAT: int
+FS_ACCESS: int
+FS_MKDIR: int
+FS_RMDIR: int
+FS_UNLINK: int
+FS_RENAME: int
+FS_LINK: int
+FS_SYMLINK: int
+FS_READLINK: int
+FS_LISTDIR: int
+FS_STATVFS: int
+FS_SENDFILE: int
+FS_GETCWD: int
+FS_FSYNC: int
+FS_FDATASYNC: int
+FS_CHMOD: int
+FS_CHOWN: int
+FS_UTIME: int
+FS_TRUNCATE: int
+FS_SCANDIR: int
+FS_COPYFILE: int
+FS_REALPATH: int
+FS_OPENAT: int
+FS_CLOSE: int
+FS_COUNT: int
+AT_FDCWD: int
+AT_SYMLINK_NOFOLLOW: int
+AT_SYMLINK_FOLLOW: int
+AT_EACCESS: int
+SCAN_HEAD: str
+SCAN_STAT: str
+SCAN_REC_SIZE: int
+SCAN_LSTAT_OK: int
+SCAN_STAT_OK: int
+DT_UNKNOWN: int
+DT_DIR: int
+DT_REG: int
+DT_LNK: int
 def int_arg(kind: str, value: Any, /) -> int: ...
 def set_inline_reads(on: bool, /) -> None: ...
 def set_pool_size(n: int, /) -> None: ...

@@ -14,16 +14,38 @@ from . import _cext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-AT_FDCWD = -100
+# The constants are the extension's (cext/fs.c's call table, enum afc_fs_op
+# in cext/pool.h, <fcntl.h>): defined once, in C.
+AT_FDCWD: int = _cext.AT_FDCWD
+_AT_SYMLINK_NOFOLLOW: int = _cext.AT_SYMLINK_NOFOLLOW
+_AT_EACCESS: int = _cext.AT_EACCESS
+_AT_SYMLINK_FOLLOW: int = _cext.AT_SYMLINK_FOLLOW
 
-# Operation codes: enum afc_fs_op in cext/pool.h.
-STAT, ACCESS, MKDIR, RMDIR, UNLINK, RENAME, LINK, SYMLINK, READLINK, \
-    LISTDIR, STATVFS, SENDFILE, GETCWD, FSYNC, FDATASYNC, CHMOD, CHOWN, \
-    UTIME, TRUNCATE, SCANDIR, COPYFILE, REALPATH, OPENAT, CLOSE = range(24)
-
-_AT_SYMLINK_NOFOLLOW = 0x100
-_AT_EACCESS = 0x200
-_AT_SYMLINK_FOLLOW = 0x400
+# Operation codes.
+STAT: int = _cext.FS_STAT
+ACCESS: int = _cext.FS_ACCESS
+MKDIR: int = _cext.FS_MKDIR
+RMDIR: int = _cext.FS_RMDIR
+UNLINK: int = _cext.FS_UNLINK
+RENAME: int = _cext.FS_RENAME
+LINK: int = _cext.FS_LINK
+SYMLINK: int = _cext.FS_SYMLINK
+READLINK: int = _cext.FS_READLINK
+LISTDIR: int = _cext.FS_LISTDIR
+STATVFS: int = _cext.FS_STATVFS
+SENDFILE: int = _cext.FS_SENDFILE
+GETCWD: int = _cext.FS_GETCWD
+FSYNC: int = _cext.FS_FSYNC
+FDATASYNC: int = _cext.FS_FDATASYNC
+CHMOD: int = _cext.FS_CHMOD
+CHOWN: int = _cext.FS_CHOWN
+UTIME: int = _cext.FS_UTIME
+TRUNCATE: int = _cext.FS_TRUNCATE
+SCANDIR: int = _cext.FS_SCANDIR
+COPYFILE: int = _cext.FS_COPYFILE
+REALPATH: int = _cext.FS_REALPATH
+OPENAT: int = _cext.FS_OPENAT
+CLOSE: int = _cext.FS_CLOSE
 
 
 # What os says about a str path with a NUL, and whether it takes bytearray
@@ -93,7 +115,7 @@ def _is_index(value: Any) -> bool:
     return hasattr(type(value), "__index__")
 
 
-# The integer conversions are the C helper's (cext/file.c afc_int_arg),
+# The integer conversions are the C helper's (cext/args.c afc_int_arg),
 # which the file methods use too: one place for the ranges and the words.
 _int_arg = _cext.int_arg
 
@@ -142,14 +164,10 @@ def dir_fd_arg(value: Any) -> int:
     return _fd_value(value)
 
 
-def call(op: int, path: bytes | None = None, path2: bytes | None = None, *,
-         fd: int = -1, fd2: int = -1, dir_fd: int = AT_FDCWD,
-         dir_fd2: int = AT_FDCWD, flags: int = 0, mode: int = 0,
-         off: int = -1, length: int = 0, filename: Any = None,
-         filename2: Any = None, as_str: bool = True) -> Any:
-    """Start one call in the native pool; await the result."""
-    return _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode,
-                    off, length, filename, filename2, as_str)
+# Start one call in the native pool; await the result. The arguments and
+# their defaults are the C entry point's (cext/fs.c afc_fs_call), which
+# checks them against its call table before a job is built.
+call = _cext.fs
 
 
 def audit_fd(dir_fd: Any) -> int:

@@ -13,11 +13,17 @@ from typing import Any, Iterator
 
 from . import _cext, _fs
 
-# struct scan_rec in cext/pool.c
-_HEAD = struct.Struct("=HBBiiiQ")
-_FIELDS = struct.Struct("=QQQQQQqqqqqqqqqQ")
-_REC = _HEAD.size + 2 * _FIELDS.size
-_DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
+# A batch's records (struct afc_scan_rec, cext/pool.h): the layout and its
+# flags are the extension's.
+_HEAD = struct.Struct(_cext.SCAN_HEAD)
+_FIELDS = struct.Struct(_cext.SCAN_STAT)
+_REC: int = _cext.SCAN_REC_SIZE
+_LSTAT_OK: int = _cext.SCAN_LSTAT_OK
+_STAT_OK: int = _cext.SCAN_STAT_OK
+_DT_DIR: int = _cext.DT_DIR
+_DT_REG: int = _cext.DT_REG
+_DT_LNK: int = _cext.DT_LNK
+_DT_UNKNOWN: int = _cext.DT_UNKNOWN
 _BATCH = 64  # entries made per loop iteration by ``async for``
 _FETCH = 2048  # entries listed (and stat'ed) by one pool job
 
@@ -202,9 +208,8 @@ class Scandir:
             return
         p, fd, fname = self._job
         blob, handle, at_end = await _cext.fs(
-            _fs.SCANDIR, p, None, fd, -1, _fs.AT_FDCWD, _fs.AT_FDCWD, 0, 0,
-            -1, _FETCH, fname, None, self._as_str, (0, -1, 0, -1),
-            self._handle)
+            _fs.SCANDIR, p, fd=fd, length=_FETCH, filename=fname,
+            as_str=self._as_str, handle=self._handle)
         if self._closed:
             return  # closed meanwhile: dropping handle closes the stream
         self._handle, self._at_end = handle, at_end
@@ -255,8 +260,9 @@ class Scandir:
             path = name
         else:
             path = os.path.join(self._prefix, name)
-        return DirEntry(name, path, dtype, ino, lv if flags & 1 else None,
-                        lerr, sv if flags & 2 else None, serr)
+        return DirEntry(name, path, dtype, ino,
+                        lv if flags & _LSTAT_OK else None, lerr,
+                        sv if flags & _STAT_OK else None, serr)
 
     # the os.scandir iterator protocol
     def __iter__(self) -> Iterator[DirEntry]:

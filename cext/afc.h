@@ -62,7 +62,9 @@ extern PyType_Spec afc_fileio_spec;
 extern PyType_Spec afc_buffered_spec;
 extern PyType_Spec afc_reader_spec;
 extern PyType_Spec afc_op_spec;
-PyObject *afc_fs_call(PyObject *module, PyObject *args);
+/* fs.c: aiofiles_c.os */
+PyObject *afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds);
+int afc_fs_add_constants(PyObject *module);
 /* For the text layer: served from memory or not at all (NULL/0 without an
  * exception means "needs the pool"). */
 PyObject *afc_file_read1_nowait(afc_state *st, PyObject *f, Py_ssize_t n);

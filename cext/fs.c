@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -320,24 +321,108 @@ fs_job_done(afc_job *job, int status)
     Py_DECREF(op);
 }
 
-/* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
- *          length, filename, filename2, as_str): start a file-system call
- * in the pool; the awaitable gives what the os function returns. Paths are
- * bytes (or None); filename/filename2 name them in an OSError. */
-PyObject *
-afc_fs_call(PyObject *module, PyObject *args)
+/* ---- the call table ----
+ *
+ * One row per aiofiles_c.os call (enum afc_fs_op, pool.h): the name it is
+ * exported under (_cext.FS_<name>, which aiofiles_c/_fs.py uses) and the
+ * paths its job cannot do without, checked before a job is built. */
+enum { NEEDS_PATH = 1, NEEDS_PATH2 = 2 };
+
+static const struct {
+    const char *name;
+    int needs;
+} fs_table[AFC_FS_COUNT] = {
+    [AFC_FS_STAT] = {"STAT", 0},  /* a path, or fd */
+    [AFC_FS_ACCESS] = {"ACCESS", NEEDS_PATH},
+    [AFC_FS_MKDIR] = {"MKDIR", NEEDS_PATH},
+    [AFC_FS_RMDIR] = {"RMDIR", NEEDS_PATH},
+    [AFC_FS_UNLINK] = {"UNLINK", NEEDS_PATH},
+    [AFC_FS_RENAME] = {"RENAME", NEEDS_PATH | NEEDS_PATH2},
+    [AFC_FS_LINK] = {"LINK", NEEDS_PATH | NEEDS_PATH2},
+    [AFC_FS_SYMLINK] = {"SYMLINK", NEEDS_PATH | NEEDS_PATH2},
+    [AFC_FS_READLINK] = {"READLINK", NEEDS_PATH},
+    [AFC_FS_LISTDIR] = {"LISTDIR", 0},    /* a path, or fd */
+    [AFC_FS_STATVFS] = {"STATVFS", 0},    /* a path, or fd */
+    [AFC_FS_SENDFILE] = {"SENDFILE", 0},  /* fd, fd2 */
+    [AFC_FS_GETCWD] = {"GETCWD", 0},
+    [AFC_FS_FSYNC] = {"FSYNC", 0},        /* fd */
+    [AFC_FS_FDATASYNC] = {"FDATASYNC", 0},
+    [AFC_FS_CHMOD] = {"CHMOD", 0},        /* a path, or fd */
+    [AFC_FS_CHOWN] = {"CHOWN", 0},
+    [AFC_FS_UTIME] = {"UTIME", 0},
+    [AFC_FS_TRUNCATE] = {"TRUNCATE", 0},
+    [AFC_FS_SCANDIR] = {"SCANDIR", 0},    /* a path, fd, or a stream */
+    [AFC_FS_COPYFILE] = {"COPYFILE", NEEDS_PATH | NEEDS_PATH2},
+    [AFC_FS_REALPATH] = {"REALPATH", NEEDS_PATH},
+    [AFC_FS_OPENAT] = {"OPENAT", NEEDS_PATH},
+    [AFC_FS_CLOSE] = {"CLOSE", 0},        /* fd */
+};
+
+/* The module's constants for aiofiles_c.os (module_exec): the operation
+ * codes, the *at() flags and AT_FDCWD, and the scandir record layout
+ * (struct afc_scan_rec, pool.h) as struct formats with its flags. */
+int
+afc_fs_add_constants(PyObject *module)
 {
+    char name[32];
+    for (int op = 0; op < AFC_FS_COUNT; op++) {
+        PyOS_snprintf(name, sizeof(name), "FS_%s", fs_table[op].name);
+        if (PyModule_AddIntConstant(module, name, op) < 0) {
+            return -1;
+        }
+    }
+    if (PyModule_AddIntConstant(module, "FS_COUNT", AFC_FS_COUNT) < 0 ||
+        PyModule_AddIntConstant(module, "AT_FDCWD", AT_FDCWD) < 0 ||
+        PyModule_AddIntConstant(module, "AT_SYMLINK_NOFOLLOW",
+                                AT_SYMLINK_NOFOLLOW) < 0 ||
+        PyModule_AddIntConstant(module, "AT_SYMLINK_FOLLOW",
+                                AT_SYMLINK_FOLLOW) < 0 ||
+        PyModule_AddIntConstant(module, "AT_EACCESS", AT_EACCESS) < 0 ||
+        PyModule_AddStringConstant(module, "SCAN_HEAD", AFC_SCAN_HEAD) < 0 ||
+        PyModule_AddStringConstant(module, "SCAN_STAT", AFC_SCAN_STAT) < 0 ||
+        PyModule_AddIntConstant(module, "SCAN_REC_SIZE",
+                                (long)sizeof(struct afc_scan_rec)) < 0 ||
+        PyModule_AddIntConstant(module, "SCAN_LSTAT_OK", AFC_SCAN_LSTAT_OK) <
+            0 ||
+        PyModule_AddIntConstant(module, "SCAN_STAT_OK", AFC_SCAN_STAT_OK) <
+            0 ||
+        PyModule_AddIntConstant(module, "DT_UNKNOWN", DT_UNKNOWN) < 0 ||
+        PyModule_AddIntConstant(module, "DT_DIR", DT_DIR) < 0 ||
+        PyModule_AddIntConstant(module, "DT_REG", DT_REG) < 0 ||
+        PyModule_AddIntConstant(module, "DT_LNK", DT_LNK) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* _cext.fs(op, path=None, path2=None, fd=-1, fd2=-1, dir_fd=AT_FDCWD,
+ *          dir_fd2=AT_FDCWD, flags=0, mode=0, off=-1, length=0,
+ *          filename=None, filename2=None, as_str=True, times=(0, -1, 0, -1),
+ *          handle=None): start a file-system call in the pool; the
+ * awaitable gives what the os function returns. Paths are bytes (or None);
+ * filename/filename2 name them in an OSError; times are utime's (seconds,
+ * nanoseconds; nanoseconds < 0: now); handle is a scandir stream. */
+PyObject *
+afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {
+        "op",      "path",     "path2",     "fd",     "fd2",   "dir_fd",
+        "dir_fd2", "flags",    "mode",      "off",    "length", "filename",
+        "filename2", "as_str", "times",     "handle", NULL};
     afc_state *st = afc_get_state(module);
-    int fsop, fd, fd2, dir_fd, dir_fd2, flags, mode, as_str;
-    long long off;
-    Py_ssize_t length;
-    PyObject *path, *path2, *fn1, *fn2;
+    int fsop, fd = -1, fd2 = -1, dir_fd = AT_FDCWD, dir_fd2 = AT_FDCWD;
+    int flags = 0, mode = 0, as_str = 1;
+    long long off = -1;
+    Py_ssize_t length = 0;
+    PyObject *path = Py_None, *path2 = Py_None;
+    PyObject *fn1 = Py_None, *fn2 = Py_None;
     long long times[4] = {0, -1, 0, -1};
     PyObject *handle = Py_None;
-    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp|(LLLL)O:fs", &fsop, &path,
-                          &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode,
-                          &off, &length, &fn1, &fn2, &as_str, &times[0],
-                          &times[1], &times[2], &times[3], &handle)) {
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "i|OOiiiiiiLnOOp(LLLL)O:fs", kwlist, &fsop, &path,
+            &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode, &off,
+            &length, &fn1, &fn2, &as_str, &times[0], &times[1], &times[2],
+            &times[3], &handle)) {
         return NULL;
     }
     void *dir = NULL;
@@ -366,6 +451,12 @@ afc_fs_call(PyObject *module, PyObject *args)
     if ((path != Py_None && !PyBytes_Check(path)) ||
         (path2 != Py_None && !PyBytes_Check(path2))) {
         PyErr_SetString(PyExc_TypeError, "fs paths must be bytes or None");
+        return NULL;
+    }
+    if (((fs_table[fsop].needs & NEEDS_PATH) && path == Py_None) ||
+        ((fs_table[fsop].needs & NEEDS_PATH2) && path2 == Py_None)) {
+        PyErr_Format(PyExc_TypeError, "fs: %s needs %s", fs_table[fsop].name,
+                     path == Py_None ? "a path" : "a second path");
         return NULL;
     }
     /* A worker sees a C string: a NUL inside would cut the path short and

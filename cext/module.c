@@ -82,7 +82,8 @@ mod_after_fork_child(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef module_methods[] = {
-    {"fs", afc_fs_call, METH_VARARGS,
+    {"fs", (PyCFunction)(void (*)(void))afc_fs_call,
+     METH_VARARGS | METH_KEYWORDS,
      "Start a file-system call in the pool (used by aiofiles_c.os)."},
     {"int_arg", (PyCFunction)(void (*)(void))afc_int_arg_py, METH_FASTCALL,
      "Convert an integer argument as io/os do (used by aiofiles_c.os)."},
@@ -145,7 +146,8 @@ module_exec(PyObject *module)
                  &st->Reader_type) < 0 ||
         add_type(module, &afc_done_spec, NULL, &st->Done_type) < 0 ||
         add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
-        PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0) {
+        PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0 ||
+        afc_fs_add_constants(module) < 0) {
         return -1;
     }
     mod = PyImport_ImportModule("asyncio.events");

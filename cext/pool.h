@@ -91,6 +91,34 @@ enum afc_fs_op {
     AFC_FS_COUNT       /* not an operation: one past the last */
 };
 
+/* One scandir entry in a batch (AFC_FS_SCANDIR's out): this record, then
+ * namelen bytes of name. Python reads it with the struct formats below,
+ * exported by the module (_cext.SCAN_HEAD, SCAN_STAT, SCAN_REC_SIZE). */
+struct afc_scan_rec {
+    uint16_t namelen;
+    uint8_t dtype;      /* d_type (DT_UNKNOWN: the file system said none) */
+    uint8_t flags;      /* AFC_SCAN_LSTAT_OK, AFC_SCAN_STAT_OK */
+    int32_t lerr;       /* errno of lstat, or 0 */
+    int32_t serr;       /* errno of stat (symlinks only), or 0 */
+    int32_t pad;
+    uint64_t ino;       /* d_ino: what DirEntry.inode() gives */
+    uint64_t l[16];     /* lstat: mode ino dev nlink uid gid size, atime,
+                           mtime, ctime (seconds, nanoseconds each),
+                           blksize blocks rdev */
+    uint64_t s[16];     /* stat, for symlinks, the same way */
+};
+#define AFC_SCAN_LSTAT_OK 1
+#define AFC_SCAN_STAT_OK 2
+/* namelen dtype flags lerr serr pad ino */
+#define AFC_SCAN_HEAD "=HBBiiiQ"
+/* one of l or s: unsigned but for size, the times, blksize and blocks */
+#define AFC_SCAN_STAT "=QQQQQQqqqqqqqqqQ"
+_Static_assert(sizeof(struct afc_scan_rec) == 24 + 2 * 16 * 8,
+               "AFC_SCAN_HEAD and AFC_SCAN_STAT describe the record");
+_Static_assert(offsetof(struct afc_scan_rec, ino) == 16 &&
+                   offsetof(struct afc_scan_rec, l) == 24,
+               "AFC_SCAN_HEAD describes the record's head");
+
 /* One positional transfer (posio.c builds them; a pool job's ptr is an
  * array of len of them, flags nonzero for writes). */
 typedef struct {

@@ -102,19 +102,7 @@ read_once(int fd, char *p, size_t n, int64_t off, int *err)
     }
 }
 
-/* scandir record: a fixed header, the lstat and stat fields, the name. */
-struct scan_rec {
-    uint16_t namelen;
-    uint8_t dtype;
-    uint8_t flags;      /* 1: lstat ok, 2: stat ok */
-    int32_t lerr;       /* errno of lstat, or 0 */
-    int32_t serr;       /* errno of stat (symlinks only), or 0 */
-    int32_t pad;
-    uint64_t ino;       /* d_ino: what DirEntry.inode() gives */
-    uint64_t l[16];     /* lstat: see put_stat() */
-    uint64_t s[16];     /* stat, for symlinks */
-};
-
+/* The fields in the order AFC_SCAN_STAT gives them. */
 static void
 put_stat(uint64_t *v, const struct stat *st)
 {
@@ -137,7 +125,7 @@ put_stat(uint64_t *v, const struct stat *st)
 }
 
 /* listdir: entries as [type:1][len:2][name] records, . and .. left out.
- * scandir: struct scan_rec + name per entry, with the stats done here so
+ * scandir: struct afc_scan_rec + name per entry, with the stats done here so
  * that DirEntry methods never need a system call on the loop thread. */
 static int
 list_dir(afc_job *job)
@@ -191,7 +179,7 @@ list_dir(afc_job *job)
         }
         size_t n = strlen(nm);
         int scan = job->fsop == AFC_FS_SCANDIR;
-        size_t need = (scan ? sizeof(struct scan_rec) : 3) + n;
+        size_t need = (scan ? sizeof(struct afc_scan_rec) : 3) + n;
         if (len + need > cap) {
             while (len + need > cap) {
                 cap *= 2;
@@ -204,7 +192,7 @@ list_dir(afc_job *job)
             buf = nb;
         }
         if (scan) {
-            struct scan_rec rec;
+            struct afc_scan_rec rec;
             struct stat st;
             memset(&rec, 0, sizeof(rec));
             rec.namelen = (uint16_t)n;
@@ -212,12 +200,12 @@ list_dir(afc_job *job)
             int sr;
             AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW));
             if (sr == 0) {
-                rec.flags |= 1;
+                rec.flags |= AFC_SCAN_LSTAT_OK;
                 put_stat(rec.l, &st);
                 if (S_ISLNK(st.st_mode)) {
                     AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, 0));
                     if (sr == 0) {
-                        rec.flags |= 2;
+                        rec.flags |= AFC_SCAN_STAT_OK;
                         put_stat(rec.s, &st);
                     }
                     else {
