@@ -23,7 +23,7 @@ from . import _cext, _turns
 # ---- the native text file ----
 
 # The `why` and `op` arguments of _slow (WHY_* and OP_* in cext/text.c).
-_WHY_NEED, _WHY_BUSY, _WHY_YIELD, _WHY_PAUSED = 0, 1, 2, 3
+_WHY_BUSY, _WHY_YIELD = 1, 2  # (text.h; 0 and 3 stay in C)
 _OP_READLINE, _OP_ANEXT, _OP_READ, _OP_WRITE, _OP_WRITE_BYTES = range(5)
 
 _INT_MAX = 2**31 - 1
@@ -229,41 +229,32 @@ class _NativeTextIOWrapper(_cext.TextBase):
         finally:
             self._unhold()
 
-    def _slow(self, op: int, arg: Any, why: int, handoff: Any) -> Any:
-        return self._spawn(self._slow_io, op, arg, why, handoff)
+    def _slow(self, op: int, arg: Any, why: int) -> Any:
+        return self._spawn(self._slow_io, op, arg, why)
 
-    async def _slow_io(self, op: int, arg: Any, why: int,
-                       handoff: Any) -> Any:
-        resumed = False
+    async def _slow_io(self, op: int, arg: Any, why: int) -> Any:
+        # A call the native half could not finish (it needs input, other
+        # calls are in progress, or the loop is owed a turn), made here
+        # from its start: one the native half stopped part-way gave its
+        # text back first.
         try:
-            if why == _WHY_YIELD or why == _WHY_PAUSED:
+            if why == _WHY_YIELD:
                 await asyncio.sleep(0)
                 self._yielded()
-            # A read or readline the native half began and stopped (for
-            # input, or to let the loop run): go on with it.
-            need = 0
-            if handoff is not None:
-                need = self._resume(handoff)
-                resumed = True
-                del handoff
-                if why != _WHY_NEED:
-                    need = 0
             if op == _OP_READLINE or op == _OP_ANEXT:
-                line = await self._steps(self._step_readline, arg, need)
+                line = await self._steps(self._step_readline, arg)
                 if op == _OP_ANEXT and not line:
                     raise StopAsyncIteration
                 return line
             if op == _OP_READ:
-                return await self._read_io(arg, need)
+                return await self._read_io(arg)
             if op == _OP_WRITE:
                 return await self._write_io(arg)
             data, length, flush_after = arg
             return await self._write_bytes(data, length, flush_after)
         except asyncio.CancelledError:
-            # Cancelled while waiting for input or for its turn: the text
-            # the call had taken goes back, the next call starts there.
-            if not resumed and handoff is not None:
-                self._resume(handoff)
+            # Cancelled while waiting for input: the text the call had
+            # taken goes back, the next call starts there.
             self._give_back()
             raise
         except BaseException:
@@ -295,14 +286,18 @@ class _NativeTextIOWrapper(_cext.TextBase):
     async def _adopt_orphan(self) -> None:
         read = self._orphan
         assert read is not None
-        await asyncio.shield(read)  # cancelled here: it stays the orphan
+        if read.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(read)  # cancelled here: it stays the orphan
+        else:
+            await _turns.wait_other_loop(read, "text file")
         self._orphan = None
         self._unhold()
         self._keep_input(read)
 
-    async def _steps(self, step: Any, arg: int, need: int) -> str:
+    async def _steps(self, step: Any, arg: int) -> str:
         """Run a read or readline step until it has its answer: between
         steps, read the bytes it asks for, or let the loop run."""
+        need = 0
         while True:
             if need:
                 await self._fill(need)
@@ -314,9 +309,9 @@ class _NativeTextIOWrapper(_cext.TextBase):
                 await asyncio.sleep(0)
                 self._yielded()
 
-    async def _read_io(self, n: int, need: int) -> str:
+    async def _read_io(self, n: int) -> str:
         if n >= 0:
-            return await self._steps(self._step_read, n, need)
+            return await self._steps(self._step_read, n)
         head = self._read_all_start()
         return self._read_all_finish(head + await self.buffer.read())
 
@@ -370,7 +365,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
             self._attached()
             self._iteration(True)
             try:
-                line = await self._steps(self._step_readline, -1, 0)
+                line = await self._steps(self._step_readline, -1)
             except asyncio.CancelledError:
                 self._give_back()
                 raise

@@ -80,3 +80,34 @@ class Lock:
                         exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.release()
+
+
+async def wait_other_loop(fut: "asyncio.Future[Any]", what: str) -> None:
+    """Wait, on the running loop, for a future of another thread's loop (a
+    call cancelled there left it running). Its done callbacks belong to
+    its own loop, so one is added there, and it wakes this loop. Cancelled
+    here, the future is left as it is."""
+    if fut.done():
+        return
+    other = fut.get_loop()
+    loop = asyncio.get_running_loop()
+    mine = loop.create_future()
+
+    def relay(_: Any) -> None:  # on the other loop's thread
+        try:
+            loop.call_soon_threadsafe(_grant, mine)
+        except RuntimeError:
+            pass  # this loop is closed: nobody waits any more
+
+    if not other.is_closed():
+        try:
+            other.call_soon_threadsafe(fut.add_done_callback, relay)
+        except RuntimeError:
+            pass  # closed meanwhile
+        else:
+            await mine
+            return
+    if not fut.done():
+        raise RuntimeError(
+            f"{what}: an operation cancelled in another event loop is "
+            f"still in flight there, and that loop is closed")

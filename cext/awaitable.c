@@ -501,9 +501,25 @@ op_park(AsyncOp *op)
         Py_DECREF(fut);
         return NULL;
     }
-    Py_XSETREF(op->fut, fut);
     op->waiter = PyThread_get_thread_ident();
-    Py_INCREF(fut);
+    PyObject *old = op->fut;
+    op->fut = Py_NewRef(fut);
+    Py_XDECREF(old);
+    /* create_future() and the attribute may run Python code, and with it
+     * another thread's loop, which can finish an op queued behind its own
+     * (a file shared by loops in threads) while op->fut is not yet set:
+     * nobody would resolve fut then. Checked after the last call that can
+     * switch threads, so a finish from now on sees op->fut. */
+    if (!op_is_pending(op) && op->fut == fut) {
+        Py_CLEAR(op->fut);
+        PyObject *r = PyObject_CallMethodOneArg(fut, op->st->str_set_result,
+                                                Py_None);
+        if (r == NULL) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
     return fut;
 }
 

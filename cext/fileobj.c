@@ -529,29 +529,42 @@ File_detach(AsyncFile *f, PyObject *Py_UNUSED(ignored))
                                     : "I/O operation on closed file.");
         return NULL;
     }
-    if (f->qhead != NULL) {
+    if (f->qhead != NULL || f->pumping) {
         PyErr_SetString(PyExc_RuntimeError,
                         "detach() while operations are in progress");
         return NULL;
     }
+    /* The flush lets go of the GIL and io.FileIO() runs Python code: calls
+     * from other threads meanwhile queue (pumping) instead of using the
+     * buffer being written out and then freed; they run at the end. */
+    f->pumping = 1;
+    Py_INCREF(f);
+    PyObject *raw = NULL;
     if (file_sync_flush(f) < 0) {
-        return NULL;
+        goto done;
     }
     if (f->seekable && !f->appending) {
         (void)lseek(f->fd, (off_t)f->pos, SEEK_SET);
     }
-    PyObject *raw = PyObject_CallFunction(f->st->io_FileIO, "iOO", f->fd,
-                                          raw_mode_string(f),
-                                          f->closefd ? Py_True : Py_False);
-    if (raw == NULL) {
-        return NULL;
+    raw = PyObject_CallFunction(f->st->io_FileIO, "iOO", f->fd,
+                                raw_mode_string(f),
+                                f->closefd ? Py_True : Py_False);
+    if (raw != NULL && PyObject_SetAttrString(raw, "name", f->name) < 0) {
+        Py_CLEAR(raw);
     }
-    if (PyObject_SetAttrString(raw, "name", f->name) < 0) {
-        Py_DECREF(raw);
-        return NULL;
+    if (raw != NULL) {
+        f->detached = 1;
+        afc_file_free_buf(f);
     }
-    f->detached = 1;
-    afc_file_free_buf(f);
+done:
+    f->pumping = 0;
+    if (f->qhead != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        afc_file_pump(f);
+        PyErr_Restore(type, value, tb);
+    }
+    Py_DECREF(f);
     return raw;
 }
 

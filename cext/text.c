@@ -14,9 +14,9 @@
  *   _configure        set up once, after open()
  *   _step_readline, _step_read, _feed
  *                     go on with a stopped call; give it input
- *   _resume, _give_back, _abandon
- *                     a stopped call's record: take it back, return its
- *                     text to the stream (cancelled), or forget it (error)
+ *   _give_back, _abandon
+ *                     a stopped call's record: return its text to the
+ *                     stream (cancelled), or forget it (error)
  *   _hold, _unhold, _yielded
  *                     calls in progress in Python; fairness
  *   _encode, _after_write
@@ -41,12 +41,14 @@
  * - `partial` holds bytes read from the buffered file but not decoded
  *   yet; they follow `mark.input` in the stream.
  * - `g` is the record of a read/readline that is gathering text across
- *   chunks; a stopped call's record leaves the object (see handoff).
+ *   chunks; a call stopped here gives its text back before it goes to
+ *   Python (see go_slow).
  */
 #include "text.h"
 
 #include <stddef.h>
 #include <structmember.h>
+#include <time.h>
 
 typedef struct {
     PyObject_HEAD
@@ -246,60 +248,29 @@ PyType_Spec afc_done_spec = {
 
 /* ---- handing a call to Python ----
  *
- * A call stopped part-way (STEP_NEED, STEP_YIELD) goes on in a coroutine
- * of the Python half, maybe after other calls queued before it: its
- * gather record and the read size it wants travel with that coroutine
- * inside a capsule, out of the object's reach, and come back when it runs
- * (_resume). */
-#define HANDOFF_NAME "aiofiles_c.text.handoff"
+ * A call that cannot finish here goes on in a coroutine of the Python
+ * half (_slow), which runs when the file's earlier calls are done. A call
+ * that stopped part-way (STEP_NEED, STEP_YIELD) first gives back the text
+ * it had taken (afc_text_give_back) and starts again in that coroutine:
+ * until the coroutine gets its turn, other calls may run (a call from
+ * another thread's loop, or one awaited first), and a record carried
+ * across them would join text from before and after them (a seek between
+ * the two halves of one read). Given back, the call takes effect whole,
+ * when it runs; what is redone is at most one fairness budget of work. */
 
-struct handoff {
-    struct gather *g;
-    Py_ssize_t need;
-};
-
-static void
-handoff_destroy(PyObject *capsule)
-{
-    struct handoff *h = PyCapsule_GetPointer(capsule, HANDOFF_NAME);
-    if (h != NULL) {
-        afc_text_gather_free(h->g);
-        PyMem_Free(h);
-    }
-}
-
-static PyObject *
-handoff_make(TextObject *self)
-{
-    struct handoff *h = PyMem_Malloc(sizeof(*h));
-    if (h == NULL) {
-        return PyErr_NoMemory();
-    }
-    h->g = self->g;
-    h->need = self->need;
-    PyObject *c = PyCapsule_New(h, HANDOFF_NAME, handoff_destroy);
-    if (c == NULL) {
-        PyMem_Free(h);
-        return NULL;
-    }
-    self->g = NULL;
-    return c;
-}
-
-/* self._slow(op, arg, why, handoff-or-None): the coroutine that finishes
- * the call; Python counts it as in progress (_hold) from here on. */
+/* self._slow(op, arg, why): the coroutine that makes the call; Python
+ * counts it as in progress (_hold) from here on. */
 static PyObject *
 go_slow(TextObject *self, int op, PyObject *arg, int why)
 {
-    PyObject *h = why == WHY_NEED || why == WHY_PAUSED ? handoff_make(self)
-                                                       : Py_NewRef(Py_None);
-    if (h == NULL) {
-        return NULL;
+    if (why == WHY_NEED || why == WHY_PAUSED) {
+        if (afc_text_give_back(self) < 0) {
+            return NULL;
+        }
+        why = why == WHY_NEED ? WHY_BUSY : WHY_YIELD;
     }
-    PyObject *r = PyObject_CallMethod((PyObject *)self, "_slow", "iOiO", op,
-                                      arg, why, h);
-    Py_DECREF(h);
-    return r;
+    return PyObject_CallMethod((PyObject *)self, "_slow", "iOi", op, arg,
+                               why);
 }
 
 /* Whether a call may run here and now; if not, *why says why. The clock
@@ -319,6 +290,65 @@ may_run_inline(TextObject *self, int *why)
     }
     return 1;
 }
+
+/* ---- one thread inside at a time ----
+ *
+ * A call changes the text state in several steps and may run Python code
+ * between them: a codec written in Python, the _slow coroutine being made,
+ * a garbage collection running finalisers. The interpreter can switch
+ * threads there, and with a file shared by loops in several threads a call
+ * from another thread would run in the middle of the first one (two
+ * decodes interleaved, a gather record freed under its user). So every
+ * call that touches the state holds the object while it runs: a call from
+ * another thread waits, without the GIL, until the holder is done; the
+ * holder's own thread may enter again (the Python half calls back in). A
+ * forked child does not wait for a thread the parent had. */
+static void
+text_enter(TextObject *self)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    unsigned long gen = afc_fork_generation();
+    while (self->depth > 0 && self->owner != me &&
+           self->owner_gen == gen) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec ts = {0, 20 * 1000};
+        nanosleep(&ts, NULL);
+        Py_END_ALLOW_THREADS
+    }
+    if (self->owner != me || self->owner_gen != gen) {
+        self->depth = 0;
+    }
+    self->owner = me;
+    self->owner_gen = gen;
+    self->depth++;
+}
+
+static void
+text_leave(TextObject *self)
+{
+    if (--self->depth == 0) {
+        self->owner = 0;
+    }
+}
+
+/* Method wrappers that hold the object around the call. */
+#define GUARD_O(fn)                                                         \
+    static PyObject *fn##_held(TextObject *self, PyObject *arg)             \
+    {                                                                       \
+        text_enter(self);                                                   \
+        PyObject *r = fn(self, arg);                                        \
+        text_leave(self);                                                   \
+        return r;                                                           \
+    }
+#define GUARD_KW(fn)                                                        \
+    static PyObject *fn##_held(TextObject *self, PyObject *const *args,    \
+                               size_t nargsf, PyObject *kwnames)            \
+    {                                                                       \
+        text_enter(self);                                                   \
+        PyObject *r = fn(self, args, nargsf, kwnames);                      \
+        text_leave(self);                                                   \
+        return r;                                                           \
+    }
 
 /* ---- arguments, with io's messages ---- */
 
@@ -616,22 +646,6 @@ Text_feed(TextObject *self, PyObject *data)
     }
     Py_XSETREF(self->fed, Py_NewRef(data));
     Py_RETURN_NONE;
-}
-
-/* _resume(handoff) -> need: the stopped call's record is back in the
- * object; `need` is how many bytes it was waiting for. */
-static PyObject *
-Text_resume(TextObject *self, PyObject *capsule)
-{
-    struct handoff *h = PyCapsule_GetPointer(capsule, HANDOFF_NAME);
-    if (h == NULL) {
-        return NULL;
-    }
-    afc_text_gather_drop(self);
-    self->g = h->g;
-    h->g = NULL;
-    self->need = h->need;
-    return PyLong_FromSsize_t(h->need > 0 ? h->need : 1);
 }
 
 /* _give_back(): the stopped call was cancelled: its text goes back in
@@ -999,10 +1013,59 @@ Text_dealloc(TextObject *self)
     Py_DECREF(tp);
 }
 
-#define M_CALL(name, fn, doc) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL | METH_KEYWORDS, doc}
-#define M_ONE(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
-#define M_NONE(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
+/* Every method holds the object while it runs (see text_enter). */
+GUARD_KW(Text_read)
+GUARD_KW(Text_readline)
+GUARD_KW(Text_write)
+GUARD_O(Text_configure)
+GUARD_O(Text_step_readline)
+GUARD_O(Text_step_read)
+GUARD_O(Text_feed)
+GUARD_O(Text_give_back)
+GUARD_O(Text_abandon)
+GUARD_O(Text_return_input)
+GUARD_O(Text_hold)
+GUARD_O(Text_unhold)
+GUARD_O(Text_yielded)
+GUARD_O(Text_encode)
+GUARD_O(Text_after_write)
+GUARD_O(Text_read_all_start)
+GUARD_O(Text_read_all_finish)
+GUARD_O(Text_cookie)
+GUARD_O(Text_seek_plan)
+GUARD_O(Text_seek_apply)
+GUARD_O(Text_seek_end)
+GUARD_O(Text_restart_encoder)
+GUARD_O(Text_attached)
+GUARD_O(Text_flushing)
+GUARD_O(Text_iteration)
+GUARD_O(Text_seekable_check)
+GUARD_O(Text_detach)
+
+static PyObject *
+Text_seek_skip_held(TextObject *self, PyObject *const *args,
+                    Py_ssize_t nargs)
+{
+    text_enter(self);
+    PyObject *r = Text_seek_skip(self, args, nargs);
+    text_leave(self);
+    return r;
+}
+
+static PyObject *
+Text_anext_held(TextObject *self)
+{
+    text_enter(self);
+    PyObject *r = Text_anext(self);
+    text_leave(self);
+    return r;
+}
+
+#define M_CALL(name, fn, doc)                                               \
+    {name, (PyCFunction)(void (*)(void))fn##_held,                          \
+     METH_FASTCALL | METH_KEYWORDS, doc}
+#define M_ONE(name, fn) {name, (PyCFunction)fn##_held, METH_O, NULL}
+#define M_NONE(name, fn) {name, (PyCFunction)fn##_held, METH_NOARGS, NULL}
 
 static PyMethodDef Text_methods[] = {
     M_CALL("read", Text_read,
@@ -1010,11 +1073,10 @@ static PyMethodDef Text_methods[] = {
     M_CALL("readline", Text_readline,
            "Read until a newline or EOF (at most size characters)."),
     M_CALL("write", Text_write, "Write a str; returns its length."),
-    {"_configure", (PyCFunction)Text_configure, METH_VARARGS, NULL},
+    {"_configure", (PyCFunction)Text_configure_held, METH_VARARGS, NULL},
     M_ONE("_step_readline", Text_step_readline),
     M_ONE("_step_read", Text_step_read),
     M_ONE("_feed", Text_feed),
-    M_ONE("_resume", Text_resume),
     M_NONE("_give_back", Text_give_back),
     M_NONE("_abandon", Text_abandon),
     M_ONE("_return_input", Text_return_input),
@@ -1028,7 +1090,8 @@ static PyMethodDef Text_methods[] = {
     M_ONE("_cookie", Text_cookie),
     M_ONE("_seek_plan", Text_seek_plan),
     M_ONE("_seek_apply", Text_seek_apply),
-    {"_seek_skip", (PyCFunction)(void (*)(void))Text_seek_skip, METH_FASTCALL,
+    {"_seek_skip", (PyCFunction)(void (*)(void))Text_seek_skip_held,
+     METH_FASTCALL,
      NULL},
     M_NONE("_seek_end", Text_seek_end),
     M_ONE("_restart_encoder", Text_restart_encoder),
@@ -1062,7 +1125,7 @@ static PyType_Slot Text_slots[] = {
     {Py_tp_members, Text_members},
     {Py_tp_getset, Text_getset},
     {Py_am_aiter, Text_aiter},
-    {Py_am_anext, Text_anext},
+    {Py_am_anext, Text_anext_held},
     {Py_tp_traverse, Text_traverse},
     {Py_tp_clear, Text_clear},
     {Py_tp_dealloc, Text_dealloc},

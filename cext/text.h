@@ -89,6 +89,9 @@ typedef struct {
     PyObject *spare;           /* a Done to reuse once nobody holds it */
     int64_t since;             /* fairness: when the loop last ran */
     unsigned calls;
+    unsigned long owner;       /* thread inside a call (text.c, enter) */
+    unsigned long owner_gen;   /* ... in this fork generation */
+    int depth;                 /* its nested calls; 0: nobody inside */
     PyObject *weakreflist;
 } TextObject;
 

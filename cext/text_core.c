@@ -250,7 +250,10 @@ take_input(TextObject *self, Py_ssize_t want)
         }
     }
     else if (self->partial == NULL ||
-             PyBytes_GET_SIZE(self->partial) < want) {
+             (PyBytes_GET_SIZE(self->partial) < want && self->seekable)) {
+        /* (Not seekable: bytes a cancelled call read are decoded as they
+         * are, as io decodes whatever read1() gave; waiting for more could
+         * wait for ever on a pipe.) */
         Py_ssize_t ask = want;
         if (self->partial != NULL) {
             ask -= PyBytes_GET_SIZE(self->partial);
@@ -421,8 +424,10 @@ line_end(TextObject *self, PyObject *s, Py_ssize_t from, Py_ssize_t to,
  * record can stop at two points: when the next chunk needs the pool
  * (STEP_NEED) and when the call has used up the loop's fairness budget
  * (STEP_YIELD; a 100 MB line is then built over many loop iterations).
- * While stopped, the record travels with the coroutine that finishes the
- * call (see handoff), so no other call on the file sees it.
+ * A call stopped on the loop thread gives its text back and starts again
+ * in Python (text.c, go_slow); there, the record stays in the object
+ * while the call holds the file (its turn, and `busy`), so no other call
+ * sees it.
  *
  * The text goes into one str that grows in place (acc[0:len]); joining a
  * list of pieces at the end would copy the whole line in one go on the

@@ -199,3 +199,260 @@ async def _open(impl, p, mode, kw):
 
 async def _close(f):
     await f.close()
+
+
+# ---------------------------------------------------------------------------
+# races between threads, made deterministic: each test stops one thread at
+# the point where the interpreter may switch threads and lets another one
+# act there.
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+def test_queued_op_finished_while_its_future_is_made(impl):
+    """A read queued behind another thread's read, awaited while that one
+    finishes: the other loop ran this read too (from the buffer) while
+    create_future() was running Python code. Before: nobody resolved the
+    future made then, and the awaiting task hung."""
+    import threading
+    r, w = os.pipe()
+    trap, entered, proceed = (threading.Event() for _ in range(3))
+    b_started, b_done = threading.Event(), threading.Event()
+    out = {}
+    tasks = {}
+
+    class Loop(asyncio.SelectorEventLoop):
+        def create_future(self):
+            if trap.is_set() and threading.current_thread().name == "A":
+                trap.clear()
+                entered.set()
+                proceed.wait(10)  # the GIL is free: thread B runs
+            return super().create_future()
+
+    f = asyncio.run(_open(impl, r, "rb", {}))
+
+    def thread_b():
+        async def go():
+            op = f.read(10)
+            b_started.set()
+            out["b"] = await op
+        asyncio.run(go())
+        b_done.set()
+
+    def thread_a():
+        loop = Loop()
+
+        async def go():
+            op = f.read(5)  # behind B's read, which waits for the pipe
+            trap.set()
+            out["a"] = await op
+        t = loop.create_task(go())
+        tasks["a"] = (loop, t)
+        try:
+            loop.run_until_complete(t)
+        except asyncio.CancelledError:
+            out["a"] = "hung"
+        finally:
+            loop.close()
+
+    tb = threading.Thread(target=thread_b)
+    tb.start()
+    assert b_started.wait(5)
+    ta = threading.Thread(target=thread_a, name="A")
+    ta.start()
+    assert entered.wait(5)
+    os.write(w, b"x" * 15)
+    assert b_done.wait(5)
+    proceed.set()
+    ta.join(3)
+    if ta.is_alive():
+        loop, t = tasks["a"]
+        loop.call_soon_threadsafe(t.cancel)
+        ta.join(5)
+    tb.join()
+    os.close(w)
+    asyncio.run(_close(f))
+    assert out == {"b": b"x" * 10, "a": b"x" * 5}
+
+
+_trap_codec = {}
+
+
+def _trap_codec_search(name):
+    import codecs
+    if name != "afc_test_trap":
+        return None
+    import threading
+    import time
+
+    class Decoder(codecs.BufferedIncrementalDecoder):
+        def _buffer_decode(self, data, errors, final):
+            ev = _trap_codec.get("trap")
+            if (ev is not None and ev.is_set()
+                    and threading.current_thread().name == "A"):
+                ev.clear()
+                _trap_codec["entered"].set()
+                time.sleep(0.3)  # another thread runs meanwhile
+            return codecs.utf_8_decode(data, errors, final)
+
+    u = codecs.lookup("utf-8")
+    return codecs.CodecInfo(u.encode, u.decode,
+                            incrementalencoder=u.incrementalencoder,
+                            incrementaldecoder=Decoder, name="afc_test_trap")
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+def test_text_call_of_another_thread_waits_for_one_in_progress(impl,
+                                                                tmp_path):
+    """A text readline() whose codec (Python code) lets the interpreter
+    switch threads in the middle of a decode, and a readline() from
+    another thread's loop right then. Before: the second ran inside the
+    first (its line began mid-line, lines went missing)."""
+    import codecs
+    import threading
+    codecs.register(_trap_codec_search)
+    trap, entered = threading.Event(), threading.Event()
+    _trap_codec.update(trap=trap, entered=entered)
+    try:
+        p = tmp_path / "t"
+        lines = [f"line {i} " + "y" * 100 + "\n" for i in range(2000)]
+        p.write_text("".join(lines))
+        f = asyncio.run(_open(impl, p, "r", {"encoding": "afc_test_trap"}))
+        out = {}
+
+        def ta():
+            async def go():
+                trap.set()
+                out["a"] = await f.readline()
+            asyncio.run(go())
+
+        def tb():
+            async def go():
+                entered.wait(5)
+                out["b"] = await f.readline()
+            asyncio.run(go())
+        a = threading.Thread(target=ta, name="A")
+        b = threading.Thread(target=tb, name="B")
+        b.start()
+        a.start()
+        a.join(20)
+        b.join(20)
+
+        async def rest():
+            r = [ln async for ln in f]
+            await f.close()
+            return r
+        assert [out["a"], out["b"]] + asyncio.run(rest()) == lines
+    finally:
+        _trap_codec.clear()
+        codecs.unregister(_trap_codec_search)
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+def test_text_read_cancelled_in_another_loop_is_taken_over(impl):
+    """A text readline() cancelled in one thread's loop while its read of
+    a pipe is in flight; the next readline() comes from another thread's
+    loop. Before: it awaited the first loop's future (RuntimeError:
+    attached to a different loop). Now it waits for that read and
+    returns the line."""
+    import threading
+    import time
+    r, w = os.pipe()
+    f = asyncio.run(_open(impl, r, "r", {}))
+    a_cancelled, a_stop = threading.Event(), threading.Event()
+    out = {}
+
+    def ta():
+        async def go():
+            t = asyncio.ensure_future(f.readline())
+            await asyncio.sleep(0.2)  # its read of the pipe is in the pool
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+            a_cancelled.set()
+            while not a_stop.is_set():  # this loop keeps running
+                await asyncio.sleep(0.01)
+        asyncio.run(go())
+
+    def tb():
+        async def go():
+            try:
+                out["b"] = await asyncio.wait_for(f.readline(), 10)
+            except BaseException as e:  # noqa: BLE001
+                out["b"] = repr(e)
+        asyncio.run(go())
+    a = threading.Thread(target=ta)
+    a.start()
+    assert a_cancelled.wait(5)
+    b = threading.Thread(target=tb)
+    b.start()
+    time.sleep(0.2)
+    os.write(w, b"hello\nworld\n")
+    b.join(15)
+    a_stop.set()
+    a.join(10)
+    os.close(w)
+
+    async def rest():
+        got = [ln async for ln in f]
+        await f.close()
+        return got
+    assert out["b"] == "hello\n"
+    assert asyncio.run(rest()) == ["world\n"]
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+def test_detach_while_another_thread_writes(impl):
+    """detach() flushes 900 KB into a full pipe (without the GIL) while
+    another thread's loop writes 2 MB to the same file. Before: that write
+    ran during the flush, on the buffer detach() then freed (the pipe got
+    its bytes, or a crash). Now it waits, then fails as io's would after
+    detach()."""
+    import threading
+    import time
+    r, w = os.pipe()
+    f = asyncio.run(_open(impl, w, "wb", {"buffering": 1 << 20}))
+    a_ready = threading.Event()
+    out = {}
+
+    def ta():
+        async def go():
+            await f.write(b"a" * 900_000)
+            a_ready.set()
+            out["raw"] = f.detach()
+        asyncio.run(go())
+
+    def tb():
+        async def go():
+            try:
+                out["b"] = await f.write(b"b" * 2_000_000)
+            except BaseException as e:  # noqa: BLE001
+                out["b"] = e
+        asyncio.run(go())
+    chunks = []
+
+    def reader():
+        while True:
+            c = os.read(r, 1 << 16)
+            if not c:
+                break
+            chunks.append(c)
+    a = threading.Thread(target=ta)
+    a.start()
+    assert a_ready.wait(5)
+    time.sleep(0.2)
+    b = threading.Thread(target=tb)
+    b.start()
+    time.sleep(0.2)
+    rd = threading.Thread(target=reader)
+    rd.start()
+    a.join(10)
+    b.join(10)
+    raw = out.get("raw")
+    if raw is not None:
+        raw.close()
+    rd.join(10)
+    os.close(r)
+    assert isinstance(out["b"], ValueError), out["b"]
+    assert str(out["b"]) == "raw stream has been detached"
+    assert b"".join(chunks) == b"a" * 900_000

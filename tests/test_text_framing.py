@@ -272,3 +272,56 @@ async def test_cancelled_long_line_keeps_line_and_tell(impl, tmp_path,
             assert line == first, spins
             assert await f.tell() == cookie, spins
             assert await f.readline() == "short\n"
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine: inline text calls")
+@pytest.mark.asyncio
+async def test_stopped_read_awaited_after_a_later_seek_is_whole(impl,
+                                                                tmp_path):
+    """read(n) starts on the loop thread, stops for input (its coroutine is
+    not awaited yet), and a seek(0) is awaited first. Before: the read
+    joined the text it took before the seek to text from after it. Now it
+    gave that text back and runs whole when awaited (from 0, as aiofiles'
+    lazily run call does)."""
+    p = tmp_path / "t"
+    data = "".join(chr(ord("a") + i % 26) for i in range(300000))
+    p.write_text(data)
+    impl._cext.set_inline_reads(False)  # refills need the pool
+    try:
+        f = await impl.open(p, "r")
+    finally:
+        impl._cext.set_inline_reads(True)
+    try:
+        assert await f.read(10) == data[:10]
+        c = f.read(200000)
+        await f.seek(0)
+        r = await c
+        assert r == data[:200000]
+        assert await f.tell() == 200000
+    finally:
+        await f.close()
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+@pytest.mark.asyncio
+async def test_cancelled_readline_on_pipe_then_line_without_more_input(impl):
+    """A readline() cancelled while its read of a pipe is in flight: the
+    bytes that read brings ("hello\\nworld\\n") give the next readline its
+    line at once. Before: it waited for more input from the pipe."""
+    r, w = os.pipe()
+    f = await impl.open(r, "r")
+    try:
+        t = asyncio.ensure_future(f.readline())
+        await asyncio.sleep(0.1)
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+        os.write(w, b"hello\nworld\n")
+        assert await asyncio.wait_for(f.readline(), 5) == "hello\n"
+        os.close(w)
+        w = -1
+        assert [ln async for ln in f] == ["world\n"]
+    finally:
+        if w >= 0:
+            os.close(w)
+        await f.close()
