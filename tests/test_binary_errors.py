@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 
-from helpers import (BINARY_MODES, IS_C, Outcome, Twin, apply_op,
+from tests.helpers import (BINARY_MODES, IS_C, Outcome, Twin, apply_op,
                      assert_same_exception, assert_same_outcome, call_async,
                      call_sync, maybe_await)
 

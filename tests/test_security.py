@@ -15,8 +15,8 @@ import types
 
 import pytest
 
-from helpers import IS_C, call_async, call_sync
-from os_helpers import build_tree, make_spec, snapshot
+from tests.helpers import IS_C, call_async, call_sync
+from tests.os_helpers import build_tree, make_spec, snapshot
 
 pytestmark = pytest.mark.skipif(
     not IS_C, reason="aiofiles' rmtree is shutil's in a thread")
