@@ -18,13 +18,13 @@ import os
 import shutil
 import stat as _stat
 import sys
-import warnings
 from typing import Any
 
 from . import _cext, _fs
 from . import ospath as path
 from . import ospath as _ospath
 from .base import wrap
+from ._rmtree_stack import rmtree_stack
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
                   RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, audit_fd, call,
@@ -575,9 +575,8 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
         onexc = None
     elif not _ONEXC:
         raise TypeError("rmtree() got an unexpected keyword argument 'onexc'")
-    if _ONEXC and onerror is not None:
-        warnings.warn("onerror argument is deprecated, use onexc instead",
-                      DeprecationWarning, stacklevel=2)
+    # shutil deprecates onerror in its documentation only (3.12, 3.13): it
+    # warns about nothing at run time, so neither does this.
     sys.audit("shutil.rmtree", path, dir_fd)
     handler: Any
     if ignore_errors:
@@ -594,7 +593,10 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
             return onerror(func, p, sys.exc_info())
     if isinstance(path, bytes):
         path = os.fsdecode(path)  # as shutil's fd-based walk does
-    await _rmtree_top(path, dir_fd, handler)
+    if sys.version_info >= (3, 13):
+        await rmtree_stack(sys.modules[__name__], path, dir_fd, handler)
+    else:
+        await _rmtree_top(path, dir_fd, handler)
 
 
 async def _rmtree_top(path: Any, dir_fd: Any, onexc: Any) -> None:
