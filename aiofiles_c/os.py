@@ -393,9 +393,10 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
     dfd = dir_fd_arg(dir_fd)
     sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     if p is None and fd == -1:
-        # No path and no descriptor: utimensat() refuses it.
-        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-    # os.utime's errors name the file from Python 3.13 on only.
+        # No path and no descriptor: utimensat() refuses it. os.utime's
+        # errors name the file (here the fd) from Python 3.13 on only.
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL),
+                      *((fname,) if _fs.UTIME_NAMES_FILE else ()))
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
                        0, fname if _fs.UTIME_NAMES_FILE else None, None,

@@ -105,6 +105,16 @@ PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
 }
 #endif
 
+/* io.BufferedWriter from Python 3.13 on sends a write of a whole buffer's
+ * size or more to the file directly instead of buffering it (earlier ones
+ * buffer a write that exactly fills an empty buffer, or the buffer a flush
+ * just emptied). len: the write's size, size: the buffer's. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define AFC_WRITE_BYPASSES_BUFFER(len, size) ((len) >= (size))
+#else
+#define AFC_WRITE_BYPASSES_BUFFER(len, size) 0
+#endif
+
 /* int conversion with OverflowError: public from 3.13, private before. */
 static inline int
 afc_long_as_int(PyObject *o)

@@ -12,8 +12,14 @@ pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c pool")
 
 
 FORK = r"""
-import asyncio, os, sys
+import asyncio, os, sys, warnings
 import aiofiles_c
+
+# Python 3.12+ warns about any fork() of a process with threads: the
+# interpreter's warning about fork in general, not the library's.
+warnings.filterwarnings(
+    "ignore", message=r".*use of fork\(\) may lead to deadlocks",
+    category=DeprecationWarning)
 
 workdir = sys.argv[1]
 path = os.path.join(workdir, "data")
