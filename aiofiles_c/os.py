@@ -563,11 +563,13 @@ _RMTREE_EVENT_FLAGS = (os.O_RDONLY | os.O_CLOEXEC |
 # where a directory was seen.
 _RMTREE_DIR_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY |
                      os.O_NOFOLLOW)
-_NO_ONEXC: Any = object()
+_NO_ONEXC: Any = object()  # (also: no dir_fd given)
+_RMTREE_DIR_FD = sys.version_info >= (3, 11)
 
 
 async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
-                 *, onexc: Any = _NO_ONEXC, dir_fd: Any = None) -> None:
+                 *, onexc: Any = _NO_ONEXC,
+                 dir_fd: Any = _NO_ONEXC) -> None:
     """shutil.rmtree, off the loop, with shutil's symlink-race-proof walk
     (directories opened and entries removed relative to directory
     descriptors); errors reach onerror (and onexc, Python 3.12+) as
@@ -576,9 +578,19 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
         onexc = None
     elif not _ONEXC:
         raise TypeError("rmtree() got an unexpected keyword argument 'onexc'")
+    # shutil.rmtree takes dir_fd, and names it in its audit event, from
+    # Python 3.11 on.
+    if dir_fd is _NO_ONEXC:
+        dir_fd = None
+        event_args: tuple = (path, None) if _RMTREE_DIR_FD else (path,)
+    elif not _RMTREE_DIR_FD:
+        raise TypeError("rmtree() got an unexpected keyword argument "
+                        "'dir_fd'")
+    else:
+        event_args = (path, dir_fd)
     # shutil deprecates onerror in its documentation only (3.12, 3.13): it
     # warns about nothing at run time, so neither does this.
-    sys.audit("shutil.rmtree", path, dir_fd)
+    sys.audit("shutil.rmtree", *event_args)
     handler: Any
     if ignore_errors:
         def handler(*args: Any) -> None:

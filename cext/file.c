@@ -2893,6 +2893,10 @@ id_from_index(PyObject *obj, const char *what, int64_t *out)
 int
 afc_int_arg(PyObject *obj, int kind, int64_t *out)
 {
+    if ((kind == AFC_ARG_SSIZE || kind == AFC_ARG_INT) &&
+        afc_refuse_float(obj, AFC_FLOAT_ARG_MSG)) {
+        return -1;
+    }
     switch (kind) {
     case AFC_ARG_SSIZE:
         return ssize_from_index(obj, out);
@@ -3304,6 +3308,10 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     /* io.FileIO takes the offset as an off_t; the buffered classes
      * refuse a too big one with ValueError. */
     int64_t off, whence = 0;
+    /* FileIO.seek refuses a float position in these words before 3.10. */
+    if (f->raw_mode && afc_refuse_float(args[0], "an integer is required")) {
+        return op_error(f);
+    }
     if (afc_int_arg(args[0], f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
                     &off) < 0) {
         return op_error(f);

@@ -318,11 +318,17 @@ async def test_rmtree_signature_as_shutil(impl, tmp_path):
                              onexc=lambda f, p, e: seen.append((f, type(e))))
         assert seen == [(os.lstat, FileNotFoundError)]
         (d / "x").rmdir()
-    # dir_fd, as shutil takes it
+    # dir_fd, as shutil takes it (from Python 3.11 on)
     (d / "sub").mkdir()
     (d / "sub" / "f").write_bytes(b"")
     fd = os.open(d, os.O_RDONLY)
     try:
+        if sys.version_info < (3, 11):
+            exp = call_sync(shutil.rmtree, "sub", dir_fd=fd)
+            act = await call_async(impl.os.rmtree, "sub", dir_fd=fd)
+            assert type(act.exc) is type(exp.exc) is TypeError
+            assert str(act.exc) == str(exp.exc)
+            return
         await impl.os.rmtree("sub", dir_fd=fd)
     finally:
         os.close(fd)
