@@ -12,6 +12,7 @@ import errno
 import inspect
 import io
 import os
+import sys
 import pathlib
 import pty
 import warnings
@@ -217,7 +218,12 @@ async def test_invalid_mode_matches_stdlib(impl, tmp_path, mode):
     _write(p)
     exp, act = await _compare_open(impl, (str(p), mode), {})
     assert exp.exc is not None
-    assert type(exp.exc) is ValueError
+    if sys.version_info < (3, 11) and "U" in mode:
+        # 'U' was a deprecated mode until 3.10: io warns (an error here)
+        # where it accepts it.
+        assert type(exp.exc) in (ValueError, DeprecationWarning)
+    else:
+        assert type(exp.exc) is ValueError
     # invalid modes must not have created/truncated anything
     assert _read(p) == CONTENT
 
