@@ -386,7 +386,9 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         if not isinstance(ns, tuple) or len(ns) != 2:
             raise TypeError("utime: 'ns' must be a tuple of two ints")
         a, m = (divmod(v, 1_000_000_000) for v in ns)
-        tms = (_fs.time_arg(a[0]), a[1], _fs.time_arg(m[0]), m[1])
+        # The nanoseconds as os converts them (a C long).
+        tms = (_fs.time_arg(a[0]), _fs.c_long(a[1]), _fs.time_arg(m[0]),
+               _fs.c_long(m[1]))
     else:
         tms = (0, -1, 0, -1)  # now
     p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)

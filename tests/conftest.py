@@ -31,6 +31,7 @@
 This module imports tests.helpers (which imports the implementation) only
 inside hooks and fixtures, after the options are applied.
 """
+import asyncio
 import dataclasses
 import inspect
 import os
@@ -110,6 +111,11 @@ if hasattr(pytest_asyncio.plugin, "PytestAsyncioSpecs"):
         from tests.helpers import LOOP_FACTORIES
         return dict(LOOP_FACTORIES)
 else:
+    # These releases save and restore the thread's current loop around each
+    # test with asyncio.get_event_loop(), which on Python 3.9 makes one (and
+    # nobody closes it) where none was ever set: say "none" up front.
+    asyncio.set_event_loop(None)
+
     @pytest.fixture(scope="session")
     def event_loop_policy(request):
         from tests.helpers import LOOP_POLICIES
