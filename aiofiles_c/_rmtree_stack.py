@@ -32,7 +32,7 @@ async def rmtree_stack(aos: Any, path: Any, dir_fd: Any, onexc: Any) -> None:
     """Remove the tree at ``path`` (relative to ``dir_fd``); ``aos`` is
     aiofiles_c.os (its calls and the open helper), ``onexc`` the error
     handler as shutil calls it."""
-    pending: list = [(_EXAMINE, dir_fd, path, None)]
+    pending: list[tuple[str, Any, Any, Any]] = [(_EXAMINE, dir_fd, path, None)]
     try:
         while pending:
             await _step(aos, pending, onexc)
@@ -48,7 +48,8 @@ async def rmtree_stack(aos: Any, path: Any, dir_fd: Any, onexc: Any) -> None:
                 onexc(os.close, where, err)
 
 
-async def _step(aos: Any, pending: list, onexc: Any) -> None:
+async def _step(aos: Any, pending: list[tuple[str, Any, Any, Any]],
+                onexc: Any) -> None:
     what, dirfd, path, entry = pending.pop()
     name = path if entry is None else entry.name
     func: Any = os.close if what is _CLOSE else os.rmdir

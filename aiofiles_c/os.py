@@ -584,7 +584,7 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
     # Python 3.11 on.
     if dir_fd is _NO_ONEXC:
         dir_fd = None
-        event_args: tuple = (path, None) if _RMTREE_DIR_FD else (path,)
+        event_args: tuple[Any, ...] = (path, None) if _RMTREE_DIR_FD else (path,)
     elif not _RMTREE_DIR_FD:
         raise TypeError("rmtree() got an unexpected keyword argument "
                         "'dir_fd'")
