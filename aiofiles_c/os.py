@@ -560,7 +560,7 @@ async def walk(top: Any, topdown: bool = True, onerror: Any = None,
 _ONEXC = sys.version_info >= (3, 12)
 # The flags shutil's os.open calls carry in their "open" audit events.
 _RMTREE_EVENT_FLAGS = (os.O_RDONLY | os.O_CLOEXEC |
-                       (os.O_NONBLOCK if _ONEXC else 0))
+                       (os.O_NONBLOCK if sys.version_info >= (3, 13) else 0))
 # What is actually opened: never blocks (a FIFO), never follows a symlink
 # where a directory was seen.
 _RMTREE_DIR_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY |
