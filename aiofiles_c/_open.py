@@ -70,7 +70,7 @@ def _fd_argument(file: int) -> int:
                         f"{type(file).__name__}")
     if file < 0:
         raise ValueError("negative file descriptor")
-    if isinstance(file, bool) and sys.version_info >= (3, 12):
+    if isinstance(file, bool) and sys.version_info >= (3, 13):
         warnings.warn("bool is used as a file descriptor", RuntimeWarning,
                       stacklevel=4)
     return file

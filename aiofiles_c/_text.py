@@ -14,6 +14,7 @@ import codecs
 import functools
 import io
 import operator
+import sys
 import weakref
 from typing import Any, Callable, TypeVar
 
@@ -53,9 +54,19 @@ def _optional_size(size: Any) -> int:
     return v
 
 
+# io's C int arguments before Python 3.10: a float refused up front, other
+# non-integers in PyLong_AsLong's words of the time.
+_OLD_INT_ERRORS = sys.version_info < (3, 10)
+_FLOAT_FOR_INT = ("integer argument expected, got float" if _OLD_INT_ERRORS
+                  else "'float' object cannot be interpreted as an integer")
+
+
 def _c_int(value: Any) -> int:
     if isinstance(value, float):
-        raise TypeError("'float' object cannot be interpreted as an integer")
+        raise TypeError(_FLOAT_FOR_INT)
+    if _OLD_INT_ERRORS and not hasattr(type(value), "__index__"):
+        raise TypeError("an integer is required (got type "
+                        f"{type(value).__name__})")
     v = operator.index(value)
     if not -2**31 <= v <= _INT_MAX:
         raise OverflowError("Python int too large to convert to C int")

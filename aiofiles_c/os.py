@@ -18,13 +18,13 @@ import os
 import shutil
 import stat as _stat
 import sys
-import warnings
 from typing import Any
 
 from . import _cext, _fs
 from . import ospath as path
 from . import ospath as _ospath
 from .base import wrap
+from ._rmtree_stack import rmtree_stack
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
                   RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, audit_fd, call,
@@ -386,16 +386,19 @@ async def utime(path: Any, times: Any = None, *, ns: Any = None,
         if not isinstance(ns, tuple) or len(ns) != 2:
             raise TypeError("utime: 'ns' must be a tuple of two ints")
         a, m = (divmod(v, 1_000_000_000) for v in ns)
-        tms = (_fs.time_arg(a[0]), a[1], _fs.time_arg(m[0]), m[1])
+        # The nanoseconds as os converts them (a C long).
+        tms = (_fs.time_arg(a[0]), _fs.c_long(a[1]), _fs.time_arg(m[0]),
+               _fs.c_long(m[1]))
     else:
         tms = (0, -1, 0, -1)  # now
     p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)
     dfd = dir_fd_arg(dir_fd)
     sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     if p is None and fd == -1:
-        # No path and no descriptor: utimensat() refuses it.
-        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-    # os.utime's errors name the file from Python 3.13 on only.
+        # No path and no descriptor: utimensat() refuses it. os.utime's
+        # errors name the file (here the fd) from Python 3.13 on only.
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL),
+                      *((fname,) if _fs.UTIME_NAMES_FILE else ()))
     await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
                        _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
                        0, fname if _fs.UTIME_NAMES_FILE else None, None,
@@ -557,16 +560,18 @@ async def walk(top: Any, topdown: bool = True, onerror: Any = None,
 _ONEXC = sys.version_info >= (3, 12)
 # The flags shutil's os.open calls carry in their "open" audit events.
 _RMTREE_EVENT_FLAGS = (os.O_RDONLY | os.O_CLOEXEC |
-                       (os.O_NONBLOCK if _ONEXC else 0))
+                       (os.O_NONBLOCK if sys.version_info >= (3, 13) else 0))
 # What is actually opened: never blocks (a FIFO), never follows a symlink
 # where a directory was seen.
 _RMTREE_DIR_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY |
                      os.O_NOFOLLOW)
-_NO_ONEXC: Any = object()
+_NO_ONEXC: Any = object()  # (also: no dir_fd given)
+_RMTREE_DIR_FD = sys.version_info >= (3, 11)
 
 
 async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
-                 *, onexc: Any = _NO_ONEXC, dir_fd: Any = None) -> None:
+                 *, onexc: Any = _NO_ONEXC,
+                 dir_fd: Any = _NO_ONEXC) -> None:
     """shutil.rmtree, off the loop, with shutil's symlink-race-proof walk
     (directories opened and entries removed relative to directory
     descriptors); errors reach onerror (and onexc, Python 3.12+) as
@@ -575,10 +580,19 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
         onexc = None
     elif not _ONEXC:
         raise TypeError("rmtree() got an unexpected keyword argument 'onexc'")
-    if _ONEXC and onerror is not None:
-        warnings.warn("onerror argument is deprecated, use onexc instead",
-                      DeprecationWarning, stacklevel=2)
-    sys.audit("shutil.rmtree", path, dir_fd)
+    # shutil.rmtree takes dir_fd, and names it in its audit event, from
+    # Python 3.11 on.
+    if dir_fd is _NO_ONEXC:
+        dir_fd = None
+        event_args: tuple[Any, ...] = (path, None) if _RMTREE_DIR_FD else (path,)
+    elif not _RMTREE_DIR_FD:
+        raise TypeError("rmtree() got an unexpected keyword argument "
+                        "'dir_fd'")
+    else:
+        event_args = (path, dir_fd)
+    # shutil deprecates onerror in its documentation only (3.12, 3.13): it
+    # warns about nothing at run time, so neither does this.
+    sys.audit("shutil.rmtree", *event_args)
     handler: Any
     if ignore_errors:
         def handler(*args: Any) -> None:
@@ -594,7 +608,10 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None,
             return onerror(func, p, sys.exc_info())
     if isinstance(path, bytes):
         path = os.fsdecode(path)  # as shutil's fd-based walk does
-    await _rmtree_top(path, dir_fd, handler)
+    if sys.version_info >= (3, 13):
+        await rmtree_stack(sys.modules[__name__], path, dir_fd, handler)
+    else:
+        await _rmtree_top(path, dir_fd, handler)
 
 
 async def _rmtree_top(path: Any, dir_fd: Any, onexc: Any) -> None:

@@ -82,6 +82,10 @@ id_from_index(PyObject *obj, const char *what, int64_t *out)
 int
 afc_int_arg(PyObject *obj, int kind, int64_t *out)
 {
+    if ((kind == AFC_ARG_SSIZE || kind == AFC_ARG_INT) &&
+        afc_refuse_float(obj, AFC_FLOAT_ARG_MSG)) {
+        return -1;
+    }
     switch (kind) {
     case AFC_ARG_SSIZE:
         return ssize_from_index(obj, out);
@@ -172,7 +176,8 @@ afc_int_arg(PyObject *obj, int kind, int64_t *out)
                                 : "fd is less than minimum");
             return -1;
         }
-#if PY_VERSION_HEX >= 0x030C0000
+/* io and os warn about a bool descriptor from Python 3.13 on. */
+#if PY_VERSION_HEX >= 0x030D0000
         if (PyBool_Check(obj) &&
             PyErr_WarnEx(PyExc_RuntimeWarning,
                          "bool is used as a file descriptor", 1) < 0) {

@@ -27,7 +27,8 @@ write_view(AsyncOp *op, int *done)
         afc_job_add_flush(op);
         return afc_op_submit(op, P_FLUSH);
     }
-    if (f->wlen + len <= wcap) {
+    Py_ssize_t wsize = f->bufsize > 0 ? f->bufsize : 8192;
+    if (f->wlen + len <= wcap && !AFC_WRITE_BYPASSES_BUFFER(len, wsize)) {
         if (f->pos >= 0 && len > INT64_MAX - f->pos) {
             /* No file reaches past INT64_MAX: refuse here, where the
              * position would overflow (io wraps it and fails later). */
@@ -39,7 +40,7 @@ write_view(AsyncOp *op, int *done)
         *done = 1;
         return RUN_DONE;
     }
-    if (len <= wcap) {
+    if (len <= wcap && !AFC_WRITE_BYPASSES_BUFFER(len, wsize)) {
         /* Fits once the pending bytes are out. */
         afc_job_init(op, AFC_JOB_NOP);
         afc_job_add_flush(op);

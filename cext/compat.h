@@ -105,6 +105,36 @@ PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
 }
 #endif
 
+/* io.BufferedWriter from Python 3.13 on sends a write of a whole buffer's
+ * size or more to the file directly instead of buffering it (earlier ones
+ * buffer a write that exactly fills an empty buffer, or the buffer a flush
+ * just emptied). len: the write's size, size: the buffer's. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define AFC_WRITE_BYPASSES_BUFFER(len, size) ((len) >= (size))
+#else
+#define AFC_WRITE_BYPASSES_BUFFER(len, size) ((void)(len), (void)(size), 0)
+#endif
+
+/* Before Python 3.10, the int and Py_ssize_t arguments of io and os
+ * refused a float up front with their own words (their converters would
+ * otherwise have taken its __int__); 3.10 and later say what
+ * PyNumber_Index says. Returns 1 with the error set for such a float. */
+static inline int
+afc_refuse_float(PyObject *o, const char *message)
+{
+#if PY_VERSION_HEX < 0x030A0000
+    if (PyFloat_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, message);
+        return 1;
+    }
+#else
+    (void)o;
+    (void)message;
+#endif
+    return 0;
+}
+#define AFC_FLOAT_ARG_MSG "integer argument expected, got float"
+
 /* int conversion with OverflowError: public from 3.13, private before. */
 static inline int
 afc_long_as_int(PyObject *o)

@@ -378,6 +378,10 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     /* io.FileIO takes the offset as an off_t; the buffered classes
      * refuse a too big one with ValueError. */
     int64_t off, whence = 0;
+    /* FileIO.seek refuses a float position in these words before 3.10. */
+    if (f->raw_mode && afc_refuse_float(args[0], "an integer is required")) {
+        return op_error(f);
+    }
     if (afc_int_arg(args[0], f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
                     &off) < 0) {
         return op_error(f);

@@ -11,6 +11,36 @@
 
 /* ---- file-system calls: aiofiles_c.os ---- */
 
+#if PY_VERSION_HEX >= 0x030D0000
+/* The os function behind each operation, and its path arguments' names,
+ * for the words of a refused path. */
+static const char *
+fs_os_name(int fsop)
+{
+    static const char *const names[AFC_FS_COUNT] = {
+        [AFC_FS_STAT] = "stat", [AFC_FS_ACCESS] = "access",
+        [AFC_FS_MKDIR] = "mkdir", [AFC_FS_RMDIR] = "rmdir",
+        [AFC_FS_UNLINK] = "unlink", [AFC_FS_RENAME] = "rename",
+        [AFC_FS_LINK] = "link", [AFC_FS_SYMLINK] = "symlink",
+        [AFC_FS_READLINK] = "readlink", [AFC_FS_LISTDIR] = "listdir",
+        [AFC_FS_STATVFS] = "statvfs", [AFC_FS_CHMOD] = "chmod",
+        [AFC_FS_CHOWN] = "chown", [AFC_FS_UTIME] = "utime",
+        [AFC_FS_TRUNCATE] = "truncate", [AFC_FS_SCANDIR] = "scandir",
+        [AFC_FS_REALPATH] = "realpath", [AFC_FS_OPENAT] = "open",
+        [AFC_FS_COPYFILE] = "open",
+    };
+    return names[fsop] != NULL ? names[fsop] : "fs";
+}
+
+static const char *
+fs_arg_name(int fsop, int second)
+{
+    int two = fsop == AFC_FS_RENAME || fsop == AFC_FS_LINK ||
+              fsop == AFC_FS_SYMLINK;
+    return two ? (second ? "dst" : "src") : "path";
+}
+#endif
+
 static PyObject *
 fs_name(const char *s, Py_ssize_t n, int as_str)
 {
@@ -460,13 +490,21 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     }
     /* A worker sees a C string: a NUL inside would cut the path short and
-     * name another file. os refuses such a path with these words. */
+     * name another file. aiofiles_c.os refuses such a path before this
+     * point; here os's words for a str path are repeated, which from
+     * Python 3.13 on name the call and the argument. */
     PyObject *paths[2] = {path, path2};
     for (int i = 0; i < 2; i++) {
         if (paths[i] != Py_None &&
             strlen(PyBytes_AS_STRING(paths[i])) !=
                 (size_t)PyBytes_GET_SIZE(paths[i])) {
+#if PY_VERSION_HEX >= 0x030D0000
+            PyErr_Format(PyExc_ValueError,
+                         "%s: embedded null character in %s",
+                         fs_os_name(fsop), fs_arg_name(fsop, i));
+#else
             PyErr_SetString(PyExc_ValueError, "embedded null byte");
+#endif
             return NULL;
         }
     }

@@ -393,6 +393,9 @@ size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fname,
         *size = PyNumber_AsSsize_t(v, PyExc_OverflowError);
     }
     else {
+        if (afc_refuse_float(v, AFC_FLOAT_ARG_MSG)) {
+            return -1;
+        }
         PyObject *n = PyNumber_Index(v);
         if (n == NULL) {
             return -1;

@@ -21,21 +21,20 @@ class _Runner:
 
     def get_loop(self):
         if self._loop is None:
+            # As asyncio.Runner: the loop is the thread's current loop
+            # from first use until close().
             self._loop = self._factory()
+            asyncio.set_event_loop(self._loop)
         return self._loop
 
     def run(self, coro):
-        loop = self.get_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            return loop.run_until_complete(coro)
-        finally:
-            asyncio.set_event_loop(None)
+        return self.get_loop().run_until_complete(coro)
 
     def close(self):
         loop, self._loop = self._loop, None
         if loop is None:
             return
+        asyncio.set_event_loop(None)
         try:
             tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for t in tasks:

@@ -1,19 +1,30 @@
-"""Shared helpers for the aiofiles_c test-suite.
+"""Shared helpers for the aiofiles_c test-suite (the ``tests`` package).
 
-The implementation under test is selected with the environment variable
-``AIOFILES_IMPL`` (default ``aiofiles_c``; ``aiofiles`` selects the real
-aiofiles package, which is used to validate the tests themselves).
+The implementation under test is chosen by pytest's ``--impl`` and
+``--backend`` options (see conftest.py), which set ``AIOFILES_IMPL`` and
+``AIOFILES_C_BACKEND`` before any test module imports this one; run outside
+pytest (a subprocess script), the same variables decide. ``--impl aiofiles``
+selects the real aiofiles package, used to validate the tests themselves.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
+import importlib.util
 import inspect
 import io
 import os
 import random
+import signal
+import site
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 
+import pytest
 import uvloop
 
 IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
@@ -48,13 +59,117 @@ LOOP_POLICIES = {
 }
 
 
-from _runner import Runner  # noqa: E402,F401  (re-exported)
+from ._runner import Runner  # noqa: E402,F401  (re-exported)
 
 BINARY_MODES = ["rb", "wb", "ab", "xb", "r+b", "w+b", "a+b"]
 
 
 def load_impl():
     return importlib.import_module(IMPL_NAME)
+
+
+# --------------------------------------------------------------------------
+# subprocesses: scripts and programs run in a fresh interpreter, in their
+# own process group, with a hard timeout (a crash or a hang fails the test,
+# never the suite).
+
+# The directory that holds the ``tests`` package (the repository root).
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+# Variables that would change what the scripts print (warning filters,
+# dev mode, asyncio debug reprs / slow-callback warnings).
+SCRUBBED_ENV = ("PYTHONWARNINGS", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG",
+                "PYTHONTRACEMALLOC")
+
+Result = collections.namedtuple("Result", "cmd returncode stdout stderr")
+
+
+def _impl_root():
+    """Where this process imports the implementation under test from,
+    unless that is a site-packages directory (a child finds it anyway)."""
+    try:
+        spec = importlib.util.find_spec(IMPL_NAME)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin).resolve()
+    root = (origin.parent.parent if spec.submodule_search_locations
+            else origin.parent)
+    site_dirs = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    return None if str(root) in site_dirs else root
+
+
+def subprocess_env(**extra):
+    """The environment of a child interpreter: the same implementation and
+    backend as this process (an in-place build is found through
+    PYTHONPATH), the ``tests`` package importable, debug switches that
+    change output removed; ``extra`` added last."""
+    env = dict(os.environ)
+    env["AIOFILES_IMPL"] = IMPL_NAME
+    for var in SCRUBBED_ENV:
+        env.pop(var, None)
+    paths = [str(ROOT)]
+    root = _impl_root()
+    if root is not None and root != ROOT:
+        paths.insert(0, str(root))
+    old = env.get("PYTHONPATH")
+    if old:
+        paths.append(old)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra)
+    return env
+
+
+def killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_process(cmd, *, timeout, env=None, label=None):
+    """Run ``cmd`` in its own session / process group and return a Result.
+    On timeout the whole group (forked grandchildren included) is killed
+    and the test fails."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env=subprocess_env() if env is None else env,
+                            start_new_session=True)
+    shown = label or " ".join(str(c) for c in cmd[1:])
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        killpg(proc.pid)
+        out, err = proc.communicate()
+        pytest.fail(f"HUNG: {shown} was killed after {timeout}s"
+                    f"\n--- stdout:\n{out.decode(errors='replace')}"
+                    f"\n--- stderr:\n{err.decode(errors='replace')}")
+    finally:
+        # Stragglers of the group (e.g. a forked child its parent gave up on).
+        killpg(proc.pid)
+    return Result(shown, proc.returncode, out.decode(errors="replace"),
+                  err.decode(errors="replace"))
+
+
+def run_python(code, *args, timeout=60, env=None):
+    """Run source ``code`` (dedented) in a fresh interpreter with ``args``
+    as sys.argv[1:]; ``env`` is added to subprocess_env(). Returns
+    (returncode, stdout, stderr)."""
+    res = run_process(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        timeout=timeout, env=subprocess_env(**(env or {})),
+        label="python -c <code>")
+    return res.returncode, res.stdout, res.stderr
+
+
+def describe(res):
+    """A failed Result, for an assertion message."""
+    rc = res.returncode
+    how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
+           else f"exit status {rc}")
+    return (f"{res.cmd} [{IMPL_NAME}]: {how}\n--- stdout:\n{res.stdout}"
+            f"\n--- stderr:\n{res.stderr}")
 
 
 async def maybe_await(x):
@@ -75,6 +190,29 @@ def gen_bytes(size: int, seed: int, newline_every: int = 0) -> bytes:
             if j < size:
                 data[j] = 0x0A
     return bytes(data)
+
+
+PENDING_MSG = "Task was destroyed but it is pending!"
+
+
+def unexpected_stderr(stderr, allow_pending_task_msgs=False):
+    """stderr lines that are not allowed.  Optionally drops asyncio's own
+    two-line "Task was destroyed but it is pending!" / "task: <Task pending
+    ...>" log records (printed when a pending Task is garbage collected)."""
+    lines = stderr.splitlines()
+    bad = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if (allow_pending_task_msgs and line == PENDING_MSG
+                and i + 1 < len(lines)
+                and lines[i + 1].startswith("task: <Task pending")):
+            i += 2
+            continue
+        if line.strip():
+            bad.append(line)
+        i += 1
+    return bad
 
 
 # --------------------------------------------------------------------------

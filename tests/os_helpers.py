@@ -16,7 +16,7 @@ import random
 import shutil
 import stat as stat_mod
 
-from helpers import Outcome, assert_same_outcome, exc_signature, gen_bytes
+from tests.helpers import Outcome, assert_same_outcome, exc_signature, gen_bytes
 
 ROOT_TOKEN = "<root>"          # the tree root itself
 ABS_PREFIX = "<abs>/"          # symlink target: absolute path into the tree

@@ -16,8 +16,7 @@ import pytest
 
 import aiofiles_c
 from aiofiles_c import _atomic, atomic_write
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(aiofiles_c.__file__)))
+from tests.helpers import subprocess_env
 
 
 def temps(d, name="target"):
@@ -257,7 +256,7 @@ def test_sigkill_during_rewrites(tmp_path):
     rewrites_wanted = 1000 if os.environ.get("AIOFILES_C_ATOMIC_STRESS") \
         else 40
     target = tmp_path / "target"
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     rnd = random.Random(2026)
     done = -1             # last rewrite a child reported complete
     kills = torn = 0

@@ -11,14 +11,14 @@ import textwrap
 
 import pytest
 
-from helpers import IS_C
+from tests import audit_script
+from tests.helpers import IS_C, subprocess_env
 
 pytestmark = pytest.mark.skipif(
     not IS_C, reason="aiofiles' events are those of the stdlib calls it "
     "runs in threads")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 # Where aiofiles_c's events differ, and why.
 KNOWN = {
@@ -32,20 +32,7 @@ KNOWN = {
 }
 
 
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [ROOT, HERE] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                        if p])
-    return env
-
-
 def _case_names():
-    sys.path.insert(0, HERE)
-    try:
-        import audit_script
-    finally:
-        sys.path.remove(HERE)
     return [c[0] for c in audit_script.cases()]
 
 
@@ -54,7 +41,7 @@ def recorded(tmp_path_factory):
     out = tmp_path_factory.mktemp("audit") / "events.json"
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "audit_script.py"), str(out)],
-        env=_env(), capture_output=True, text=True, timeout=300)
+        env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     with open(out) as fh:
@@ -144,7 +131,7 @@ BLOCKING = textwrap.dedent("""
 
 def test_raising_hook_blocks_the_call():
     """A hook that raises stops the call before any work is done."""
-    proc = subprocess.run([sys.executable, "-c", BLOCKING], env=_env(),
+    proc = subprocess.run([sys.executable, "-c", BLOCKING], env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == (

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import IS_C, Outcome, assert_same_outcome, call_async, \
+from tests.helpers import IS_C, Outcome, assert_same_outcome, call_async, \
     call_sync, examples, gen_bytes, READ_OPS
 
 MiB = 1 << 20

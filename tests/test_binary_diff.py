@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import BINARY_MODES, examples, gen_bytes, run_differential
+from tests.helpers import BINARY_MODES, examples, gen_bytes, run_differential
 
 BUFFERINGS = [0, 1, 2, 7, 64, 4096, -1]
 

@@ -30,7 +30,7 @@ import sys
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C
 
 STRESS = os.environ.get("AIOFILES_C_STRESS") == "1"
 SEEDS = range(20) if STRESS else range(4)

@@ -12,15 +12,13 @@ threads is also tested in-process below.
 import asyncio
 import gc
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import IS_C
-from test_lifecycle import _describe, _killpg, _subprocess_env, \
-    Result, unexpected_stderr
+from tests.helpers import (IS_C, describe, run_process, subprocess_env,
+                           unexpected_stderr)
 
 SCRIPT = Path(__file__).resolve().parent / "programs" / \
     "concurrent_objects.py"
@@ -49,24 +47,8 @@ MAY_REFUSE = {
 
 
 def run(kind, tmp_path):
-    env = _subprocess_env()
-    env["TMPDIR"] = str(tmp_path)
-    cmd = [sys.executable, str(SCRIPT), kind]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid)
-        out, err = proc.communicate()
-        pytest.fail(f"HUNG: {kind} killed after {TIMEOUT}s\n"
-                    f"{out.decode(errors='replace')}\n"
-                    f"{err.decode(errors='replace')}")
-    finally:
-        _killpg(proc.pid)
-    return Result(" ".join(cmd[1:]), proc.returncode,
-                  out.decode(errors="replace"), err.decode(errors="replace"))
+    return run_process([sys.executable, str(SCRIPT), kind], timeout=TIMEOUT,
+                       env=subprocess_env(TMPDIR=str(tmp_path)))
 
 
 @pytest.mark.skipif(not IS_C, reason="aiofiles runs one object's calls in "
@@ -74,20 +56,20 @@ def run(kind, tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_object_used_concurrently(kind, tmp_path):
     res = run(kind, tmp_path)
-    assert res.returncode == 0, _describe(res)
-    assert not unexpected_stderr(res.stderr), _describe(res)
+    assert res.returncode == 0, describe(res)
+    assert not unexpected_stderr(res.stderr), describe(res)
     lines = res.stdout.splitlines()
     oks = [ln for ln in lines if ln.startswith("OK ")]
-    assert len(oks) >= 2, _describe(res)  # tasks/threads x two loops
+    assert len(oks) >= 2, describe(res)  # tasks/threads x two loops
     for ln in lines:
         if ln.startswith("CLEAR "):
             assert kind in MAY_REFUSE and MAY_REFUSE[kind] in ln, \
-                _describe(res)
+                describe(res)
     if kind == "stdout_bytes":
         # Every write whole, on a line of its own.
         stdio = [ln for ln in lines if ln.startswith("stdio ")]
-        assert len(stdio) == 2 * 8 * 24 + 2 * 3 * 24, _describe(res)
-        assert all(len(ln.split()) == 3 for ln in stdio), _describe(res)
+        assert len(stdio) == 2 * 8 * 24 + 2 * 3 * 24, describe(res)
+        assert all(len(ln.split()) == 3 for ln in stdio), describe(res)
 
 
 # ---------------------------------------------------------------------------

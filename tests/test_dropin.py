@@ -14,7 +14,7 @@ from unittest import mock
 
 import pytest
 
-from helpers import BINARY_MODES
+from tests.helpers import BINARY_MODES, subprocess_env
 
 HERE = Path(__file__).parent
 TEXT_MODES = ["r", "w", "a", "x", "r+", "w+", "a+"]
@@ -147,23 +147,13 @@ async def test_patched_sync_open_result_goes_through_wrap(impl, tmp_path):
     assert calls == [(path,)]
 
 
-def _env() -> dict[str, str]:
-    import aiofiles_c
-
-    env = dict(os.environ)
-    root = str(Path(aiofiles_c.__file__).resolve().parent.parent)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root + (os.pathsep + old if old else "")
-    return env
-
-
 def _run_program(prefix: str, directory: Path) -> str:
     code = (prefix + "import runpy, sys; sys.argv = ['p', %r]; "
             "runpy.run_path(%r, run_name='__main__')"
             % (str(directory), str(HERE / "programs" /
                                    "mock_recipe_program.py")))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          env=_env(), timeout=120)
+                          env=subprocess_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stderr == b""
     return proc.stdout.decode().replace(str(directory), "DIR")

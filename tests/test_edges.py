@@ -16,9 +16,8 @@ import warnings
 
 import pytest
 
-from helpers import IS_C, exc_signature
+from tests.helpers import IS_C, exc_signature, subprocess_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -406,8 +405,7 @@ def test_write_errors_at_ios_call_under_size_limit(impl, tmp_path, limit):
         [sys.executable, str(script), impl.__name__, str(tmp_path),
          str(limit), "8"],
         capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-            [ROOT, os.environ.get("PYTHONPATH", "")])})
+        env=subprocess_env())
     assert out.returncode == 0, out.stderr
     bad = json.loads(out.stdout)
     assert bad == [], bad[:2]

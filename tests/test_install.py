@@ -3,13 +3,12 @@ aiofiles_c with the same output. Every run is a subprocess (install() changes
 the importing process for good)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import aiofiles_c
+from tests.helpers import subprocess_env
 
 HERE = Path(__file__).parent
 PROGRAM = HERE / "programs" / "aiofiles_program.py"
@@ -17,17 +16,9 @@ STDIN = b"line one\ntail\n"
 INSTALL = "import aiofiles_c; aiofiles_c.install(); "
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(aiofiles_c.__file__).resolve().parent.parent)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root + (os.pathsep + old if old else "")
-    return env
-
-
 def _run(code: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run([sys.executable, "-c", code], input=stdin,
-                          capture_output=True, env=_env(), timeout=120)
+                          capture_output=True, env=subprocess_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc
 

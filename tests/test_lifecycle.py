@@ -1,7 +1,7 @@
 """Process / event-loop lifecycle tests.
 
-The implementation under test is chosen by $AIOFILES_IMPL: "aiofiles_c"
-(the default) or "aiofiles" (the reference the tests are validated
+The implementation under test is the one conftest.py's options choose
+(aiofiles_c, or aiofiles as the reference the tests are validated
 against).  Most tests run a small script from tests/lifecycle_scripts/ in
 a subprocess (so that a crash, a hang or interpreter-exit behaviour can be
 observed), with a hard timeout that kills the script's whole process group:
@@ -13,14 +13,9 @@ unexpected.
 The refcount / fd / thread / memory leak checks run in-process.
 """
 import asyncio
-import collections
 import gc
 import importlib
-import importlib.util
 import os
-import signal
-import site
-import subprocess
 import sys
 import threading
 import time
@@ -29,115 +24,32 @@ from pathlib import Path
 
 import pytest
 
-IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
+from tests.helpers import (IMPL_NAME, describe, run_process,
+                           unexpected_stderr)
+
 SCRIPTS = Path(__file__).resolve().parent / "lifecycle_scripts"
 TIMEOUT = 60  # seconds, per subprocess
-
-# Variables that would change what the scripts print (warning filters,
-# dev mode, asyncio debug reprs / slow-callback warnings).
-_SCRUBBED_ENV = ("PYTHONWARNINGS", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG",
-                 "PYTHONTRACEMALLOC")
 
 
 def _impl():
     return importlib.import_module(IMPL_NAME)
 
 
-def _subprocess_env():
-    env = dict(os.environ)
-    env["AIOFILES_IMPL"] = IMPL_NAME
-    for var in _SCRUBBED_ENV:
-        env.pop(var, None)
-    # Make the subprocess import the same implementation this process would
-    # (e.g. an in-place build found through the current directory), unless
-    # it lives in site-packages anyway.
-    try:
-        spec = importlib.util.find_spec(IMPL_NAME)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.origin:
-        origin = Path(spec.origin).resolve()
-        root = origin.parent.parent if spec.submodule_search_locations \
-            else origin.parent
-        site_dirs = {str(Path(p).resolve()) for p in site.getsitepackages()}
-        if str(root) not in site_dirs:
-            old = env.get("PYTHONPATH")
-            env["PYTHONPATH"] = str(root) + (os.pathsep + old if old else "")
-    return env
-
-
-Result = collections.namedtuple("Result", "cmd returncode stdout stderr")
-
-
-def _killpg(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_script(script, *args, pyflags=(), timeout=TIMEOUT):
     """Run a lifecycle script in its own session / process group.  On
     timeout the whole group (including forked grandchildren) is killed and
     the test fails."""
-    cmd = [sys.executable, *pyflags, str(SCRIPTS / script),
-           *(str(a) for a in args)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_subprocess_env(),
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid)
-        out, err = proc.communicate()
-        pytest.fail(f"HUNG: {' '.join(cmd[1:])} was killed after {timeout}s"
-                    f"\n--- stdout:\n{out.decode(errors='replace')}"
-                    f"\n--- stderr:\n{err.decode(errors='replace')}")
-    finally:
-        # Stragglers of the group (e.g. a forked child its parent gave up on).
-        _killpg(proc.pid)
-    return Result(" ".join(cmd[1:]), proc.returncode,
-                  out.decode(errors="replace"), err.decode(errors="replace"))
-
-
-def _describe(res):
-    rc = res.returncode
-    how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
-           else f"exit status {rc}")
-    return (f"{res.cmd} [{IMPL_NAME}]: {how}\n--- stdout:\n{res.stdout}"
-            f"\n--- stderr:\n{res.stderr}")
-
-
-PENDING_MSG = "Task was destroyed but it is pending!"
-
-
-def unexpected_stderr(stderr, allow_pending_task_msgs=False):
-    """stderr lines that are not allowed.  Optionally drops asyncio's own
-    two-line "Task was destroyed but it is pending!" / "task: <Task pending
-    ...>" log records (printed when a pending Task is garbage collected)."""
-    lines = stderr.splitlines()
-    bad = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if (allow_pending_task_msgs and line == PENDING_MSG
-                and i + 1 < len(lines)
-                and lines[i + 1].startswith("task: <Task pending")):
-            i += 2
-            continue
-        if line.strip():
-            bad.append(line)
-        i += 1
-    return bad
+    return run_process([sys.executable, *pyflags, str(SCRIPTS / script),
+                        *(str(a) for a in args)], timeout=timeout)
 
 
 def assert_clean(res, markers=(), allow_pending_task_msgs=False):
-    assert res.returncode == 0, _describe(res)
+    assert res.returncode == 0, describe(res)
     bad = unexpected_stderr(res.stderr, allow_pending_task_msgs)
-    assert not bad, "unexpected stderr output:\n" + _describe(res)
+    assert not bad, "unexpected stderr output:\n" + describe(res)
     for marker in markers:
         assert marker in res.stdout, \
-            f"missing {marker!r} on stdout:\n" + _describe(res)
+            f"missing {marker!r} on stdout:\n" + describe(res)
 
 
 # ---------------------------------------------------------------------------
@@ -250,17 +162,17 @@ def test_unclosed_file_resource_warning(mode, tmp_path):
     (tmp_path / "impl").mkdir()
     ref = run_script("unclosed.py", "stdlib", tmp_path / "ref", mode,
                      pyflags=("-W", "default"))
-    assert ref.returncode == 0, _describe(ref)
-    assert _resource_warnings(ref) == (1, []), _describe(ref)
+    assert ref.returncode == 0, describe(ref)
+    assert _resource_warnings(ref) == (1, []), describe(ref)
 
     res = run_script("unclosed.py", "impl", tmp_path / "impl", mode,
                      pyflags=("-W", "default"))
-    assert res.returncode == 0, _describe(res)
-    assert "MAIN-DONE" in res.stdout, _describe(res)
+    assert res.returncode == 0, describe(res)
+    assert "MAIN-DONE" in res.stdout, describe(res)
     count, other = _resource_warnings(res)
-    assert not other, "unexpected stderr output:\n" + _describe(res)
+    assert not other, "unexpected stderr output:\n" + describe(res)
     assert count == 1, (f"expected 1 'ResourceWarning: unclosed ...' "
-                        f"warning, got {count}:\n" + _describe(res))
+                        f"warning, got {count}:\n" + describe(res))
 
 
 @pytest.mark.parametrize("which", ["stdlib", "impl"])
@@ -269,9 +181,9 @@ def test_unclosed_file_silent_by_default(which, mode, tmp_path):
     """With the default warning filters ResourceWarning is ignored, so
     dropping an unclosed file prints nothing at all."""
     res = run_script("unclosed.py", which, tmp_path, mode)
-    assert res.returncode == 0, _describe(res)
-    assert "MAIN-DONE" in res.stdout, _describe(res)
-    assert res.stderr == "AFTER-GC\n", _describe(res)
+    assert res.returncode == 0, describe(res)
+    assert "MAIN-DONE" in res.stdout, describe(res)
+    assert res.stderr == "AFTER-GC\n", describe(res)
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +193,7 @@ def test_unclosed_file_silent_by_default(which, mode, tmp_path):
 def test_loops_in_several_threads(tmp_path):
     res = run_script("threads_loops.py", tmp_path)
     assert_clean(res, markers=["ALL-OK"])
-    assert res.stderr == "", _describe(res)
+    assert res.stderr == "", describe(res)
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +203,7 @@ def test_loops_in_several_threads(tmp_path):
 def test_loop_without_add_reader(tmp_path):
     res = run_script("no_add_reader.py", tmp_path)
     assert_clean(res, markers=["ALL-OK"])
-    assert res.stderr == "", _describe(res)
+    assert res.stderr == "", describe(res)
 
 
 # ---------------------------------------------------------------------------

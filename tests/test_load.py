@@ -11,14 +11,12 @@ The memory bound for awaits in flight: RSS grows by at most 16 MiB (the
 """
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import IMPL_NAME, IS_C
-from test_lifecycle import _killpg, _subprocess_env
+from tests.helpers import IMPL_NAME, IS_C, run_process, subprocess_env
 
 SCRIPT = Path(__file__).resolve().parent / "programs" / "load.py"
 STRESS = os.environ.get("AIOFILES_C_STRESS") == "1"
@@ -35,24 +33,13 @@ TIMEOUT = 1200 if STRESS else 120
 
 
 def scenario(name, tmp_path, impl_name=IMPL_NAME):
-    env = _subprocess_env()
-    env["TMPDIR"] = str(tmp_path)
     cmd = [sys.executable, str(SCRIPT), name, impl_name, str(COUNTS[name])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid)
-        out, err = proc.communicate()
-        pytest.fail(f"HUNG: {' '.join(cmd[1:])}\n{err.decode()}")
-    finally:
-        _killpg(proc.pid)
-    err = err.decode(errors="replace")
-    assert proc.returncode == 0, f"{cmd}: rc {proc.returncode}\n{err}"
+    res = run_process(cmd, timeout=TIMEOUT,
+                      env=subprocess_env(TMPDIR=str(tmp_path)))
+    err = res.stderr
+    assert res.returncode == 0, f"{cmd}: rc {res.returncode}\n{err}"
     assert not err.strip(), err
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = json.loads(res.stdout.strip().splitlines()[-1])
     print(name, impl_name, result)
     return result
 

@@ -45,9 +45,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import (Outcome, assert_same_outcome, call_async, call_sync,
+from tests.helpers import (Outcome, assert_same_outcome, call_async, call_sync,
                      examples, gen_bytes)
-from os_helpers import (ROOT_TOKEN, STATVFS_FIELDS, STATVFS_VOLATILE, Diffs,
+from tests.os_helpers import (ROOT_TOKEN, STATVFS_FIELDS, STATVFS_VOLATILE, Diffs,
                         Lit, Paths, build_tree, consume_scandir,
                         diff_snapshots, fmt_call, make_spec, norm,
                         norm_outcome, remove_tree, snapshot)

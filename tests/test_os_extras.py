@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from helpers import HAS_EXTRAS, assert_same_outcome, call_async, call_sync
+from tests.helpers import HAS_EXTRAS, assert_same_outcome, call_async, call_sync
 
 pytestmark = pytest.mark.skipif(
     not HAS_EXTRAS, reason="these functions are aiofiles_c's own (aiofiles has none)")

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import aiofiles_c
 from aiofiles_c import Path
-from helpers import examples
+from tests.helpers import examples
 
 anyio = pytest.importorskip("anyio")
 

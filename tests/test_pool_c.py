@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = [ROOT / "tests" / "c" / "test_pool.c", ROOT / "cext" / "pool.c",

@@ -3,19 +3,23 @@ flight, no free descriptor, failed submissions, loops that end with opens
 in flight, several interpreters."""
 import asyncio
 import errno
-import os
 
 import pytest
 
-from helpers import IS_C
-from test_pool_wakeup import run_py
+from tests.helpers import IS_C, run_python
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c pool")
 
 
 FORK = r"""
-import asyncio, os, sys
+import asyncio, os, sys, warnings
 import aiofiles_c
+
+# Python 3.12+ warns about any fork() of a process with threads: the
+# interpreter's warning about fork in general, not the library's.
+warnings.filterwarnings(
+    "ignore", message=r".*use of fork\(\) may lead to deadlocks",
+    category=DeprecationWarning)
 
 workdir = sys.argv[1]
 path = os.path.join(workdir, "data")
@@ -82,7 +86,7 @@ asyncio.run(main())
 
 
 def test_fork_completes_inflight_ops_in_child(tmp_path):
-    rc, out, err = run_py(FORK, tmp_path, timeout=60)
+    rc, out, err = run_python(FORK, tmp_path, timeout=60)
     assert rc == 0, (rc, out, err)
     assert "CHILD-OK" in out and "PARENT-OK" in out, (out, err)
     assert err == "", err
@@ -139,7 +143,7 @@ print("OK")
 
 
 def test_no_free_descriptor(tmp_path):
-    rc, out, err = run_py(EMFILE, tmp_path, timeout=60)
+    rc, out, err = run_python(EMFILE, tmp_path, timeout=60)
     assert rc == 0 and "OK" in out, (rc, out, err)
     assert err == "", err
 
@@ -201,7 +205,7 @@ print("OK")
 
 
 def test_loop_ending_with_opens_in_flight_leaks_nothing(tmp_path):
-    rc, out, err = run_py(OPEN_LEAK, tmp_path, timeout=60)
+    rc, out, err = run_python(OPEN_LEAK, tmp_path, timeout=60)
     assert rc == 0 and "OK" in out, (rc, out, err)
 
 
@@ -223,5 +227,5 @@ finally:
 
 def test_module_refuses_subinterpreters():
     pytest.importorskip("_xxsubinterpreters")
-    rc, out, err = run_py(SUBINTERP, timeout=60)
+    rc, out, err = run_python(SUBINTERP, timeout=60)
     assert rc == 0 and "REFUSED" in out, (rc, out, err)

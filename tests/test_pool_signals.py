@@ -5,12 +5,10 @@ kind: every result correct, no EINTR (InterruptedError) reaching the user.
 AIOFILES_C_STORM_SECONDS sets how long the storm lasts (default 2).
 """
 import os
-import signal
 
 import pytest
 
-from helpers import IS_C
-from test_pool_wakeup import run_py
+from tests.helpers import IS_C, run_python
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c pool")
 
@@ -20,7 +18,7 @@ STORM = r"""
 import asyncio, hashlib, os, shutil, signal, sys, time
 import uvloop
 import aiofiles_c
-from _runner import Runner
+from tests._runner import Runner
 import aiofiles_c.os as aos
 
 loop_kind, seconds, workdir = sys.argv[1], float(sys.argv[2]), sys.argv[3]
@@ -133,7 +131,7 @@ print("OK")
 
 @pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 def test_signal_storm_heavy_io(loop_kind, tmp_path):
-    rc, out, err = run_py(STORM, loop_kind, SECONDS, tmp_path,
+    rc, out, err = run_python(STORM, loop_kind, SECONDS, tmp_path,
                           timeout=60 + 3 * SECONDS)
     assert rc == 0 and "OK" in out, (rc, out, err)
     assert err == "", err

@@ -6,8 +6,7 @@ files keep flowing, for every loop.
 """
 import pytest
 
-from helpers import IS_C
-from test_pool_wakeup import run_py
+from tests.helpers import IS_C, run_python
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c pool")
 
@@ -15,7 +14,7 @@ SLOW_LANE = r"""
 import asyncio, os, sys, threading, time
 import uvloop
 import aiofiles_c
-from _runner import Runner
+from tests._runner import Runner
 
 loop_kind, workdir = sys.argv[1], sys.argv[2]
 factory = {"asyncio": asyncio.new_event_loop,
@@ -103,7 +102,7 @@ print("OK")
 
 @pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 def test_blocked_fifos_leave_regular_files_flowing(loop_kind, tmp_path):
-    rc, out, err = run_py(SLOW_LANE, loop_kind, tmp_path, timeout=60)
+    rc, out, err = run_python(SLOW_LANE, loop_kind, tmp_path, timeout=60)
     assert rc == 0 and "OK" in out, (rc, out, err)
     assert err == "", err
     print("\n" + out.splitlines()[0])

@@ -9,49 +9,22 @@ Each scenario runs in a subprocess with a hard timeout (a hang fails the
 test, never the suite). AIOFILES_C_STRESS_REPS=1000 runs the big version.
 """
 import os
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 REPS = int(os.environ.get("AIOFILES_C_STRESS_REPS", "0"))
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c pool")
-
-
-def run_py(code, *args, timeout=60, env=None):
-    """Run code in a fresh interpreter (its own process group, killed on
-    timeout). Returns (returncode, stdout, stderr)."""
-    e = dict(os.environ)
-    e["PYTHONPATH"] = str(ROOT) + os.pathsep + str(ROOT / "tests")
-    for var in ("PYTHONWARNINGS", "PYTHONDEVMODE", "PYTHONASYNCIODEBUG"):
-        e.pop(var, None)
-    e.update(env or {})
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
-        start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        out, err = proc.communicate()
-        pytest.fail(f"HUNG after {timeout}s\n--- stdout:\n{out.decode()}"
-                    f"\n--- stderr:\n{err.decode()}")
-    return proc.returncode, out.decode(), err.decode()
 
 
 STRESS = r"""
 import asyncio, os, signal, sys, time
 import uvloop
 import aiofiles_c
-from _runner import Runner
+from tests._runner import Runner
 
 loop_kind, reps, storm, workdir = sys.argv[1], int(sys.argv[2]), \
     sys.argv[3] == "1", sys.argv[4]
@@ -129,7 +102,7 @@ print("OK")
 def test_pipe_and_fifo_pairs_never_hang(loop_kind, storm, tmp_path):
     reps = REPS or (100 if loop_kind != "noreader" else 40)
     t0 = time.monotonic()
-    rc, out, err = run_py(STRESS, loop_kind, reps, int(storm), tmp_path,
+    rc, out, err = run_python(STRESS, loop_kind, reps, int(storm), tmp_path,
                           timeout=max(120, reps // 2))
     assert rc == 0 and "OK" in out, (rc, out, err)
     assert err == "", err

@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import aiofiles_c
 from aiofiles_c import _cext
-from helpers import examples
+from tests.helpers import examples
 
 # Positional I/O is the native engine's (the pure-Python backend's files
 # are aiofiles' executor-run objects, which have no read_at).

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import IS_C, assert_same_outcome, call_async, call_sync, examples
+from tests.helpers import IS_C, assert_same_outcome, call_async, call_sync, examples
 
 TEXT = st.lists(st.sampled_from(
     list("ab\n\r xyz") + ["é", "ß", "€", "日", "ｱ", "\U0001F600", "\r\n",

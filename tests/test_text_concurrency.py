@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c internals")
 

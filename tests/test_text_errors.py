@@ -2,7 +2,7 @@
 included, as io.TextIOWrapper raises for the same call."""
 import pytest
 
-from helpers import assert_same_outcome, call_async, call_sync
+from tests.helpers import assert_same_outcome, call_async, call_sync
 
 CALLS = [
     ("write", (None,), {}), ("write", (1,), {}), ("write", (b"x",), {}),

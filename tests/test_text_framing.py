@@ -2,12 +2,11 @@
 holding the event loop, and a readline/read cancelled part-way gives back
 what it had taken (the next call returns the whole line, as io would)."""
 import asyncio
-import io
 import os
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C
 
 
 def _write_one_line(path, size, tail="\n"):

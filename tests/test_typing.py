@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import aiofiles_c
+from tests.helpers import subprocess_env
 
 HERE = Path(__file__).parent
 SAMPLE = HERE / "typing_sample.py"
@@ -72,8 +73,7 @@ def test_mypy_catches_misuse(tmp_path):
 
 
 def test_the_sample_program_runs():
-    env = dict(os.environ)  # a sanitizer build needs its preload here
-    env["PYTHONPATH"] = str(ROOT)
+    env = subprocess_env()  # a sanitizer build needs its preload here
     proc = subprocess.run([sys.executable, str(SAMPLE)], input=b"",
                           capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()

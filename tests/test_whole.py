@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import aiofiles_c
-from helpers import examples
+from tests.helpers import examples
 
 
 def outcome(fn):

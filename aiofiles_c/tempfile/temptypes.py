@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from asyncio import AbstractEventLoop
 from concurrent.futures import Executor
 from typing import Any, Callable
@@ -139,7 +140,9 @@ class AsyncSpooledTemporaryFile(AsyncBase):
                 and size > f._max_size):
             await self.rollover()
         if self._native is not None:
-            return await self._native.truncate(size)  # type: ignore
+            size = await self._native.truncate(size)
+            # tempfile's truncate returns None before Python 3.11.
+            return None if sys.version_info < (3, 11) else size  # type: ignore
         if f._rolled:
             return await self._run(f.truncate, size)  # type: ignore
         return f.truncate(size)  # type: ignore[no-any-return]

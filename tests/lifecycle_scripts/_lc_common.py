@@ -2,7 +2,8 @@
 tests/test_lifecycle.py; each script's directory is sys.path[0]).
 
 The implementation under test is chosen with $AIOFILES_IMPL
-("aiofiles_c" by default, or "aiofiles" as the reference).
+("aiofiles_c" by default, or "aiofiles" as the reference), set by the test
+run, like $AIOFILES_C_BACKEND; the ``tests`` package is on PYTHONPATH.
 """
 import asyncio
 import hashlib
@@ -10,12 +11,10 @@ import importlib
 import os
 import signal
 import time
-import sys
 import warnings
 
-# tests/ holds the Runner stand-in for Python 3.9 and 3.10.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _runner import Runner  # noqa: E402,F401  (for the scripts)
+# asyncio.Runner, or its stand-in on Python 3.9 and 3.10.
+from tests._runner import Runner  # noqa: F401  (for the scripts)
 
 IMPL_NAME = os.environ.get("AIOFILES_IMPL", "aiofiles_c")
 impl = importlib.import_module(IMPL_NAME)
