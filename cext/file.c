@@ -12,11 +12,14 @@
  * own offset is brought to pos on flush(), detach() and close(closefd=False).
  */
 #include "afc.h"
+#include "fastpath.h"
+#include "ra.h"
 
 #include <structmember.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -143,6 +146,10 @@ struct AsyncFile {
                                  the loop thread before the pool */
     int64_t size_hint;        /* st_size seen by open, for the first
                                  readall; -1 once used */
+    Py_ssize_t ra;            /* read-ahead window (ra.h): the most the
+                                 next refill reads; 0: the whole buffer */
+    int fastclose;            /* read-only regular file on a local file
+                                 system (fastpath.c): close() here */
     AsyncOp *qhead, *qtail;   /* operations in call order */
     PyObject *weakreflist;
 };
@@ -598,6 +605,42 @@ op_complete_inline(AsyncOp *op, int phase, ssize_t r)
     return op_run_inner(op);
 }
 
+/* Work done on the spot (an inline open, stat or close) shares the budget
+ * of awaits resolved on the spot: after ~0.5 ms of them the call goes to
+ * the pool, its task parks and the loop runs (op_park restarts it). */
+static int
+afc_inline_turn(afc_state *st)
+{
+    int64_t now = afc_now_ns();
+    if (st->spin_streak == 0) {
+        st->spin_streak = now;
+        return 1;
+    }
+    return now - st->spin_streak <= AFC_BUDGET_NS;
+}
+
+/* A read-only open of a cached path on a local file system, done here
+ * (fastpath.c) and left in the job as the pool's open would leave it.
+ * Returns 1 if done; 0: the pool opens (errors are always the pool's). */
+static int
+afc_open_inline(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    int fd;
+    int64_t pos;
+    if (!afc_inline_reads || f->appending ||
+        (f->flags & ~(O_CLOEXEC | O_NOFOLLOW | O_LARGEFILE)) != O_RDONLY ||
+        !afc_inline_turn(op->st) ||
+        afc_fast_open(AT_FDCWD, PyBytes_AS_STRING(op->arg), f->flags, &fd,
+                      &op->job.st, &pos) != AFC_FAST_DONE) {
+        return 0;
+    }
+    op->job.path = PyBytes_AS_STRING(op->arg);
+    op->job.res = fd;
+    op->job.pos = pos;
+    return 1;
+}
+
 /* Start a read-ahead so that at least `need` unread bytes are buffered (or
  * EOF is reached). Pending writes are flushed by the same job. */
 static int
@@ -622,7 +665,8 @@ op_start_fill(AsyncOp *op, Py_ssize_t need)
     job_add_flush(op);
     Py_ssize_t start = f->wlen > 0 ? 0 : f->rend;
     op->job.ptr = f->buf + start;
-    op->job.len = (size_t)(f->cap - start);
+    op->job.len = afc_ra_next(&f->ra, (size_t)(f->cap - start),
+                              (size_t)(need - have));
     op->job.minfill = (size_t)(need - have);
     if (f->seekable) {
         op->job.off = (f->wlen > 0 ? f->wstart + f->wlen : f->pos) + have;
@@ -868,11 +912,16 @@ run_open(AsyncOp *op)
         if (S_ISREG(j->st.st_mode) && f->seekable) {
             f->nowait = afc_inline_reads;
             f->size_hint = (int64_t)j->st.st_size;
+            f->fastclose = afc_inline_reads && !f->writable &&
+                           afc_fast_dev_local(j->st.st_dev) == 1;
         }
         Py_INCREF(f);
         return op_finish(op, (PyObject *)f);
     }
     job_init(op, AFC_JOB_OPEN);
+    if (!PyLong_Check(op->arg) && afc_open_inline(op)) {
+        return op_complete_inline(op, P_OPEN, op->job.res);
+    }
     if (PyLong_Check(op->arg)) {
         op->job.fd = op->n;  /* File_open checked the range */
         op->job.own_fd = op->whence;
@@ -1716,6 +1765,7 @@ run_seek(AsyncOp *op)
             return op_fail_errno(op, op->job.err, NULL);
         }
         file_drop_readahead(f);
+        f->ra = AFC_RA_SEEK;
         f->pos = op->job.res;
         if (f->seekable_io < 0) {
             f->seekable_io = 1;
@@ -1775,6 +1825,7 @@ run_seek(AsyncOp *op)
                 return op_fail_errno(op, err, NULL);
             }
             file_drop_readahead(f);
+            f->ra = AFC_RA_SEEK;
         }
         f->pos = target;
         if (f->seekable_io < 0) {
@@ -1896,6 +1947,18 @@ run_close(AsyncOp *op)
     }
     job_init(op, f->closefd ? AFC_JOB_CLOSE : AFC_JOB_NOP);
     job_add_flush(op);
+    if (f->fastclose && f->closefd && f->wlen == 0 &&
+        afc_inline_turn(op->st)) {
+        /* Closing a read-only regular file on a local file system drops
+         * page references, it waits for nothing (see fastpath.c). Linux
+         * frees the descriptor even when close reports EINTR. */
+        int e = close(f->fd) < 0 && errno != EINTR ? errno : 0;
+        afc_fast_count_close();
+        op->phase = P_CLOSE;
+        op->job.res = 0;
+        op->job.err = e;
+        return op_run_inner(op);
+    }
     if (!f->closefd && f->seekable && !f->appending) {
         /* The fd stays open: leave its offset at the logical position. */
         op->job.sync_pos = 1;
@@ -2664,7 +2727,9 @@ afc_file_read1_nowait(afc_state *st, PyObject *obj, Py_ssize_t n)
             return NULL;
         }
         f->rpos = f->rend = 0;
-        ssize_t r = try_nowait(f, f->buf, (size_t)f->cap, f->pos);
+        ssize_t r = try_nowait(f, f->buf,
+                               afc_ra_next(&f->ra, (size_t)f->cap, 1),
+                               f->pos);
         if (r < 0) {
             return NULL;
         }
@@ -4136,6 +4201,13 @@ afc_fs_call(PyObject *module, PyObject *args)
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see fs_drop_fd) */
+    if (fsop == AFC_FS_STAT && j->path != NULL && afc_inline_reads &&
+        (flags & ~AT_SYMLINK_NOFOLLOW) == 0 && afc_inline_turn(st) &&
+        afc_fast_stat(dir_fd, j->path, flags != 0, &j->st, &j->err) ==
+            AFC_FAST_DONE) {
+        fs_done(op);  /* a cached path on a local file system */
+        return (PyObject *)op;
+    }
     if (dir != NULL) {
         PyCapsule_SetContext(handle, AFC_DIR_BUSY);
     }

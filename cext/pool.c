@@ -1,6 +1,7 @@
 /* The worker pool and completion queues. No Python here: workers never take
  * the GIL and never touch a Python object. */
 #include "pool.h"
+#include "fastpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -492,6 +493,10 @@ run_fs(afc_job *job)
         AFC_RETRY(r, job->path != NULL ? fstatat(job->dir_fd, job->path,
                                                  &job->st, job->flags)
                                        : fstat(job->fd, &job->st));
+        if (r == 0 && job->path != NULL) {
+            afc_fast_learn_path(job->dir_fd, job->path, &job->st,
+                                job->flags & AT_SYMLINK_NOFOLLOW);
+        }
         break;
     case AFC_FS_ACCESS:
         AFC_RETRY(r, faccessat(job->dir_fd, job->path, job->mode,
@@ -690,6 +695,7 @@ run_main(afc_job *job)
             }
             return;
         }
+        afc_fast_learn_fd(fd, &job->st);  /* for the inline opens */
         job->res = fd;
         off_t p = lseek(fd, 0, job->whence);
         job->pos = p < 0 ? -1 : (int64_t)p;
