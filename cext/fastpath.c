@@ -39,9 +39,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#ifdef AFC_HAVE_OPENAT2
+#if defined(AFC_HAVE_OPENAT2) && defined(AFC_HAVE_PREADV2)
+#define AFC_FAST 1
 #include <linux/openat2.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -62,6 +65,69 @@ void
 afc_fast_count_close(void)
 {
     atomic_fetch_add_explicit(&counts[2], 1, memory_order_relaxed);
+}
+
+int
+afc_read_whole(const char *path, char **out, size_t *outlen)
+{
+    int fd;
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return errno;
+    }
+    struct stat st;
+    int e = 0;
+    char *buf = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) < 0) {
+        e = errno;
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        e = EISDIR;
+        goto done;
+    }
+    afc_fast_learn_fd(fd, &st);  /* for the inline reads that follow */
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 8192;
+    buf = malloc(cap);
+    if (buf == NULL) {
+        e = ENOMEM;
+        goto done;
+    }
+    for (;;) {
+        if (got == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            e = errno;
+            break;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+done:
+    close(fd);  /* read-only: nothing to report (io ignores it too) */
+    if (e != 0) {
+        free(buf);
+        return e;
+    }
+    *out = buf;
+    *outlen = got;
+    return 0;
 }
 
 /* ---- the table of devices ----
@@ -91,7 +157,7 @@ afc_fast_dev_local(dev_t dev)
     return r;
 }
 
-#ifdef AFC_HAVE_OPENAT2
+#ifdef AFC_FAST
 
 static void
 dev_remember(dev_t dev, int local)
@@ -253,6 +319,30 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
 }
 
 int
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+{
+    size_t n = 0;
+    for (;;) {
+        struct iovec iov = {buf + n, cap - n};
+        ssize_t r;
+        if (n == cap) {
+            return 0;  /* the file grew past its fstat size */
+        }
+        do {
+            r = preadv2(fd, &iov, 1, (off_t)n, RWF_NOWAIT);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            return 0;  /* EAGAIN: not all cached */
+        }
+        if (r == 0) {
+            *got = n;
+            return 1;
+        }
+        n += (size_t)r;
+    }
+}
+
+int
 afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
               struct stat *st, int64_t *pos)
 {
@@ -283,6 +373,13 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
 }
 
 #else /* no openat2: every open and stat goes to the pool */
+
+int
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+{
+    (void)fd, (void)buf, (void)cap, (void)got;
+    return 0;
+}
 
 int
 afc_fast_available(void)

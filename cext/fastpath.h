@@ -38,6 +38,16 @@ void afc_fast_learn_fd(int fd, const struct stat *st);
 void afc_fast_learn_path(int dir_fd, const char *path, const struct stat *st,
                          int nofollow);
 
+/* Pool side of read_bytes: open(path, O_RDONLY), fstat (a directory is
+ * EISDIR, as io says), read to EOF into a malloc'd *out (sized by fstat,
+ * grown if the file grows), close. Returns 0 or an errno. */
+int afc_read_whole(const char *path, char **out, size_t *outlen);
+
+/* Loop side: read fd from offset 0 into buf[0:cap] with RWF_NOWAIT until
+ * EOF. Returns 1 with *got set when EOF was seen within cap; 0 when the
+ * data is not all cached or does not fit (the pool must do it). */
+int afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got);
+
 /* Counters for the tests (relaxed): opens, stats, closes done inline. */
 void afc_fast_counts(uint64_t out[3]);
 void afc_fast_count_close(void);

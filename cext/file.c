@@ -4075,6 +4075,9 @@ fs_done(AsyncOp *op)
              * directory stream open for the next batch. */
             r = scandir_result(op, j);
             break;
+        case AFC_FS_READFILE:
+            r = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
+            break;
         case AFC_FS_SENDFILE:
         case AFC_FS_COPYFILE:
             r = PyLong_FromLongLong(j->res);
@@ -4103,6 +4106,46 @@ fs_done(AsyncOp *op)
     free(j->out);
     j->out = NULL;
     op_finish(op, r);
+}
+
+/* read_bytes of a cached file on a local file system, all of it here: the
+ * open (fastpath.c), a bytes object sized by its fstat, RWF_NOWAIT reads
+ * straight into it, the close. Files past AFC_NOWAIT_MAX, and any that is
+ * not all cached, go to the pool (one job). DONE: *data is the result, or
+ * NULL with an exception (no memory). */
+static int
+read_file_inline(const char *path, PyObject **data)
+{
+    int fd;
+    int64_t pos;
+    struct stat sb;
+    if (afc_fast_open(AT_FDCWD, path, O_RDONLY, &fd, &sb, &pos) !=
+        AFC_FAST_DONE) {
+        return AFC_FAST_POOL;
+    }
+    int done = AFC_FAST_POOL;
+    if (sb.st_size < AFC_NOWAIT_MAX) {
+        size_t got = 0;
+        PyObject *b = PyBytes_FromStringAndSize(NULL, sb.st_size + 1);
+        if (b == NULL) {
+            done = AFC_FAST_DONE;  /* the MemoryError */
+        }
+        else if (!afc_fast_read_cached(fd, PyBytes_AS_STRING(b),
+                                       (size_t)sb.st_size + 1, &got)) {
+            Py_DECREF(b);
+        }
+        else {
+            /* Shrinking by a byte: realloc in place. On failure b is
+             * NULL and the exception set. */
+            if (_PyBytes_Resize(&b, (Py_ssize_t)got) == 0) {
+                *data = b;
+            }
+            done = AFC_FAST_DONE;
+        }
+    }
+    close(fd);  /* read-only regular file, local file system */
+    afc_fast_count_close();
+    return done;
 }
 
 /* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
@@ -4207,6 +4250,14 @@ afc_fs_call(PyObject *module, PyObject *args)
             AFC_FAST_DONE) {
         fs_done(op);  /* a cached path on a local file system */
         return (PyObject *)op;
+    }
+    if (fsop == AFC_FS_READFILE && afc_inline_reads &&
+        afc_inline_turn(st)) {
+        PyObject *data = NULL;
+        if (read_file_inline(j->path, &data) == AFC_FAST_DONE) {
+            op_finish(op, data);
+            return (PyObject *)op;
+        }
     }
     if (dir != NULL) {
         PyCapsule_SetContext(handle, AFC_DIR_BUSY);

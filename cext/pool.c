@@ -620,6 +620,9 @@ run_fs(afc_job *job)
     case AFC_FS_OPENAT:
         e = open_at(job);
         break;
+    case AFC_FS_READFILE:
+        e = afc_read_whole(job->path, &job->out, &job->outlen);
+        break;
     case AFC_FS_CLOSE:
         /* Linux frees the descriptor even when close reports EINTR: a
          * retry could close one another thread has just been given. */
@@ -1405,8 +1408,9 @@ probe_is_slow(afc_job *job)
                              (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
                                                        : 0));
     }
-    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
-        /* copy_file opens the source by path too */
+    else if (job->kind == AFC_JOB_FS && (job->fsop == AFC_FS_COPYFILE ||
+                                         job->fsop == AFC_FS_READFILE)) {
+        /* copy_file and read_bytes open the source by path too */
         AFC_RETRY(r, stat(job->path, &st));
     }
     else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
@@ -1585,7 +1589,8 @@ job_may_block(const afc_job *job)
     case AFC_JOB_OPEN:
         return job->path != NULL;
     case AFC_JOB_FS:
-        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE;
+        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE ||
+               job->fsop == AFC_FS_READFILE;
     default:
         return job->wlen > 0;
     }
