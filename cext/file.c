@@ -93,6 +93,8 @@ typedef struct AsyncOp {
     int wouldblock;           /* ... the latter: EAGAIN with nothing read */
     int filled;               /* a read-ahead for this op returned */
     int has_view;
+    int yield_first;          /* done on the spot past the inline budget:
+                                 the loop runs once before delivery */
     Py_ssize_t n;             /* size / limit / hint */
     Py_ssize_t got;           /* bytes gathered so far */
     Py_ssize_t alloc;         /* size of acc while gathering */
@@ -606,8 +608,10 @@ op_complete_inline(AsyncOp *op, int phase, ssize_t r)
 }
 
 /* Work done on the spot (an inline open, stat or close) shares the budget
- * of awaits resolved on the spot: after ~0.5 ms of them the call goes to
- * the pool, its task parks and the loop runs (op_park restarts it). */
+ * of awaits resolved on the spot: past ~0.5 ms of them, the call is still
+ * done here (it takes microseconds) but its task parks for one loop
+ * iteration before it gets the result (yield_first; op_park restarts the
+ * budget). A hop to the pool instead would cost a thread wake-up. */
 static int
 afc_inline_turn(afc_state *st)
 {
@@ -630,7 +634,6 @@ afc_open_inline(AsyncOp *op)
     int64_t pos;
     if (!afc_inline_reads || f->appending ||
         (f->flags & ~(O_CLOEXEC | O_NOFOLLOW | O_LARGEFILE)) != O_RDONLY ||
-        !afc_inline_turn(op->st) ||
         afc_fast_open(AT_FDCWD, PyBytes_AS_STRING(op->arg), f->flags, &fd,
                       &op->job.st, &pos) != AFC_FAST_DONE) {
         return 0;
@@ -638,6 +641,7 @@ afc_open_inline(AsyncOp *op)
     op->job.path = PyBytes_AS_STRING(op->arg);
     op->job.res = fd;
     op->job.pos = pos;
+    op->yield_first = !afc_inline_turn(op->st);
     return 1;
 }
 
@@ -1947,13 +1951,13 @@ run_close(AsyncOp *op)
     }
     job_init(op, f->closefd ? AFC_JOB_CLOSE : AFC_JOB_NOP);
     job_add_flush(op);
-    if (f->fastclose && f->closefd && f->wlen == 0 &&
-        afc_inline_turn(op->st)) {
+    if (f->fastclose && f->closefd && f->wlen == 0) {
         /* Closing a read-only regular file on a local file system drops
          * page references, it waits for nothing (see fastpath.c). Linux
          * frees the descriptor even when close reports EINTR. */
         int e = close(f->fd) < 0 && errno != EINTR ? errno : 0;
         afc_fast_count_close();
+        op->yield_first = !afc_inline_turn(op->st);
         op->phase = P_CLOSE;
         op->job.res = 0;
         op->job.err = e;
@@ -2382,6 +2386,33 @@ op_wait_briefly(AsyncOp *op)
     return 1;
 }
 
+/* Park the task on a future that its loop resolves on its next
+ * iteration (op is done already: see yield_first). New reference. */
+static PyObject *
+op_yield_park(AsyncOp *op)
+{
+    PyObject *fut = op_park(op);
+    if (fut == NULL) {
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
+    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
+                                                         "_wake")
+                                : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
+                                   loop, op->st->str_call_soon, cb, fut, NULL)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        Py_CLEAR(op->fut);
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(h);
+    return fut;
+}
+
 static PySendResult
 op_deliver(AsyncOp *op, PyObject **presult)
 {
@@ -2396,8 +2427,18 @@ op_deliver(AsyncOp *op, PyObject **presult)
         *presult = NULL;
         return PYGEN_ERROR;
     }
+    if (op->state == S_DONE && op->yield_first) {
+        op->yield_first = 0;
+        PyObject *fut = op_yield_park(op);
+        if (fut != NULL) {
+            *presult = fut;
+            return PYGEN_NEXT;
+        }
+        PyErr_Clear();  /* no loop to yield to: deliver now */
+    }
     if (op->state == S_DONE) {
         op->state = S_CONSUMED;
+        Py_CLEAR(op->fut);
         if (op->exc != NULL) {
             PyObject *e = op->exc;
             op->exc = NULL;
@@ -4245,16 +4286,17 @@ afc_fs_call(PyObject *module, PyObject *args)
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see fs_drop_fd) */
     if (fsop == AFC_FS_STAT && j->path != NULL && afc_inline_reads &&
-        (flags & ~AT_SYMLINK_NOFOLLOW) == 0 && afc_inline_turn(st) &&
+        (flags & ~AT_SYMLINK_NOFOLLOW) == 0 &&
         afc_fast_stat(dir_fd, j->path, flags != 0, &j->st, &j->err) ==
             AFC_FAST_DONE) {
+        op->yield_first = !afc_inline_turn(st);
         fs_done(op);  /* a cached path on a local file system */
         return (PyObject *)op;
     }
-    if (fsop == AFC_FS_READFILE && afc_inline_reads &&
-        afc_inline_turn(st)) {
+    if (fsop == AFC_FS_READFILE && afc_inline_reads) {
         PyObject *data = NULL;
         if (read_file_inline(j->path, &data) == AFC_FAST_DONE) {
+            op->yield_first = !afc_inline_turn(st);
             op_finish(op, data);
             return (PyObject *)op;
         }
