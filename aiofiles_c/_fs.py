@@ -206,6 +206,8 @@ def os_signature(name: str, params: str, required: int,
     def deco(impl: F) -> F:
         def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
                  ) -> dict[str, Any]:
+            if not kwargs and required <= len(args) <= len(pos):
+                return dict(zip(pos, args))  # the common call: positional
             kwargs.pop("loop", None)
             kwargs.pop("executor", None)
             nargs, nkw = len(args), len(kwargs)
