@@ -140,7 +140,7 @@ static struct {
     dev_t dev;
     int local;
 } devs[DEV_SLOTS];
-static int ndevs, dev_next;
+static int ndevs;
 
 int
 afc_fast_dev_local(dev_t dev)
@@ -162,6 +162,7 @@ afc_fast_dev_local(dev_t dev)
 static void
 dev_remember(dev_t dev, int local)
 {
+    static int dev_next;  /* dev_mu: the slot a full table reuses next */
     pthread_mutex_lock(&dev_mu);
     for (int i = 0; i < ndevs; i++) {
         if (devs[i].dev == dev) {
