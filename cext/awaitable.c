@@ -19,11 +19,13 @@ afc_op_release_view(AsyncOp *op)
     }
 }
 
-/* Resolve fut from its loop's thread (called there by call_soon_threadsafe):
+/* Resolve fut from its loop's thread (called there by call_soon_threadsafe,
+ * or by call_soon after an inline call past the budget, see yield_first):
  * the op finished on another thread. A cancelled future is left alone. */
 static PyObject *
 Op_wake(AsyncOp *op, PyObject *fut)
 {
+    op->st->spin_streak = 0;  /* a loop iteration has passed */
     PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
     if (done == NULL) {
         return NULL;
@@ -466,11 +468,15 @@ op_wait_briefly(AsyncOp *op)
 }
 
 /* Park the task on a future that its loop resolves on its next
- * iteration (op is done already: see yield_first). New reference. */
+ * iteration (op is done already: see yield_first). New reference. The
+ * inline budget stays spent until then (_wake restarts it): the other
+ * tasks this iteration runs get one call each, not a budget each. */
 static PyObject *
 op_yield_park(AsyncOp *op)
 {
+    int64_t streak = op->st->spin_streak;
     PyObject *fut = op_park(op);
+    op->st->spin_streak = streak;
     if (fut == NULL) {
         return NULL;
     }
