@@ -53,6 +53,18 @@ int main(void) { struct iovec v = {0, 0};
 int main(void) { return (int)copy_file_range(0, 0, 1, 0, 1, 0); }""",
     "SENDFILE": """#include <sys/sendfile.h>
 int main(void) { return (int)sendfile(1, 0, 0, 1); }""",
+    # openat2 (Linux 5.6; RESOLVE_CACHED 5.12, checked at run time) and
+    # statx (glibc 2.28): the inline opens and stats of fastpath.c.
+    "OPENAT2": """#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) { struct open_how h = {0, 0, RESOLVE_CACHED};
+  struct statx sx;
+  return (int)syscall(SYS_openat2, AT_FDCWD, ".", &h, sizeof h) +
+         statx(AT_FDCWD, ".", AT_STATX_DONT_SYNC, STATX_TYPE, &sx); }""",
 }
 
 

@@ -46,6 +46,7 @@ COPYFILE: int = _cext.FS_COPYFILE
 REALPATH: int = _cext.FS_REALPATH
 OPENAT: int = _cext.FS_OPENAT
 CLOSE: int = _cext.FS_CLOSE
+READFILE: int = _cext.FS_READFILE
 
 
 # What os says about a str path with a NUL, and whether it takes bytearray
@@ -223,6 +224,8 @@ def os_signature(name: str, params: str, required: int,
     def deco(impl: F) -> F:
         def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
                  ) -> dict[str, Any]:
+            if not kwargs and required <= len(args) <= len(pos):
+                return dict(zip(pos, args))  # the common call: positional
             kwargs.pop("loop", None)
             kwargs.pop("executor", None)
             nargs, nkw = len(args), len(kwargs)

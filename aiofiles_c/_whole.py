@@ -3,22 +3,51 @@
 The results, exceptions and files on disk are pathlib.Path's methods' own:
 the same argument checks before the file is touched, the same truncation
 when the text layer refuses an encoding after the file was opened. For now
-each call composes the native open/read/write/close (the open job sizes the
-file with fstat, so the read is one allocation of the right size).
+the writes compose the native open/write/close; read_bytes (and so
+read_text) is one native call.
 """
 from __future__ import annotations
 
+import builtins
 import io
 import os
+import pathlib
 from typing import Any, Union
 
+from . import _open as _open_mod
+from ._backend import NATIVE
 from ._open import _open_flags, open as _afc_open
+
+if NATIVE:
+    from . import _fs
 
 StrPath = Union[str, "os.PathLike[str]"]
 
 
+def _native_name(path: Any) -> str | None:
+    """The path read_bytes gives the native one-call read: a str or a
+    pathlib path, with no NUL, when open() is not patched (see _open);
+    None sends the call the general way (the same errors, later)."""
+    if not NATIVE or _open_mod._threadpool.sync_open is not builtins.open:
+        return None
+    if type(path) is str or isinstance(path, pathlib.PurePath):
+        name = str(path)
+        if "\0" not in name:
+            return name
+    return None
+
+
 async def read_bytes(path: StrPath) -> bytes:
-    """The whole file as bytes, as pathlib.Path(path).read_bytes()."""
+    """The whole file as bytes, as pathlib.Path(path).read_bytes().
+
+    Natively one call: done on the loop thread when the path and the data
+    are cached on a local file system (see cext/fastpath.c), else one pool
+    job (open, fstat, read, close)."""
+    name = _native_name(path)
+    if name is not None:
+        whole: bytes = await _fs.call(_fs.READFILE, os.fsencode(name),
+                                      filename=name)
+        return whole
     async with _afc_open(path, "rb") as f:
         data: bytes = await f.read()
     return data

@@ -44,6 +44,15 @@ __all__ = [
 async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
                loop: Any = None, executor: Any = None) -> os.stat_result:
     """os.stat, off the loop."""
+    if type(path) is str and dir_fd is None and "\0" not in path:
+        # the common call, without the general argument checks (a str
+        # with no NUL passes all of them): a cached path's stat is a few
+        # microseconds on the loop thread, and these checks cost as much
+        st: os.stat_result = await _cext.fs(
+            _fs.STAT, os.fsencode(path), None, -1, -1, _fs.AT_FDCWD,
+            _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1, 0, path,
+            None, True)
+        return st
     return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
 
 

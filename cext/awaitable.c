@@ -19,11 +19,13 @@ afc_op_release_view(AsyncOp *op)
     }
 }
 
-/* Resolve fut from its loop's thread (called there by call_soon_threadsafe):
+/* Resolve fut from its loop's thread (called there by call_soon_threadsafe,
+ * or by call_soon after an inline call past the budget, see yield_first):
  * the op finished on another thread. A cancelled future is left alone. */
 static PyObject *
 Op_wake(AsyncOp *op, PyObject *fut)
 {
+    op->st->spin_streak = 0;  /* a loop iteration has passed */
     PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
     if (done == NULL) {
         return NULL;
@@ -558,6 +560,37 @@ op_wait_briefly(AsyncOp *op)
     return 1;
 }
 
+/* Park the task on a future that its loop resolves on its next
+ * iteration (op is done already: see yield_first). New reference. The
+ * inline budget stays spent until then (_wake restarts it): the other
+ * tasks this iteration runs get one call each, not a budget each. */
+static PyObject *
+op_yield_park(AsyncOp *op)
+{
+    int64_t streak = op->st->spin_streak;
+    PyObject *fut = op_park(op);
+    op->st->spin_streak = streak;
+    if (fut == NULL) {
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
+    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
+                                                         "_wake")
+                                : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
+                                   loop, op->st->str_call_soon, cb, fut, NULL)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        Py_CLEAR(op->fut);
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(h);
+    return fut;
+}
+
 static PySendResult
 op_deliver(AsyncOp *op, PyObject **presult)
 {
@@ -572,8 +605,18 @@ op_deliver(AsyncOp *op, PyObject **presult)
         *presult = NULL;
         return PYGEN_ERROR;
     }
+    if (op->state == S_DONE && op->yield_first) {
+        op->yield_first = 0;
+        PyObject *fut = op_yield_park(op);
+        if (fut != NULL) {
+            *presult = fut;
+            return PYGEN_NEXT;
+        }
+        PyErr_Clear();  /* no loop to yield to: deliver now */
+    }
     if (op->state == S_DONE) {
         op->state = S_CONSUMED;
+        Py_CLEAR(op->fut);
         if (op->exc != NULL) {
             PyObject *e = op->exc;
             op->exc = NULL;

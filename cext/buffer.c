@@ -3,6 +3,7 @@
  * back, page-cached reads on the loop thread (RWF_NOWAIT), the checks io
  * makes before a method runs, and the text layer's synchronous access. */
 #include "op.h"
+#include "ra.h"
 
 #include <errno.h>
 #include <string.h>
@@ -215,7 +216,8 @@ afc_op_start_fill(AsyncOp *op, Py_ssize_t need)
     afc_job_add_flush(op);
     Py_ssize_t start = f->wlen > 0 ? 0 : f->rend;
     op->job.ptr = f->buf + start;
-    op->job.len = (size_t)(f->cap - start);
+    op->job.len = afc_ra_next(&f->ra, (size_t)(f->cap - start),
+                              (size_t)(need - have));
     op->job.minfill = (size_t)(need - have);
     if (f->seekable) {
         op->job.off = (f->wlen > 0 ? f->wstart + f->wlen : f->pos) + have;
@@ -506,7 +508,9 @@ afc_file_read1_nowait(afc_state *st, PyObject *obj, Py_ssize_t n)
             return NULL;
         }
         f->rpos = f->rend = 0;
-        ssize_t r = try_nowait(f, f->buf, (size_t)f->cap, f->pos);
+        ssize_t r = try_nowait(f, f->buf,
+                               afc_ra_next(&f->ra, (size_t)f->cap, 1),
+                               f->pos);
         if (r < 0) {
             return NULL;
         }

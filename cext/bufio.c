@@ -2,6 +2,8 @@
  * truncate, flush, close), the dispatch that runs an operation by its
  * kind, and the return of a file operation's job from the pool. */
 #include "op.h"
+#include "fastpath.h"
+#include "ra.h"
 
 #include <errno.h>
 #include <string.h>
@@ -288,6 +290,7 @@ run_seek(AsyncOp *op)
             return afc_op_fail_errno(op, op->job.err, NULL);
         }
         afc_file_drop_readahead(f);
+        f->ra = AFC_RA_SEEK;
         f->pos = op->job.res;
         if (f->seekable_io < 0) {
             f->seekable_io = 1;
@@ -347,6 +350,7 @@ run_seek(AsyncOp *op)
                 return afc_op_fail_errno(op, err, NULL);
             }
             afc_file_drop_readahead(f);
+            f->ra = AFC_RA_SEEK;
         }
         f->pos = target;
         if (f->seekable_io < 0) {
@@ -459,6 +463,18 @@ run_close(AsyncOp *op)
     }
     afc_job_init(op, f->closefd ? AFC_JOB_CLOSE : AFC_JOB_NOP);
     afc_job_add_flush(op);
+    if (f->fastclose && f->closefd && f->wlen == 0) {
+        /* Closing a read-only regular file on a local file system drops
+         * page references, it waits for nothing (see fastpath.c). Linux
+         * frees the descriptor even when close reports EINTR. */
+        int e = close(f->fd) < 0 && errno != EINTR ? errno : 0;
+        afc_fast_count_close();
+        op->yield_first = !afc_inline_turn(op->st);
+        op->phase = P_CLOSE;
+        op->job.res = 0;
+        op->job.err = e;
+        return afc_op_run_inner(op);
+    }
     if (!f->closefd && f->seekable && !f->appending) {
         /* The fd stays open: leave its offset at the logical position. */
         op->job.sync_pos = 1;

@@ -3,6 +3,7 @@
  * until it must wait for a pool job (RUN_WAIT) or has finished its
  * operation (RUN_DONE), and is entered again when the job comes back. */
 #include "op.h"
+#include "fastpath.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,11 +57,17 @@ afc_run_open(AsyncOp *op)
         if (S_ISREG(j->st.st_mode) && f->seekable) {
             f->nowait = !op->st->no_inline_reads;
             f->size_hint = (int64_t)j->st.st_size;
+            f->fastclose = !op->st->no_inline_reads && !f->writable &&
+                           afc_fast_dev_local(j->st.st_dev) == 1;
         }
         Py_INCREF(f);
         return afc_op_finish(op, (PyObject *)f);
     }
     afc_job_init(op, AFC_JOB_OPEN);
+    if (!PyLong_Check(op->arg) && afc_open_inline(op)) {
+        op->phase = P_OPEN;  /* as if the pool's open had come back */
+        return afc_op_run_inner(op);
+    }
     if (PyLong_Check(op->arg)) {
         op->job.fd = op->n;  /* File_open checked the range */
         op->job.own_fd = op->whence;

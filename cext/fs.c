@@ -2,6 +2,7 @@
  * built from their results (os.stat_result, os.statvfs_result, names,
  * scandir batches). */
 #include "op.h"
+#include "fastpath.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -297,6 +298,9 @@ fs_done(AsyncOp *op)
              * directory stream open for the next batch. */
             r = scandir_result(op, j);
             break;
+        case AFC_FS_READFILE:
+            r = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
+            break;
         case AFC_FS_SENDFILE:
         case AFC_FS_COPYFILE:
             r = PyLong_FromLongLong(j->res);
@@ -386,6 +390,7 @@ static const struct {
     [AFC_FS_REALPATH] = {"REALPATH", NEEDS_PATH},
     [AFC_FS_OPENAT] = {"OPENAT", NEEDS_PATH},
     [AFC_FS_CLOSE] = {"CLOSE", 0},        /* fd */
+    [AFC_FS_READFILE] = {"READFILE", NEEDS_PATH},
 };
 
 /* The module's constants for aiofiles_c.os (module_exec): the operation
@@ -547,6 +552,22 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see afc_job_drop_fd) */
+    if (fsop == AFC_FS_STAT && j->path != NULL && !st->no_inline_reads &&
+        (flags & ~AT_SYMLINK_NOFOLLOW) == 0 &&
+        afc_fast_stat(dir_fd, j->path, flags != 0, &j->st, &j->err) ==
+            AFC_FAST_DONE) {
+        op->yield_first = !afc_inline_turn(st);
+        fs_done(op);  /* a cached path on a local file system */
+        return (PyObject *)op;
+    }
+    if (fsop == AFC_FS_READFILE && !st->no_inline_reads) {
+        PyObject *data = NULL;
+        if (afc_read_file_inline(j->path, &data) == AFC_FAST_DONE) {
+            op->yield_first = !afc_inline_turn(st);
+            afc_op_finish(op, data);
+            return (PyObject *)op;
+        }
+    }
     if (dir != NULL) {
         PyCapsule_SetContext(handle, AFC_DIR_BUSY);
     }

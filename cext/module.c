@@ -1,6 +1,7 @@
 /* aiofiles_c._cext: module state, multi-phase init, the module's functions
  * and the constants it exports. */
 #include "afc.h"
+#include "fastpath.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -50,6 +51,19 @@ mod_set_inline_reads(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Tests: (opens, stats, closes) done inline so far, and whether openat2
+ * with RESOLVE_CACHED is usable (fastpath.c). */
+static PyObject *
+mod_fast_counts(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    uint64_t c[3];
+    afc_fast_counts(c);
+    return Py_BuildValue("(KKKO)", (unsigned long long)c[0],
+                         (unsigned long long)c[1], (unsigned long long)c[2],
+                         afc_fast_available() ? Py_True : Py_False);
+}
+
 static PyObject *
 mod_slow_limit(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -89,7 +103,11 @@ static PyMethodDef module_methods[] = {
      "Convert an integer argument as io/os do (used by aiofiles_c.os)."},
     {"set_inline_reads", mod_set_inline_reads, METH_O,
      "Whether files opened from now on read page-cached data on the loop "
-     "thread (preadv2 RWF_NOWAIT) before using the pool. On by default."},
+     "thread (preadv2 RWF_NOWAIT) before using the pool, and whether "
+     "read-only opens, stats and closes of cached paths on local file "
+     "systems are done there too. On by default."},
+    {"_fast_counts", mod_fast_counts, METH_NOARGS,
+     "(opens, stats, closes) done on the loop thread, openat2 usable."},
     {"set_pool_size", mod_set_pool_size, METH_O,
      "Set the largest number of worker threads."},
     {"pool_size", mod_pool_size, METH_NOARGS,

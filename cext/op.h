@@ -83,6 +83,8 @@ typedef struct AsyncOp {
     int wouldblock;           /* ... the latter: EAGAIN with nothing read */
     int filled;               /* a read-ahead for this op returned */
     int has_view;
+    int yield_first;          /* done on the spot past the inline budget:
+                                 the loop runs once before delivery */
     Py_ssize_t n;             /* size / limit / hint */
     Py_ssize_t got;           /* bytes gathered so far */
     Py_ssize_t alloc;         /* size of acc while gathering */
@@ -148,6 +150,10 @@ struct AsyncFile {
                                  the loop thread before the pool */
     int64_t size_hint;        /* st_size seen by open, for the first
                                  readall; -1 once used */
+    Py_ssize_t ra;            /* read-ahead window (ra.h): the most the
+                                 next refill reads; 0: the whole buffer */
+    int fastclose;            /* read-only regular file on a local file
+                                 system (fastpath.c): close() here */
     AsyncOp *qhead, *qtail;   /* operations in call order */
     PyObject *weakreflist;
 };
@@ -202,5 +208,11 @@ int afc_run_readline(AsyncOp *op);
 /* bufio.c: the dispatch over an operation's kind, writes, seek, flush, close */
 int afc_get_view(AsyncOp *op, PyObject *obj);
 int afc_op_run_inner(AsyncOp *op);  /* a file op's run */
+
+/* inline.c: opens, stats, closes and read_bytes done on the loop thread
+ * (the syscalls are fastpath.c's) */
+int afc_inline_turn(afc_state *st);
+int afc_open_inline(AsyncOp *op);
+int afc_read_file_inline(const char *path, PyObject **data);
 
 #endif

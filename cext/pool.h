@@ -88,6 +88,8 @@ enum afc_fs_op {
     AFC_FS_OPENAT,     /* res = openat(dir_fd, path, flags | O_CLOEXEC),
                           then fstat of it -> st (closed if that fails) */
     AFC_FS_CLOSE,      /* close(fd) */
+    AFC_FS_READFILE,   /* a whole file: open(path) + fstat + read to EOF
+                          into a malloc'd out + close (fastpath.c) */
     AFC_FS_COUNT       /* not an operation: one past the last */
 };
 

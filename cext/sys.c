@@ -2,6 +2,7 @@
  * Python, no GIL. A job's results (res, err, st, out, ...) are read by the
  * loop thread after the job comes back through its completion queue. */
 #include "pool.h"
+#include "fastpath.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -416,6 +417,10 @@ run_fs(afc_job *job)
         AFC_RETRY(r, job->path != NULL ? fstatat(job->dir_fd, job->path,
                                                  &job->st, job->flags)
                                        : fstat(job->fd, &job->st));
+        if (r == 0 && job->path != NULL) {
+            afc_fast_learn_path(job->dir_fd, job->path, &job->st,
+                                job->flags & AT_SYMLINK_NOFOLLOW);
+        }
         break;
     case AFC_FS_ACCESS:
         AFC_RETRY(r, faccessat(job->dir_fd, job->path, job->mode,
@@ -539,6 +544,9 @@ run_fs(afc_job *job)
     case AFC_FS_OPENAT:
         e = open_at(job);
         break;
+    case AFC_FS_READFILE:
+        e = afc_read_whole(job->path, &job->out, &job->outlen);
+        break;
     case AFC_FS_CLOSE:
         /* Linux frees the descriptor even when close reports EINTR: a
          * retry could close one another thread has just been given. */
@@ -614,6 +622,7 @@ run_main(afc_job *job)
             }
             return;
         }
+        afc_fast_learn_fd(fd, &job->st);  /* for the inline opens */
         job->res = fd;
         off_t p = lseek(fd, 0, job->whence);
         job->pos = p < 0 ? -1 : (int64_t)p;
@@ -762,7 +771,8 @@ afc_job_may_block(const afc_job *job)
     case AFC_JOB_OPEN:
         return job->path != NULL;
     case AFC_JOB_FS:
-        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE;
+        return job->fsop == AFC_FS_SENDFILE || job->fsop == AFC_FS_COPYFILE ||
+               job->fsop == AFC_FS_READFILE;
     default:
         return job->wlen > 0;
     }
@@ -786,8 +796,9 @@ afc_job_probe_slow(const afc_job *job)
                              (job->flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW
                                                        : 0));
     }
-    else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
-        /* copy_file opens the source by path too */
+    else if (job->kind == AFC_JOB_FS && (job->fsop == AFC_FS_COPYFILE ||
+                                         job->fsop == AFC_FS_READFILE)) {
+        /* copy_file and read_bytes open the source by path too */
         AFC_RETRY(r, stat(job->path, &st));
     }
     else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {

@@ -766,7 +766,7 @@ async def test_os_int_arguments_as_os(impl, tmp_path):
 def test_fs_rejects_bad_op_codes(impl, op):
     from aiofiles_c import _cext, _fs
     if op == "one past the last":
-        op = _fs.CLOSE + 1
+        op = _fs.READFILE + 1
     with pytest.raises(ValueError, match="invalid file-system operation"):
         _cext.fs(op, b".", None, -1, -1, -100, -100, 0, 0, -1, 0, None, None,
                  True)

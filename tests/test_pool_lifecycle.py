@@ -149,10 +149,13 @@ def test_no_free_descriptor(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_failed_submission_gives_inflight_back(tmp_path, impl):
+async def test_failed_submission_gives_inflight_back(tmp_path, impl, request):
     from aiofiles_c import _cext, _loop
     cq = _loop.completion_for(asyncio.get_running_loop())
     assert cq._inflight == 0
+    # every stat and open through the pool (a cached path would not be)
+    _cext.set_inline_reads(False)
+    request.addfinalizer(lambda: _cext.set_inline_reads(True))
     _cext._fail_submits(1, errno.EAGAIN)
     with pytest.raises(BlockingIOError):
         await impl.os.stat(str(tmp_path))
@@ -178,7 +181,8 @@ for i in range(300):
     p = os.path.join(workdir, f"f{i}")
     open(p, "wb").close()
     paths.append(p)
-asyncio.run(aiofiles_c.os.stat(workdir))   # pool started, a queue made
+# listdir: a call that always goes to the pool (a cached stat may not)
+asyncio.run(aiofiles_c.os.listdir(workdir))   # pool started, a queue made
 gc.collect()
 base = len(os.listdir("/proc/self/fd"))
 
@@ -193,7 +197,7 @@ for mode in ("rb", "wb", "r+b"):
     gc.collect()
 deadline = time.monotonic() + 20
 while True:
-    asyncio.run(aiofiles_c.os.stat(workdir))   # a drain of another loop
+    asyncio.run(aiofiles_c.os.listdir(workdir))   # a drain of another loop
     gc.collect()
     now = len(os.listdir("/proc/self/fd"))
     if now <= base or time.monotonic() > deadline:

@@ -1,0 +1,432 @@
+"""Work done on the loop thread instead of the pool: the adaptive read-ahead
+of the buffered reader, and the opens, stats, closes and read_bytes of
+cached paths on local file systems (cext/fastpath.c). Every result is
+compared with the stdlib; the counters say whether the fast path ran."""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import io
+import os
+import pathlib
+import random
+
+import pytest
+
+from tests.helpers import HAS_EXTRAS, IS_C
+
+pytestmark = [
+    pytest.mark.native,
+    pytest.mark.skipif(not HAS_EXTRAS or not IS_C,
+                       reason="aiofiles_c's native engine"),
+]
+
+LOCAL_TYPES = {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs",
+               "ramfs", "overlay"}
+
+
+def _fs_type(path):
+    best, kind = "", None
+    with open("/proc/self/mounts") as m:
+        for line in m:
+            parts = line.split()
+            mnt = parts[1].replace("\\040", " ")
+            if (str(path) + "/").startswith(mnt.rstrip("/") + "/") and \
+                    len(mnt) >= len(best):
+                best, kind = mnt, parts[2]
+    return kind
+
+
+@pytest.fixture
+def cext():
+    import aiofiles_c
+    return aiofiles_c._cext
+
+
+@pytest.fixture
+def fast(cext, tmp_path):
+    """The fast path is expected to run here: openat2 with RESOLVE_CACHED
+    works and tmp_path is on a local file system."""
+    if not os.path.exists("/proc/self/mounts") or \
+            _fs_type(tmp_path.resolve()) not in LOCAL_TYPES:
+        pytest.skip("tmp_path is not on a local file system")
+    if not cext._fast_counts()[3]:
+        pytest.skip("no openat2 with RESOLVE_CACHED (or a portable build)")
+    return cext
+
+
+@pytest.fixture(params=["inline", "pool"])
+def inline(request, cext):
+    cext.set_inline_reads(request.param == "inline")
+    try:
+        yield request.param == "inline"
+    finally:
+        cext.set_inline_reads(True)
+
+
+def counts(cext):
+    return cext._fast_counts()[:3]
+
+
+async def learn(aiofiles_c, path):
+    """A first open of a device goes to the pool, which learns its file
+    system; the next ones may be inline."""
+    async with aiofiles_c.open(path, "rb") as f:
+        await f.read(1)
+
+
+def outcome(fn):
+    try:
+        return ("ok", fn())
+    except OSError as e:
+        return (type(e), e.errno, e.filename)
+
+
+async def aoutcome(coro):
+    try:
+        return ("ok", await coro)
+    except OSError as e:
+        return (type(e), e.errno, e.filename)
+
+
+# ---- adaptive read-ahead ----
+
+def _lines_data(rng, size):
+    out = bytearray()
+    while len(out) < size:
+        out += bytes(rng.randrange(32, 127) for _ in range(rng.choice(
+            [0, 3, 40, 200, 5000]))) + b"\n"
+    return bytes(out[:size])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("seed", range(6))
+async def test_random_access_matches_io(tmp_path, inline, seed):
+    """Seeks, reads of every size, readline, read1 and readinto in random
+    order, against io.BufferedReader: the same bytes and positions, inline
+    (page-cached) and through the pool."""
+    import aiofiles_c
+    rng = random.Random(seed)
+    data = _lines_data(rng, 600_000)
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    ref = open(p, "rb")
+    try:
+        async with aiofiles_c.open(p, "rb") as f:
+            for _ in range(250):
+                op = rng.choice(["seek", "seek", "read", "read", "read",
+                                 "readline", "read1", "readinto", "tell"])
+                if op == "seek":
+                    whence = rng.choice([0, 0, 1, 2])
+                    off = {0: rng.randrange(len(data) + 10),
+                           1: rng.randrange(-1000, 70000),
+                           2: -rng.randrange(70000)}[whence]
+                    if whence == 1 and ref.tell() + off < 0:
+                        off = 0
+                    assert await f.seek(off, whence) == ref.seek(off, whence)
+                elif op == "read":
+                    n = rng.choice([1, 100, 4096, 4097, 9000, 65536, 200000])
+                    assert await f.read(n) == ref.read(n)
+                elif op == "readline":
+                    assert await f.readline() == ref.readline()
+                elif op == "read1":
+                    n = rng.choice([10, 4096, 100000])
+                    got = await f.read1(n)
+                    # read1 returns what one raw read gives: a prefix
+                    assert got == data[ref.tell():ref.tell() + len(got)]
+                    ref.seek(len(got), 1)
+                elif op == "readinto":
+                    n = rng.choice([5, 4096, 70000])
+                    a, b = bytearray(n), bytearray(n)
+                    assert await f.readinto(a) == ref.readinto(b)
+                    assert a == b
+                assert await f.tell() == ref.tell()
+    finally:
+        ref.close()
+
+
+@pytest.mark.asyncio
+async def test_refill_small_after_seek_then_growing(tmp_path, inline):
+    """After a seek a refill reads about what was asked for (peek shows the
+    buffer: a few KiB, not a whole read-ahead buffer); reading on without
+    seeking doubles the refill until the buffer is filled whole again."""
+    import aiofiles_c
+    data = os.urandom(4 << 20)
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    async with aiofiles_c.open(p, "rb") as f:
+        # a fresh file reads ahead a whole buffer: sequential is common
+        assert await f.read(10) == data[:10]
+        full = len(await f.peek(1))
+        assert full >= 64 * 1024
+        await f.seek(1_000_000)
+        assert await f.read(4096) == data[1_000_000:1_004_096]
+        small = await f.peek(1)
+        assert 1 <= len(small) <= 16 * 1024
+        assert small == data[1_004_096:1_004_096 + len(small)]
+        pos = 1_004_096
+        sizes = []
+        for _ in range(12):
+            chunk = await f.read(len(await f.peek(1)))
+            assert chunk == data[pos:pos + len(chunk)]
+            pos += len(chunk)
+            sizes.append(len(chunk))
+        assert sizes == sorted(sizes)
+        assert sizes[-1] >= full
+        # a seek inside the buffer keeps it (no refill, no shrink)
+        await f.seek(pos)
+        assert len(await f.peek(1)) >= full
+
+
+@pytest.mark.asyncio
+async def test_random_4k_reads_readline_after_seek(tmp_path, inline):
+    import aiofiles_c
+    rng = random.Random(7)
+    data = _lines_data(rng, 300_000)
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    with open(p, "rb") as ref:
+        async with aiofiles_c.open(p, "rb") as f:
+            for _ in range(300):
+                at = rng.randrange(len(data))
+                await f.seek(at)
+                ref.seek(at)
+                if rng.random() < 0.5:
+                    assert await f.read(4096) == ref.read(4096)
+                else:
+                    assert await f.readline() == ref.readline()
+                    assert await f.readline() == ref.readline()
+
+
+# ---- opens, stats, closes ----
+
+@pytest.mark.asyncio
+async def test_cached_open_read_close_inline(tmp_path, fast):
+    import aiofiles_c
+    p = tmp_path / "f"
+    p.write_bytes(b"hello" * 1000)
+    await learn(aiofiles_c, p)
+    before = counts(fast)
+    for mode in ["rb", "r"]:
+        f = await aiofiles_c.open(p, mode)
+        fd = f.fileno()
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        assert os.fstat(fd).st_ino == os.stat(p).st_ino
+        got = await f.read()
+        assert got == (b"hello" * 1000 if mode == "rb" else "hello" * 1000)
+        await f.close()
+        assert f.closed
+        with pytest.raises(ValueError):
+            await f.read()
+    after = counts(fast)
+    assert after[0] >= before[0] + 1  # opens (the budget may send one off)
+    assert after[2] >= before[2] + 1  # closes
+
+
+@pytest.mark.asyncio
+async def test_writable_opens_never_inline(tmp_path, fast):
+    import aiofiles_c
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    await learn(aiofiles_c, p)
+    before = counts(fast)
+    for mode in ["r+b", "ab", "wb", "w+b"]:
+        async with aiofiles_c.open(p, mode) as f:
+            await f.write(b"y")
+    assert counts(fast)[0] == before[0]
+    assert counts(fast)[2] == before[2]
+    assert p.read_bytes() == b"y"
+
+
+@pytest.mark.asyncio
+async def test_open_errors_match_io(tmp_path, inline):
+    """Errors always come from the pool's open: same type, errno and
+    filename as io.open."""
+    import aiofiles_c
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_bytes(b"abc")
+    os.symlink("missing", tmp_path / "dangling")
+    os.symlink("file", tmp_path / "link")
+    for rel in ["missing", "dir", "file/x", "dangling", "link", "file",
+                "dir/../file", ""]:
+        p = str(tmp_path / rel) if rel else ""
+        want = outcome(lambda: _io_read(p))
+        got = await aoutcome(_read_all(aiofiles_c, p))
+        assert got == want, rel
+
+
+def _io_read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+async def _read_all(aiofiles_c, p):
+    async with aiofiles_c.open(p, "rb") as f:
+        return await f.read()
+
+
+def _stat_tuple(s):
+    return tuple(s) + (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns)
+
+
+@pytest.mark.asyncio
+async def test_stats_match_os(tmp_path, inline, cext):
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    import aiofiles_c.ospath as apath
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_bytes(b"abc")
+    os.symlink("missing", tmp_path / "dangling")
+    os.symlink("file", tmp_path / "link")
+    os.symlink("dir", tmp_path / "dirlink")
+    os.mkfifo(tmp_path / "fifo")
+    await learn(aiofiles_c, tmp_path / "file")
+    before = counts(cext)
+    rels = ["file", "dir", "dangling", "link", "dirlink", "fifo", "missing",
+            "file/x", "file/", "dir/", "link/", "dir/../file",
+            "missing/x", ""]
+    for rel in rels:
+        p = str(tmp_path / rel) + ("/" if rel.endswith("/") else "") \
+            if rel else ""
+        for follow in (True, False):
+            want = outcome(lambda: _stat_tuple(
+                os.stat(p, follow_symlinks=follow)))
+            got = await aoutcome(_astat(aos, p, follow))
+            assert got == want, (rel, follow)
+        assert await apath.exists(p) == os.path.exists(p), rel
+        assert await apath.isfile(p) == os.path.isfile(p), rel
+        assert await apath.isdir(p) == os.path.isdir(p), rel
+        assert await apath.islink(p) == os.path.islink(p), rel
+    # relative to a dir_fd
+    dfd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for rel in ["file", "link", "missing", "dangling"]:
+            for follow in (True, False):
+                want = outcome(lambda: _stat_tuple(
+                    os.stat(rel, dir_fd=dfd, follow_symlinks=follow)))
+                got = await aoutcome(_astat(aos, rel, follow, dfd))
+                assert got == want, (rel, follow)
+    finally:
+        os.close(dfd)
+    if inline and cext._fast_counts()[3] and \
+            _fs_type(tmp_path.resolve()) in LOCAL_TYPES:
+        assert counts(cext)[1] > before[1]
+    elif not inline:
+        assert counts(cext)[1] == before[1]
+
+
+async def _astat(aos, p, follow, dir_fd=None):
+    return _stat_tuple(await aos.stat(p, follow_symlinks=follow,
+                                      dir_fd=dir_fd))
+
+
+@pytest.mark.asyncio
+async def test_stat_after_change_sees_the_change(tmp_path, fast):
+    """An inline stat is a real stat: a size, a mode, a removal show at
+    once."""
+    import aiofiles_c.os as aos
+    p = tmp_path / "f"
+    p.write_bytes(b"1")
+    await aos.stat(tmp_path)
+    for i in range(20):
+        p.write_bytes(b"x" * i)
+        os.chmod(p, 0o600 + i % 8)
+        assert _stat_tuple(await aos.stat(p)) == _stat_tuple(os.stat(p))
+    p.unlink()
+    with pytest.raises(FileNotFoundError) as e:
+        await aos.stat(p)
+    assert e.value.filename == str(p)
+
+
+@pytest.mark.asyncio
+async def test_inline_calls_let_the_loop_run(tmp_path, fast):
+    """Thousands of cached stats and opens awaited back to back: the loop
+    still runs other tasks in between (the 0.5 ms budget)."""
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    await learn(aiofiles_c, p)
+    ticks = 0
+    stop = False
+
+    async def ticker():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    t = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    start = ticks
+    before = counts(fast)
+    for _ in range(3000):
+        await aos.stat(p)
+    for _ in range(300):
+        assert await aiofiles_c.read_bytes(p) == b"x"
+    stop = True
+    await t
+    assert counts(fast)[1] > before[1]
+    assert ticks - start >= 2
+
+
+@pytest.mark.asyncio
+async def test_read_bytes_inline_and_pool(tmp_path, inline, cext):
+    import aiofiles_c
+    small = os.urandom(10_000)
+    big = os.urandom(3 << 20)  # past the inline limit: one pool job
+    (tmp_path / "small").write_bytes(small)
+    (tmp_path / "big").write_bytes(big)
+    (tmp_path / "empty").write_bytes(b"")
+    await learn(aiofiles_c, tmp_path / "small")
+    before = counts(cext)
+    for _ in range(3):
+        assert await aiofiles_c.read_bytes(tmp_path / "small") == small
+        assert await aiofiles_c.read_bytes(str(tmp_path / "big")) == big
+        assert await aiofiles_c.read_bytes(tmp_path / "empty") == b""
+        assert await aiofiles_c.read_text(tmp_path / "small", "latin-1") \
+            == (tmp_path / "small").read_text("latin-1")
+    fast_ok = cext._fast_counts()[3] and \
+        _fs_type(tmp_path.resolve()) in LOCAL_TYPES
+    if inline and fast_ok:
+        assert counts(cext)[0] > before[0]
+    elif not inline:
+        assert counts(cext) == before
+    for rel in ["missing", ".", "small/x"]:
+        p = tmp_path / rel
+        assert await aoutcome(aiofiles_c.read_bytes(p)) == \
+            outcome(p.read_bytes)
+
+
+@pytest.mark.asyncio
+async def test_read_bytes_follows_patched_open(tmp_path, monkeypatch):
+    """With threadpool.sync_open replaced (a mock), read_bytes goes the
+    route open() takes then, through the replacement."""
+    import aiofiles_c
+    import aiofiles_c.threadpool as tp
+    p = tmp_path / "f"
+    p.write_bytes(b"real")
+    seen = []
+
+    def fake_open(*args, **kwargs):
+        seen.append(args[0])
+        return io.BytesIO(b"fake")
+
+    monkeypatch.setattr(tp, "sync_open", fake_open)
+    assert await aiofiles_c.read_bytes(p) == b"fake"
+    assert seen and os.fspath(seen[0]) == str(p)
+
+
+@pytest.mark.asyncio
+async def test_read_bytes_nul_and_types(tmp_path):
+    import aiofiles_c
+    for bad in [str(tmp_path / "a\0b"), pathlib.Path(str(tmp_path) + "/a\0b")]:
+        want = None
+        try:
+            pathlib.Path(bad).read_bytes()
+        except ValueError as e:
+            want = (ValueError, str(e))
+        with pytest.raises(ValueError) as e:
+            await aiofiles_c.read_bytes(bad)
+        assert (ValueError, str(e.value)) == want
+
