@@ -21,7 +21,8 @@ from .base import wrap
 
 async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     """shutil.copyfile, with the data copied in the kernel in one pool job
-    (copy_file_range, then sendfile, then read/write)."""
+    (copy_file_range, then sendfile, then read/write) once another has
+    opened the source."""
     sys.audit("shutil.copyfile", src, dst)
     if await _samefile(src, dst):
         raise shutil.SameFileError(f"{src!r} and {dst!r} are the same file")
@@ -38,16 +39,35 @@ async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
         return dst
     s, _, _, sname = path_arg("open", "file", src)
     d, _, _, dname = path_arg("open", "file", dst)
-    # The events of shutil's open(src, 'rb') and open(dst, 'wb'). shutil
-    # raises the second only once the source is open; one pool job opens
-    # both here, so both come first (when the source cannot be opened, the
-    # destination's event has been raised for nothing).
-    sys.audit("open", src, "r", _COPY_SRC_FLAGS)
-    sys.audit("open", dst, "w", _COPY_DST_FLAGS)
-    await call(_fs.COPYFILE, s, d, filename=sname, filename2=dname)
+    # shutil's open(src, 'rb'), then open(dst, 'wb') once the source is
+    # open: each raises its "open" event just before it opens, so the
+    # source is opened in a job of its own, and the copy job (which opens
+    # the destination) takes its descriptor.
+    sys.audit("open", sname, "r", _COPY_SRC_FLAGS)
+    fd, st = await call(_fs.OPENAT, s, flags=os.O_RDONLY, filename=sname)
+    try:
+        if _stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR),
+                                    sname)
+        sys.audit("open", dname, "w", _COPY_DST_FLAGS)
+        copying = call(_fs.COPYFILE, None, d, fd=fd, filename=sname,
+                       filename2=dname)
+    except BaseException:
+        os.close(fd)  # the copy job did not take it
+        raise
+    try:
+        await copying
+    except IsADirectoryError as e:
+        # As shutil (3.10+) says it when dst names a directory that is not
+        # there (a trailing slash).
+        if _NO_DIR_ERROR and not await ospath.exists(dst):
+            raise FileNotFoundError(
+                f"Directory does not exist: {dst}") from e
+        raise
     return dst
 
 
+_NO_DIR_ERROR = sys.version_info >= (3, 10)
 _COPY_SRC_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _COPY_DST_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 

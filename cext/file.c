@@ -4043,7 +4043,9 @@ fs_done(AsyncOp *op)
 /* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
  *          length, filename, filename2, as_str): start a file-system call
  * in the pool; the awaitable gives what the os function returns. Paths are
- * bytes (or None); filename/filename2 name them in an OSError. */
+ * bytes (or None); filename/filename2 name them in an OSError. COPYFILE
+ * with an fd takes it: once an awaitable is returned, the fd is closed by
+ * the job (or here, when it could not be submitted). */
 PyObject *
 afc_fs_call(PyObject *module, PyObject *args)
 {
@@ -4142,6 +4144,9 @@ afc_fs_call(PyObject *module, PyObject *args)
     op_submit(op, P_NONE);
     if (dir != NULL && !op->in_pool) {
         PyCapsule_SetContext(handle, NULL);  /* not submitted: still idle */
+    }
+    if (fsop == AFC_FS_COPYFILE && fd >= 0 && !op->in_pool) {
+        close(fd);  /* the job would have: the op is returned, failed */
     }
     return (PyObject *)op;
 }

@@ -369,22 +369,26 @@ get_cwd(afc_job *job)
 }
 
 /* Copy one file into another in the kernel: copy_file_range, falling back
- * to sendfile, then to read/write through a buffer of the job's own. */
+ * to sendfile, then to read/write through a buffer of the job's own. The
+ * source is job->fd when the caller opened it (the job then owns and
+ * closes it), else path. */
 static int
 copy_file(afc_job *job)
 {
-    int in, r;
-    AFC_RETRY(in, open(job->path, O_RDONLY | O_CLOEXEC));
+    int in = job->fd, r;
     if (in < 0) {
-        job->err_which = 0;
-        return errno;
-    }
-    struct stat st;
-    AFC_RETRY(r, fstat(in, &st));
-    if (r == 0 && S_ISDIR(st.st_mode)) {
-        close(in);
-        job->err_which = 0;
-        return EISDIR;
+        AFC_RETRY(in, open(job->path, O_RDONLY | O_CLOEXEC));
+        if (in < 0) {
+            job->err_which = 0;
+            return errno;
+        }
+        struct stat st;
+        AFC_RETRY(r, fstat(in, &st));
+        if (r == 0 && S_ISDIR(st.st_mode)) {
+            close(in);
+            job->err_which = 0;
+            return EISDIR;
+        }
     }
     int out;
     AFC_RETRY(out, open(job->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
