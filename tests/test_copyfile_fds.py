@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+import aiofiles_c
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -25,15 +27,24 @@ async def _fds_warm(impl, path):
     return _fds()
 
 
-async def _settled(before, timeout=5.0):
+def _in_flight():
+    """This loop's jobs still in the native pool (none on the pure-Python
+    backend, whose executor calls end with the awaiting task's)."""
+    if aiofiles_c.backend == "python":
+        return 0
+    from aiofiles_c import _loop
+    return _loop.completion_for(asyncio.get_running_loop())._inflight
+
+
+async def _settled(before, timeout=10.0):
     """The open descriptors, once the pool has given back what it took
-    (a cancelled copy finishes in its worker and closes there)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        now = _fds()
-        if now <= before or asyncio.get_running_loop().time() > deadline:
-            return now
-        await asyncio.sleep(0.01)
+    (a cancelled copy finishes in its worker and closes there; an open
+    still in flight brings a descriptor back, which the drain closes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (not _fds() <= before or _in_flight()) and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    return _fds()
 
 
 @pytest.fixture
@@ -82,6 +93,31 @@ async def test_cancelled_copyfile_leaves_no_descriptor(impl, tree, turns):
     except asyncio.CancelledError:
         pass
     assert await _settled(before) <= before
+
+
+@pytest.mark.native
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+@pytest.mark.asyncio
+async def test_copy_job_not_submitted_closes_the_source(impl, tree,
+                                                        monkeypatch):
+    """The copy job cannot be submitted (the source already open): the
+    call fails as the submission did, and the source descriptor is closed
+    at once."""
+    import errno
+
+    from aiofiles_c import _cext, _fs, _shutil
+
+    def failing_copy(op, *args, **kwargs):
+        if op == _fs.COPYFILE:
+            _cext._fail_submits(1, errno.EAGAIN)
+        return _fs.call(op, *args, **kwargs)
+
+    monkeypatch.setattr(_shutil, "call", failing_copy)
+    before = await _fds_warm(impl, tree)
+    with pytest.raises(BlockingIOError):
+        await impl.os.copyfile(tree / "f", tree / "c")
+    assert _fds() <= before
+    assert not (tree / "c").exists()
 
 
 BLOCKED = textwrap.dedent("""
