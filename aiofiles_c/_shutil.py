@@ -193,18 +193,26 @@ async def _rmtree_top(path: Any, dir_fd: Any, onexc: Any) -> None:
         else:
             onexc(os.open, path, err)
         return
+    await _rmtree_dir(fd, st, orig_st, path, path, dir_fd, onexc)
+
+
+async def _rmtree_dir(fd: int, st: Any, orig_st: Any, fullname: Any,
+                      name: Any, parent_fd: Any, onexc: Any) -> None:
+    """Empty the directory open on fd, close fd and remove the directory
+    (name, relative to parent_fd) -- if fd's fstat, st, is still the
+    directory examined (orig_st); errors name fullname."""
     closed = False
     try:
         if os.path.samestat(orig_st, st):
-            await _rmtree_fd(fd, path, onexc)
+            await _rmtree_fd(fd, fullname, onexc)
             try:
                 closed = True  # the job closes it even if we are cancelled
                 await call(_fs.CLOSE, fd=fd)
-                await aos.rmdir(path, dir_fd=dir_fd)
+                await aos.rmdir(name, dir_fd=parent_fd)
             except OSError as err:
-                onexc(os.rmdir, path, err)
+                onexc(os.rmdir, fullname, err)
         else:
-            _rmtree_link_error(onexc, path)
+            _rmtree_link_error(onexc, fullname)
     finally:
         if not closed:
             os.close(fd)  # a directory's descriptor: close does not block
@@ -279,21 +287,8 @@ async def _rmtree_fd(topfd: int, path: Any, onexc: Any) -> None:
             else:
                 onexc(os.open, fullname, err)
             continue
-        closed = False
-        try:
-            if os.path.samestat(orig_st, st):
-                await _rmtree_fd(dirfd, fullname, onexc)
-                try:
-                    closed = True
-                    await call(_fs.CLOSE, fd=dirfd)
-                    await aos.rmdir(entry.name, dir_fd=topfd)
-                except OSError as err:
-                    onexc(os.rmdir, fullname, err)
-            else:
-                _rmtree_link_error(onexc, fullname)
-        finally:
-            if not closed:
-                os.close(dirfd)
+        await _rmtree_dir(dirfd, st, orig_st, fullname, entry.name, topfd,
+                          onexc)
 
 
 rmtree.avoids_symlink_attacks = True  # type: ignore[attr-defined]
