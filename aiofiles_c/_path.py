@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
 import itertools
 import os
 import pathlib

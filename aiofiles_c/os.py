@@ -11,7 +11,6 @@ the call, as it stops the stdlib's).
 """
 from __future__ import annotations
 
-import asyncio
 import errno
 import math
 import os
@@ -20,7 +19,6 @@ from typing import Any
 
 from . import _cext, _fs
 from . import ospath as path
-from . import ospath as _ospath
 from .base import wrap
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
