@@ -119,6 +119,7 @@ def _make_delegate_method(attr_name: str) -> Callable[..., Any]:
                                  *args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = f"The file's {attr_name}(), run in the executor."
     return method
 
 
@@ -127,6 +128,7 @@ def _make_proxy_method(attr_name: str) -> Callable[..., Any]:
         return getattr(self._file, attr_name)(*args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = f"The file's {attr_name}(), called on the loop thread."
     return method
 
 
@@ -134,7 +136,7 @@ def _make_proxy_property(attr_name: str) -> property:
     def proxy_property(self: Any) -> Any:
         return getattr(self._file, attr_name)
 
-    return property(proxy_property)
+    return property(proxy_property, doc=f"The file's {attr_name}.")
 
 
 def _make_cond_delegate_method(attr_name: str) -> Callable[..., Any]:
@@ -145,4 +147,6 @@ def _make_cond_delegate_method(attr_name: str) -> Callable[..., Any]:
         return getattr(self._file, attr_name)(*args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = (f"The file's {attr_name}(): in the executor once "
+                      "rolled over to disk, in memory before.")
     return method
