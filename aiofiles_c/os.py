@@ -4,10 +4,11 @@ The system calls run in the native pool, with no GIL; arguments are
 checked and converted on the loop thread as the os module does it, and the
 results and exceptions are the os module's.
 
-Each call raises the sys.audit event its os or shutil counterpart raises,
+Each call raises the sys.audit events its os or shutil counterpart raises,
 with the same arguments, on the calling thread, after the arguments are
-checked and before any work reaches the pool (so a hook that raises stops
-the call, as it stops the stdlib's).
+checked and before the work an event stands for reaches the pool (so a
+hook that raises stops the call where it stops the stdlib's). The
+shutil-like calls are in _shutil; this module exports them.
 """
 from __future__ import annotations
 
