@@ -1404,8 +1404,9 @@ probe_is_slow(afc_job *job)
                                                        : 0));
     }
     else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_COPYFILE) {
-        /* copy_file opens the source by path too */
-        AFC_RETRY(r, stat(job->path, &st));
+        /* the source: open already, or opened by path in copy_file */
+        AFC_RETRY(r, job->fd >= 0 ? fstat(job->fd, &st)
+                                  : stat(job->path, &st));
     }
     else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
         /* a socket or pipe to send to can block for as long as its
