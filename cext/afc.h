@@ -54,7 +54,7 @@ afc_get_state(PyObject *module)
     return (afc_state *)PyModule_GetState(module);
 }
 
-/* file.c */
+/* the file family (op.h has the rest) */
 extern PyType_Spec afc_fileio_spec;
 extern PyType_Spec afc_buffered_spec;
 extern PyType_Spec afc_reader_spec;
@@ -132,8 +132,9 @@ extern PyType_Spec afc_done_spec;
 extern PyType_Spec afc_text_spec;
 PyObject *afc_done_new(afc_state *st, PyObject *value);  /* steals */
 
-/* module.c */
+/* completion.c */
 extern PyType_Spec afc_completion_spec;
+void afc_deliver_forked(void);            /* forked child: see there */
 int afc_cq_is_live(CompletionObject *c);
 void afc_reclaim_orphans(void);
 void afc_drain(afc_cq *cq);               /* resolve every finished job */

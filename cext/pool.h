@@ -19,6 +19,16 @@
 
 #include "compat.h"
 
+/* PEP 475: a system call that fails with EINTR is made again. Workers block
+ * every signal (worker_main), so EINTR is rare here (a stopped and
+ * continued process, a ptrace attach), but a call that reports it must
+ * never pass it on to the user. close() is the exception: Linux releases
+ * the descriptor even when it reports EINTR, so it is never repeated. */
+#define AFC_RETRY(r, call)                        \
+    do {                                          \
+        (r) = (call);                             \
+    } while ((r) < 0 && errno == EINTR)
+
 /* CLOCK_MONOTONIC in nanoseconds (budgets and spin limits). */
 static inline int64_t
 afc_now_ns(void)
@@ -210,7 +220,7 @@ afc_job *afc_fork_take_stale(const void *owner);
 
 /* posio.c, on a worker: the segments of an AFC_JOB_POSIO job. */
 
-/* Run one job synchronously on the calling thread (no GIL needed). */
+/* sys.c: run one job synchronously on the calling thread (no GIL). */
 void afc_job_run(afc_job *job);
 
 #endif

@@ -13,7 +13,7 @@
  * memory it reads (pinned buffers) are released only after the job is
  * back on the loop thread.
  */
-#include "afc.h"
+#include "op.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -608,4 +608,226 @@ afc_posio_result(afc_job *job, PyObject *ctx)
         PyList_SET_ITEM(list, i, v);
     }
     return list;
+}
+
+/* ---- positional calls: the file side of posio.c ----
+ *
+ * A positional call is an op that is not in the file's FIFO: it runs at
+ * once, inline or in the pool on its own duplicate of the descriptor (so a
+ * close() queued after it cannot pull the descriptor from under the
+ * worker), and many can be in flight on one file. It waits in the FIFO only
+ * when the file has writes that must land first: buffered bytes, or queued
+ * calls that write, resize, flush, close, or are positional calls waiting
+ * themselves. It then runs at the head with the buffered bytes as its job's
+ * flush prefix, so it sees the file as os.pread would after those writes.
+ */
+
+static int
+pos_must_queue(AsyncFile *f)
+{
+    if (f->wlen > 0) {
+        return 1;
+    }
+    for (AsyncOp *p = f->qhead; p != NULL; p = p->next) {
+        switch (p->kind) {
+        case K_OPEN:
+        case K_WRITE:
+        case K_WRITELINES:
+        case K_TRUNCATE:
+        case K_FLUSH:
+        case K_CLOSE:
+        case K_POS:
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+afc_pos_close_dup(afc_job *j)
+{
+    if (j->own_fd && j->fd >= 0) {
+        close(j->fd);
+    }
+    j->own_fd = 0;
+    j->fd = -1;
+}
+
+static int
+pos_finish(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    PyObject *r = afc_posio_result(&op->job, op->arg);
+    if (r != NULL && op->job.flags && f->wlen == 0 &&
+        (f->qhead == NULL || f->qhead == op)) {
+        /* Written behind the read-ahead's back: let the next buffered
+         * read see it. */
+        afc_file_drop_readahead(f);
+    }
+    return afc_op_finish(op, r);
+}
+
+/* The inline read budget is spent (posio.c): let the loop run once, then
+ * read here. op->whence marks a positional op that has yielded. */
+static int
+pos_yield(AsyncOp *op)
+{
+    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
+    PyObject *cb = loop != NULL && loop != Py_None
+                       ? PyObject_GetAttrString((PyObject *)op, "_resume")
+                       : NULL;
+    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
+                                   loop, op->st->str_call_soon, cb)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    if (h == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(h);
+    op->whence = 1;
+    op->phase = P_YIELD;
+    return 1;
+}
+
+/* Start the work: inline when it can all be done here, else one pool job
+ * (queued: at the FIFO head, with the pending writes in front). */
+static int
+pos_begin(AsyncOp *op, int queued)
+{
+    AsyncFile *f = op->file;
+    afc_job *j = &op->job;
+    afc_job_init(op, AFC_JOB_POSIO);
+    afc_posio_prepare(j, op->arg);
+    if (f->wlen == 0) {
+        int nowait = f->nowait && !j->flags;
+        if (nowait && !afc_posio_budget((PyObject *)f)) {
+            nowait = 0;
+            if (!queued && !op->whence && pos_yield(op)) {
+                return RUN_WAIT;
+            }
+        }
+        int r = afc_posio_inline(j, op->arg, f->fd, nowait);
+        if (r < 0) {
+            f->nowait = 0;  /* the file system has no RWF_NOWAIT */
+        }
+        else if (r == 1) {
+            return pos_finish(op);
+        }
+    }
+    int fd = afc_posio_dup(f->fd);
+    if (fd < 0) {
+        return afc_op_fail_errno(op, errno, NULL);
+    }
+    j->fd = fd;
+    j->own_fd = 1;
+    if (queued) {
+        afc_job_add_flush(op);
+    }
+    int r = afc_op_submit(op, queued ? P_FLUSH : P_DIRECT);
+    if (!op->in_pool) {
+        afc_pos_close_dup(j);  /* refused: no worker has it */
+    }
+    return r;
+}
+
+int
+afc_pos_run_queued(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    if (op->phase != P_FLUSH) {
+        if (f->qhead == op) {
+            return pos_begin(op, 1);
+        }
+        /* Back from a yield. */
+        if (pos_must_queue(f)) {
+            op->state = S_QUEUED;
+            Py_XDECREF(afc_file_start(f, op));
+            return RUN_WAIT;
+        }
+        return pos_begin(op, 0);
+    }
+    afc_pos_close_dup(&op->job);
+    if (afc_fold_flush(op) < 0) {
+        return afc_op_finish(op, NULL);
+    }
+    return pos_finish(op);
+}
+
+void
+afc_pos_done(AsyncOp *op)
+{
+    afc_pos_close_dup(&op->job);
+    pos_finish(op);
+}
+
+int
+afc_pos_refused(PyObject *obj, int writing)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (f->closed || f->detached || !f->opened) {
+        PyErr_SetString(PyExc_ValueError,
+                        f->detached ? "raw stream has been detached"
+                                    : "I/O operation on closed file.");
+        return -1;
+    }
+    if (writing ? !f->writable : !f->readable) {
+        PyErr_SetString(f->st->UnsupportedOperation,
+                        writing ? "File not open for writing"
+                                : "File not open for reading");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+afc_pos_op(PyObject *obj, PyObject *ctx)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    AsyncOp *op = afc_op_new(f, K_POS);
+    if (op == NULL) {
+        Py_XDECREF(ctx);
+        return NULL;
+    }
+    op->arg = ctx;
+    op->state = S_RUNNING;
+    return (PyObject *)op;
+}
+
+PyObject *
+afc_pos_fail(PyObject *obj)
+{
+    afc_op_finish((AsyncOp *)obj, NULL);
+    return obj;
+}
+
+PyObject *
+afc_pos_go(PyObject *obj)
+{
+    AsyncOp *op = (AsyncOp *)obj;
+    AsyncFile *f = op->file;
+    if (pos_must_queue(f)) {
+        op->state = S_QUEUED;
+        return afc_file_start_owned(f, op);
+    }
+    Py_INCREF(f);
+    pos_begin(op, 0);
+    Py_DECREF(f);
+    return obj;
+}
+
+int
+afc_pos_inline_fd(PyObject *obj, int nowait_off)
+{
+    AsyncFile *f = (AsyncFile *)obj;
+    if (nowait_off) {
+        f->nowait = 0;
+        return -1;
+    }
+    if (!f->nowait || !f->readable || f->closed || f->detached ||
+        !f->opened || pos_must_queue(f)) {
+        return -1;
+    }
+    return f->fd;
 }

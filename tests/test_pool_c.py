@@ -10,7 +10,8 @@ import pytest
 from helpers import IS_C
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = [ROOT / "tests" / "c" / "test_pool.c", ROOT / "cext" / "pool.c"]
+SRC = [ROOT / "tests" / "c" / "test_pool.c", ROOT / "cext" / "pool.c",
+       ROOT / "cext" / "sys.c"]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE",
           "-O1", "-g", f"-I{ROOT / 'cext'}", "-pthread"]
 # A job in flight at fork is the point of one test: TSan allows threads in

@@ -1,0 +1,422 @@
+/* aiofiles_c.os: file-system calls in the pool, and the Python objects
+ * built from their results (os.stat_result, os.statvfs_result, names,
+ * scandir batches). */
+#include "op.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- file-system calls: aiofiles_c.os ---- */
+
+static PyObject *
+fs_name(const char *s, Py_ssize_t n, int as_str)
+{
+    return as_str ? PyUnicode_DecodeFSDefaultAndSize(s, n)
+                  : PyBytes_FromStringAndSize(s, n);
+}
+
+/* Store sec (int), the float seconds and the nanoseconds as os.stat does. */
+static int
+set_time(PyObject *v, int index, long long sec, long nsec)
+{
+    PyObject *s = PyLong_FromLongLong(sec);
+    PyObject *fl = PyFloat_FromDouble((double)sec + (double)nsec * 1e-9);
+    PyObject *billion = PyLong_FromLong(1000000000L);
+    PyObject *prod = s && billion ? PyNumber_Multiply(s, billion) : NULL;
+    PyObject *frac = PyLong_FromLong(nsec);
+    PyObject *ns = prod && frac ? PyNumber_Add(prod, frac) : NULL;
+    Py_XDECREF(billion);
+    Py_XDECREF(prod);
+    Py_XDECREF(frac);
+    if (s == NULL || fl == NULL || ns == NULL) {
+        Py_XDECREF(s);
+        Py_XDECREF(fl);
+        Py_XDECREF(ns);
+        return -1;
+    }
+    PyStructSequence_SetItem(v, index, s);
+    PyStructSequence_SetItem(v, index + 3, fl);
+    PyStructSequence_SetItem(v, index + 6, ns);
+    return 0;
+}
+
+/* Set v[start:start+n] to items (new references, any may be NULL): all
+ * are consumed; -1 if one was NULL (an error is set). */
+static int
+set_items(PyObject *v, int start, PyObject **items, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i] == NULL || rc < 0) {
+            Py_XDECREF(items[i]);
+            rc = -1;
+            continue;
+        }
+        PyStructSequence_SetItem(v, start + i, items[i]);
+    }
+    return rc;
+}
+
+static PyObject *
+make_stat_result(afc_state *st, const struct stat *s)
+{
+    PyObject *v = PyStructSequence_New((PyTypeObject *)st->stat_result);
+    if (v == NULL) {
+        return NULL;
+    }
+    PyObject *items[] = {
+        PyLong_FromLong((long)s->st_mode),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_ino),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_dev),
+        PyLong_FromLong((long)s->st_nlink),
+        PyLong_FromUnsignedLong((unsigned long)s->st_uid),
+        PyLong_FromUnsignedLong((unsigned long)s->st_gid),
+        PyLong_FromLongLong((long long)s->st_size),
+    };
+    if (set_items(v, 0, items, 7) < 0) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    if (set_time(v, 7, (long long)s->st_atim.tv_sec, s->st_atim.tv_nsec) ||
+        set_time(v, 8, (long long)s->st_mtim.tv_sec, s->st_mtim.tv_nsec) ||
+        set_time(v, 9, (long long)s->st_ctim.tv_sec, s->st_ctim.tv_nsec)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyObject *tail[] = {
+        PyLong_FromLong((long)s->st_blksize),
+        PyLong_FromLongLong((long long)s->st_blocks),
+        PyLong_FromUnsignedLongLong((unsigned long long)s->st_rdev),
+    };
+    if (set_items(v, 16, tail, 3) < 0) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return v;
+}
+
+static PyObject *
+make_statvfs_result(afc_state *st, const struct statvfs *s)
+{
+    PyObject *v = PyStructSequence_New((PyTypeObject *)st->statvfs_result);
+    if (v == NULL) {
+        return NULL;
+    }
+    unsigned long long vals[] = {
+        s->f_bsize, s->f_frsize, s->f_blocks, s->f_bfree, s->f_bavail,
+        s->f_files, s->f_ffree,  s->f_favail, s->f_flag,  s->f_namemax,
+        s->f_fsid,
+    };
+    for (int i = 0; i < 11; i++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(vals[i]);
+        if (x == NULL) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        PyStructSequence_SetItem(v, i, x);
+    }
+    return v;
+}
+
+static PyObject *
+fs_list(afc_job *j, int as_str)
+{
+    PyObject *lst = PyList_New(0);
+    size_t i = 0;
+    while (lst != NULL && i + 3 <= j->outlen) {
+        size_t n = (unsigned char)j->out[i + 1] |
+                   ((size_t)(unsigned char)j->out[i + 2] << 8);
+        PyObject *nm = fs_name(j->out + i + 3, (Py_ssize_t)n, as_str);
+        if (nm == NULL || PyList_Append(lst, nm) < 0) {
+            Py_XDECREF(nm);
+            Py_CLEAR(lst);
+            break;
+        }
+        Py_DECREF(nm);
+        i += 3 + n;
+    }
+    return lst;
+}
+
+#define AFC_DIR_CAPSULE "aiofiles_c.DIR"
+/* The capsule's context: NULL while the stream is open and idle, CLOSED once
+ * the worker closed it, BUSY while a job reads it (a second job on the same
+ * DIR* would race with the first, which may close it). */
+#define AFC_DIR_CLOSED ((void *)1)
+#define AFC_DIR_BUSY ((void *)2)
+
+/* The capsule owns the directory stream until the worker closes it at the
+ * end of the directory (its context then says "closed"). A busy capsule is
+ * never freed: the job's arguments hold it until the job has settled. */
+static void
+dir_capsule_free(PyObject *cap)
+{
+    DIR *d = PyCapsule_GetPointer(cap, AFC_DIR_CAPSULE);
+    if (d != NULL && PyCapsule_GetContext(cap) == NULL) {
+        closedir(d);
+    }
+}
+
+/* After a scandir batch that gives no result (an error, or nobody left to
+ * take it): the stream is the capsule's, or closed here if it has none. */
+void
+afc_scandir_settle(AsyncOp *op, afc_job *j)
+{
+    PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
+    if (j->dir == NULL) {
+        if (handle != Py_None) {
+            PyCapsule_SetContext(handle, AFC_DIR_CLOSED);  /* worker did */
+        }
+    }
+    else if (handle == Py_None) {
+        closedir((DIR *)j->dir);
+    }
+    else {
+        PyCapsule_SetContext(handle, NULL);  /* idle again */
+    }
+    j->dir = NULL;
+}
+
+static PyObject *
+scandir_result(AsyncOp *op, afc_job *j)
+{
+    PyObject *handle = PyTuple_GET_ITEM(op->arg, 4);
+    PyObject *blob = NULL, *r = NULL;
+    if (j->dir == NULL) {
+        if (handle != Py_None) {
+            /* the worker closed the stream */
+            PyCapsule_SetContext(handle, AFC_DIR_CLOSED);
+        }
+        handle = Py_None;
+        Py_INCREF(handle);
+    }
+    else if (handle != Py_None) {
+        PyCapsule_SetContext(handle, NULL);  /* idle again */
+        Py_INCREF(handle);
+    }
+    else {
+        handle = PyCapsule_New(j->dir, AFC_DIR_CAPSULE, dir_capsule_free);
+        if (handle == NULL) {
+            closedir((DIR *)j->dir);
+            return NULL;
+        }
+    }
+    blob = PyBytes_FromStringAndSize(j->out, (Py_ssize_t)j->outlen);
+    if (blob != NULL) {
+        r = Py_BuildValue("(OOO)", blob, handle,
+                          j->dir == NULL ? Py_True : Py_False);
+    }
+    Py_XDECREF(blob);
+    Py_DECREF(handle);
+    return r;
+}
+
+/* An AFC_FS_OPENAT job's descriptor that no caller will own (the awaiter
+ * is gone, or its loop is): close it here. A directory's close does not
+ * block. res goes back to -1, so this runs at most once. */
+void
+afc_fs_drop_fd(AsyncOp *op)
+{
+    afc_job *j = &op->job;
+    if (j->fsop == AFC_FS_OPENAT && j->err == 0 && j->res >= 0) {
+        close((int)j->res);
+        j->res = -1;
+    }
+}
+
+/* A file-system job came back: build what os would return. */
+void
+afc_fs_done(AsyncOp *op)
+{
+    afc_job *j = &op->job;
+    afc_state *st = op->st;
+    PyObject *fn1 = PyTuple_GET_ITEM(op->arg, 2);
+    PyObject *fn2 = PyTuple_GET_ITEM(op->arg, 3);
+    int as_str = (int)op->n;
+    PyObject *r = NULL;
+    if (j->fsop == AFC_FS_ACCESS) {
+        r = PyBool_FromLong(j->err == 0);
+    }
+    else if (j->err != 0) {
+        if (j->fsop == AFC_FS_SCANDIR) {
+            afc_scandir_settle(op, j);
+        }
+        if ((j->fsop == AFC_FS_LISTDIR || j->fsop == AFC_FS_SCANDIR) &&
+            j->res == 1) {
+            fn1 = Py_None;
+        }
+        if (j->fsop == AFC_FS_COPYFILE) {
+            /* The error is about one of the two files. */
+            fn1 = j->err_which ? fn2 : fn1;
+            fn2 = Py_None;
+        }
+        errno = j->err;
+        PyErr_SetFromErrnoWithFilenameObjects(
+            PyExc_OSError, fn1 == Py_None ? NULL : fn1,
+            fn2 == Py_None ? NULL : fn2);
+    }
+    else {
+        switch (j->fsop) {
+        case AFC_FS_STAT:
+            r = make_stat_result(st, &j->st);
+            break;
+        case AFC_FS_STATVFS:
+            r = make_statvfs_result(st, &j->vfs);
+            break;
+        case AFC_FS_READLINK:
+        case AFC_FS_GETCWD:
+        case AFC_FS_REALPATH:
+            r = fs_name(j->out, (Py_ssize_t)j->outlen, as_str);
+            break;
+        case AFC_FS_LISTDIR:
+            r = fs_list(j, as_str);
+            break;
+        case AFC_FS_SCANDIR:
+            /* (records, handle, at_end): one bytes object per batch, made
+             * into entries as they are iterated; the handle keeps the
+             * directory stream open for the next batch. */
+            r = scandir_result(op, j);
+            break;
+        case AFC_FS_SENDFILE:
+        case AFC_FS_COPYFILE:
+            r = PyLong_FromLongLong(j->res);
+            break;
+        case AFC_FS_OPENAT:
+            if (op->abandoned) {
+                afc_fs_drop_fd(op);
+                Py_INCREF(Py_None);
+                r = Py_None;
+                break;
+            }
+            /* (fd, fstat of it) */
+            r = make_stat_result(st, &j->st);
+            if (r != NULL) {
+                r = Py_BuildValue("(LN)", (long long)j->res, r);
+            }
+            if (r == NULL) {
+                afc_fs_drop_fd(op);
+            }
+            break;
+        default:
+            Py_INCREF(Py_None);
+            r = Py_None;
+        }
+    }
+    free(j->out);
+    j->out = NULL;
+    afc_op_finish(op, r);
+}
+
+/* _cext.fs(op, path, path2, fd, fd2, dir_fd, dir_fd2, flags, mode, off,
+ *          length, filename, filename2, as_str): start a file-system call
+ * in the pool; the awaitable gives what the os function returns. Paths are
+ * bytes (or None); filename/filename2 name them in an OSError. COPYFILE
+ * with an fd takes it: once an awaitable is returned, the fd is closed by
+ * the job (or here, when it could not be submitted). */
+PyObject *
+afc_fs_call(PyObject *module, PyObject *args)
+{
+    afc_state *st = afc_get_state(module);
+    int fsop, fd, fd2, dir_fd, dir_fd2, flags, mode, as_str;
+    long long off;
+    Py_ssize_t length;
+    PyObject *path, *path2, *fn1, *fn2;
+    long long times[4] = {0, -1, 0, -1};
+    PyObject *handle = Py_None;
+    if (!PyArg_ParseTuple(args, "iOOiiiiiiLnOOp|(LLLL)O:fs", &fsop, &path,
+                          &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode,
+                          &off, &length, &fn1, &fn2, &as_str, &times[0],
+                          &times[1], &times[2], &times[3], &handle)) {
+        return NULL;
+    }
+    void *dir = NULL;
+    if (handle != Py_None) {
+        dir = PyCapsule_GetPointer(handle, AFC_DIR_CAPSULE);
+        if (dir == NULL) {
+            return NULL;
+        }
+        void *ctx = PyCapsule_GetContext(handle);
+        if (ctx == AFC_DIR_BUSY) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "scandir: another fetch from this directory "
+                            "stream is in flight");
+            return NULL;
+        }
+        if (ctx != NULL) {
+            PyErr_SetString(PyExc_ValueError, "directory stream is closed");
+            return NULL;
+        }
+    }
+    if (fsop < 0 || fsop >= AFC_FS_COUNT) {
+        PyErr_Format(PyExc_ValueError, "invalid file-system operation %d",
+                     fsop);
+        return NULL;
+    }
+    if ((path != Py_None && !PyBytes_Check(path)) ||
+        (path2 != Py_None && !PyBytes_Check(path2))) {
+        PyErr_SetString(PyExc_TypeError, "fs paths must be bytes or None");
+        return NULL;
+    }
+    /* A worker sees a C string: a NUL inside would cut the path short and
+     * name another file. os refuses such a path with these words. */
+    PyObject *paths[2] = {path, path2};
+    for (int i = 0; i < 2; i++) {
+        if (paths[i] != Py_None &&
+            strlen(PyBytes_AS_STRING(paths[i])) !=
+                (size_t)PyBytes_GET_SIZE(paths[i])) {
+            PyErr_SetString(PyExc_ValueError, "embedded null byte");
+            return NULL;
+        }
+    }
+    AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
+    if (op == NULL) {
+        return NULL;
+    }
+    memset((char *)op + sizeof(PyObject), 0,
+           sizeof(AsyncOp) - sizeof(PyObject));
+    op->st = st;
+    op->kind = K_FS;
+    op->state = S_RUNNING;
+    op->thread = PyThread_get_thread_ident();
+    op->n = as_str;
+    /* The tuple keeps alive what the worker uses: the paths, the stream. */
+    op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);
+    PyObject_GC_Track(op);
+    if (op->arg == NULL) {
+        Py_DECREF(op);
+        return NULL;
+    }
+    afc_job *j = &op->job;
+    j->kind = AFC_JOB_FS;
+    j->fsop = fsop;
+    j->path = path == Py_None ? NULL : PyBytes_AS_STRING(path);
+    j->path2 = path2 == Py_None ? NULL : PyBytes_AS_STRING(path2);
+    j->fd = fd;
+    j->fd2 = fd2;
+    j->dir_fd = dir_fd;
+    j->dir_fd2 = dir_fd2;
+    j->flags = flags;
+    j->mode = mode;
+    j->off = off;
+    j->len = (size_t)length;
+    j->woff = -1;
+    for (int i = 0; i < 4; i++) {
+        j->times[i] = times[i];
+    }
+    j->dir = dir;
+    j->res = -1;  /* OPENAT: no descriptor yet (see afc_fs_drop_fd) */
+    if (dir != NULL) {
+        PyCapsule_SetContext(handle, AFC_DIR_BUSY);
+    }
+    afc_op_submit(op, P_NONE);
+    if (dir != NULL && !op->in_pool) {
+        PyCapsule_SetContext(handle, NULL);  /* not submitted: still idle */
+    }
+    if (fsop == AFC_FS_COPYFILE && fd >= 0 && !op->in_pool) {
+        close(fd);  /* the job would have: the op is returned, failed */
+    }
+    return (PyObject *)op;
+}
+
