@@ -45,20 +45,53 @@ def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
     before doing any I/O: an opener that raises gives us the flags with the
     very exceptions and warnings the stdlib produces.
     """
-    probe = file
     if isinstance(file, int):
-        # Validate the other arguments on a path: an int (bools included)
-        # would open that descriptor for real, and the probe's failure would
-        # close it (closefd=False is valid with a descriptor, so it passes
-        # as True).
-        probe = "fd"
-        closefd = True
+        return _fd_open_flags(mode, buffering, encoding, errors, newline)
     try:
-        io.open(probe, mode, buffering, encoding, errors, newline, closefd,
+        io.open(file, mode, buffering, encoding, errors, newline, closefd,
                 opener=_capture)
     except _Captured as c:
         return c.flags
     raise AssertionError("io.open did not call the opener")  # pragma: no cover
+
+
+def _fd_open_flags(mode: Any, buffering: Any, encoding: Any, errors: Any,
+                   newline: Any) -> int:
+    """The flags io.open computes for a descriptor, its arguments checked.
+
+    The descriptor itself cannot be the probe: io.open would wrap it for
+    real. A path would do, but io.FileIO raises the "open" audit event
+    before it calls the opener, and that event would name the stand-in path.
+    A path with a NUL is refused by io.FileIO before its audit event and
+    after io.open's own checks, so that probe raises io's errors and
+    warnings and no event; the flags are then io.FileIO's for the mode.
+    """
+    try:
+        io.open("\0", mode, buffering, encoding, errors, newline, True,
+                opener=_capture)
+    except ValueError as e:
+        if e.args != ("embedded null byte",):
+            raise
+    else:  # pragma: no cover
+        raise AssertionError("io.open took a path with a NUL")
+    raw = _raw_mode(mode)
+    if "+" in raw:
+        flags = os.O_RDWR
+    elif raw == "r":
+        flags = os.O_RDONLY
+    else:
+        flags = os.O_WRONLY
+    flags |= {"x": os.O_EXCL | os.O_CREAT, "w": os.O_CREAT | os.O_TRUNC,
+              "a": os.O_APPEND | os.O_CREAT, "r": 0}[raw[0]]
+    return flags | getattr(os, "O_CLOEXEC", 0)
+
+
+def _raw_mode(mode: str) -> str:
+    """The mode io.open gives io.FileIO (and its "open" audit event)."""
+    for c in "xwa":
+        if c in mode:
+            return c + "+" if "+" in mode else c
+    return "r+" if "+" in mode else "r"  # 'U' alone (Python < 3.11) reads
 
 
 def _fd_argument(file: int) -> int:
@@ -137,6 +170,9 @@ async def _open_buffered(file: Any, mode: str, buffering: int, flags: int,
                          executor: Executor | None) -> Any:
     if isinstance(file, int):
         name: Any = _fd_argument(file)
+        # io.FileIO's event for a descriptor, raised where it raises it:
+        # after the descriptor's checks, before any use of it.
+        sys.audit("open", file, _raw_mode(mode), flags)
     else:
         name = os.fspath(file)
     readable = "r" in mode or "+" in mode

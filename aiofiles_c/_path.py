@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
+import inspect
 import itertools
 import os
 import pathlib
@@ -450,6 +450,24 @@ class Path:
             stack += [item / d for d in reversed(dirnames)]
 
 
+
+def _document(cls: type) -> None:
+    """A short docstring for each public method that has none: it does
+    what the pathlib method of that name does."""
+    for name, fn in vars(cls).items():
+        if name.startswith("_") or not callable(fn) or fn.__doc__:
+            continue
+        if inspect.iscoroutinefunction(fn):
+            fn.__doc__ = (f"pathlib.Path.{name}, awaited; its system calls "
+                          "run off the loop.")
+        elif inspect.isasyncgenfunction(fn) or name in ("glob", "rglob"):
+            fn.__doc__ = (f"pathlib.Path.{name} as an async iterator; the "
+                          "directories are read off the loop.")
+        else:
+            fn.__doc__ = f"pathlib.PurePath.{name} (no I/O)."
+
+
+_document(Path)
 os.PathLike.register(Path)
 
 __all__ = ["Path"]

@@ -1,5 +1,5 @@
 """rmtree's walk as Python 3.13's shutil does it (aiofiles_c.os.rmtree
-uses it there; earlier Pythons keep the recursive walk in os.py).
+uses it there; earlier Pythons keep the recursive walk in _shutil.py).
 
 What 3.13's shutil changed, and this follows:
 
@@ -28,14 +28,16 @@ from typing import Any
 _EXAMINE, _CLOSE, _RMDIR = "examine", "close", "rmdir"
 
 
-async def rmtree_stack(aos: Any, path: Any, dir_fd: Any, onexc: Any) -> None:
+async def rmtree_stack(aos: Any, sh: Any, path: Any, dir_fd: Any,
+                       onexc: Any) -> None:
     """Remove the tree at ``path`` (relative to ``dir_fd``); ``aos`` is
-    aiofiles_c.os (its calls and the open helper), ``onexc`` the error
+    aiofiles_c.os (its calls), ``sh`` aiofiles_c._shutil (the open and
+    listing helpers), ``onexc`` the error
     handler as shutil calls it."""
     pending: list[tuple[str, Any, Any, Any]] = [(_EXAMINE, dir_fd, path, None)]
     try:
         while pending:
-            await _step(aos, pending, onexc)
+            await _step(aos, sh, pending, onexc)
     finally:
         # Raising out of the walk leaves descriptors on the stack.
         while pending:
@@ -48,7 +50,7 @@ async def rmtree_stack(aos: Any, path: Any, dir_fd: Any, onexc: Any) -> None:
                 onexc(os.close, where, err)
 
 
-async def _step(aos: Any, pending: list[tuple[str, Any, Any, Any]],
+async def _step(aos: Any, sh: Any, pending: list[tuple[str, Any, Any, Any]],
                 onexc: Any) -> None:
     what, dirfd, path, entry = pending.pop()
     name = path if entry is None else entry.name
@@ -68,8 +70,8 @@ async def _step(aos: Any, pending: list[tuple[str, Any, Any, Any]],
         func = os.open
         is_dir = _stat.S_ISDIR(orig_st.st_mode)
         try:
-            fd, st = await aos._rmtree_open(
-                name, dirfd, aos._RMTREE_DIR_FLAGS if is_dir else
+            fd, st = await sh._rmtree_open(
+                name, dirfd, sh._RMTREE_DIR_FLAGS if is_dir else
                 os.O_RDONLY | os.O_NONBLOCK)
         except OSError as err:
             if not (is_dir and err.errno in (errno.ELOOP, errno.ENOTDIR)):
@@ -86,7 +88,7 @@ async def _step(aos: Any, pending: list[tuple[str, Any, Any, Any]],
         finally:
             pending.append((_CLOSE, fd, path, entry))
         func = os.scandir
-        entries = await aos._rmtree_list(fd)
+        entries = await sh._rmtree_list(fd)
         for child in entries:
             fullname = os.path.join(path, child.name)
             try:

@@ -29,9 +29,6 @@ class Lock:
         # [future, loop, thread id, granted]
         self._waiters: collections.deque[list[Any]] = collections.deque()
 
-    def locked(self) -> bool:
-        return self._locked
-
     async def acquire(self) -> bool:
         with self._mu:
             if not self._locked:

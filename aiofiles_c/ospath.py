@@ -1,7 +1,8 @@
 """Async versions of os.path functions, as aiofiles.ospath has them.
 
 Each is the os.path function's own logic, with its system calls (stat,
-lstat, getcwd) done in the native pool.
+lstat, getcwd, realpath) done in the native pool; where realpath(3) cannot
+answer, os.path.realpath runs in the loop's executor.
 """
 from __future__ import annotations
 

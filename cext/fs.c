@@ -386,7 +386,7 @@ static const struct {
     [AFC_FS_UTIME] = {"UTIME", 0},
     [AFC_FS_TRUNCATE] = {"TRUNCATE", 0},
     [AFC_FS_SCANDIR] = {"SCANDIR", 0},    /* a path, fd, or a stream */
-    [AFC_FS_COPYFILE] = {"COPYFILE", NEEDS_PATH | NEEDS_PATH2},
+    [AFC_FS_COPYFILE] = {"COPYFILE", NEEDS_PATH2},  /* path, or fd */
     [AFC_FS_REALPATH] = {"REALPATH", NEEDS_PATH},
     [AFC_FS_OPENAT] = {"OPENAT", NEEDS_PATH},
     [AFC_FS_CLOSE] = {"CLOSE", 0},        /* fd */
@@ -436,7 +436,9 @@ afc_fs_add_constants(PyObject *module)
  *          handle=None): start a file-system call in the pool; the
  * awaitable gives what the os function returns. Paths are bytes (or None);
  * filename/filename2 name them in an OSError; times are utime's (seconds,
- * nanoseconds; nanoseconds < 0: now); handle is a scandir stream. */
+ * nanoseconds; nanoseconds < 0: now); handle is a scandir stream.
+ * COPYFILE with an fd takes it: once an awaitable is returned, the fd is
+ * closed by the job (or here, when it could not be submitted). */
 PyObject *
 afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
 {
@@ -574,6 +576,9 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     afc_op_submit(op, P_NONE);
     if (dir != NULL && !op->in_pool) {
         PyCapsule_SetContext(handle, NULL);  /* not submitted: still idle */
+    }
+    if (fsop == AFC_FS_COPYFILE && fd >= 0 && !op->in_pool) {
+        close(fd);  /* the job would have: the op is returned, failed */
     }
     return (PyObject *)op;
 }

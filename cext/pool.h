@@ -80,9 +80,10 @@ enum afc_fs_op {
     AFC_FS_SCANDIR,    /* up to len entries of path or fd (dir: the stream
                           from the batch before) with lstat (and, for
                           symlinks, stat) of each -> out records */
-    AFC_FS_COPYFILE,   /* copy path to path2: copy_file_range, sendfile,
-                          then read/write; res = bytes copied, err_which =
-                          0 source, 1 destination */
+    AFC_FS_COPYFILE,   /* copy path (or fd, which the job closes) to
+                          path2: copy_file_range, sendfile, then
+                          read/write; res = bytes copied, err_which = 0
+                          source, 1 destination */
     AFC_FS_REALPATH,   /* realpath(path) -> out */
     /* rmtree's fd-based walk */
     AFC_FS_OPENAT,     /* res = openat(dir_fd, path, flags | O_CLOEXEC),

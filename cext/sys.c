@@ -294,22 +294,26 @@ get_cwd(afc_job *job)
 }
 
 /* Copy one file into another in the kernel: copy_file_range, falling back
- * to sendfile, then to read/write through a buffer of the job's own. */
+ * to sendfile, then to read/write through a buffer of the job's own. The
+ * source is job->fd when the caller opened it (the job then owns and
+ * closes it), else path. */
 static int
 copy_file(afc_job *job)
 {
-    int in, r;
-    AFC_RETRY(in, open(job->path, O_RDONLY | O_CLOEXEC));
+    int in = job->fd, r;
     if (in < 0) {
-        job->err_which = 0;
-        return errno;
-    }
-    struct stat st;
-    AFC_RETRY(r, fstat(in, &st));
-    if (r == 0 && S_ISDIR(st.st_mode)) {
-        close(in);
-        job->err_which = 0;
-        return EISDIR;
+        AFC_RETRY(in, open(job->path, O_RDONLY | O_CLOEXEC));
+        if (in < 0) {
+            job->err_which = 0;
+            return errno;
+        }
+        struct stat st;
+        AFC_RETRY(r, fstat(in, &st));
+        if (r == 0 && S_ISDIR(st.st_mode)) {
+            close(in);
+            job->err_which = 0;
+            return EISDIR;
+        }
     }
     int out;
     AFC_RETRY(out, open(job->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -798,8 +802,10 @@ afc_job_probe_slow(const afc_job *job)
     }
     else if (job->kind == AFC_JOB_FS && (job->fsop == AFC_FS_COPYFILE ||
                                          job->fsop == AFC_FS_READFILE)) {
-        /* copy_file and read_bytes open the source by path too */
-        AFC_RETRY(r, stat(job->path, &st));
+        /* the source: a copy's may be open already; else copy_file and
+         * read_bytes open it by path */
+        AFC_RETRY(r, job->fd >= 0 ? fstat(job->fd, &st)
+                                  : stat(job->path, &st));
     }
     else if (job->kind == AFC_JOB_FS && job->fsop == AFC_FS_SENDFILE) {
         /* a socket or pipe to send to can block for as long as its

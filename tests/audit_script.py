@@ -250,16 +250,30 @@ def cases():
         lambda: aos.rmtree(P("d")), fds=True)
     add("rmtree onerror", lambda: shutil.rmtree("f", onerror=_ignore),
         lambda: aos.rmtree("f", onerror=_ignore), fds=True)
-    # Known differences (test_audit.py says which, and why)
-    add("copyfile missing source", lambda: shutil.copyfile("nope", "c"),
-        lambda: aos.copyfile("nope", "c"))
-    add("open fd", lambda: io.open(ffd(), "rb", closefd=False).close(),
-        impl_open_fd)
+    # copyfile raises the destination's "open" event only once the source
+    # is open, as shutil does
+    for a, b in [("nope", "c"), ("d", "c"), ("f", "nodir/c"), ("f", "d"),
+                 ("f", "nope/"), (P("f"), P("c")), (b"f", b"c")]:
+        what = {"nope": "missing source", "d": "directory source"}.get(a, "")
+        what = what or {"nodir/c": "missing destination directory",
+                        "d": "destination is a directory",
+                        "nope/": "destination trailing slash"}.get(b, "")
+        add(f"copyfile {what or repr((a, b))}",
+            lambda a=a, b=b: shutil.copyfile(a, b),
+            lambda a=a, b=b: aos.copyfile(a, b))
+    # a descriptor: io.FileIO's event names it
+    for args, kw in [(("rb",), {"closefd": False}), (("wb",), {}),
+                     (("r",), {"encoding": "utf-8"}), (("ab+",), {}),
+                     (("r+b",), {"buffering": 0}), (("xb",), {}),
+                     (("w+",), {"closefd": False})]:
+        add(f"open fd{args!r}{kw!r}",
+            lambda args=args, kw=kw: io.open(ffd(), *args, **kw).close(),
+            lambda args=args, kw=kw: impl_open_fd(*args, **kw))
     return c
 
 
-async def impl_open_fd():
-    async with aiofiles_c.open(ffd(), "rb", closefd=False):
+async def impl_open_fd(*args, **kw):
+    async with aiofiles_c.open(ffd(), *args, **kw):
         pass
 
 

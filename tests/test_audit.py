@@ -20,16 +20,8 @@ pytestmark = pytest.mark.skipif(
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Where aiofiles_c's events differ, and why.
-KNOWN = {
-    # shutil raises the destination's "open" event only after the source
-    # opened; aiofiles_c opens both in one pool job, so it raises both
-    # events before submitting it.
-    "copyfile missing source": "destination event raised up front",
-    # open() checks its arguments with io.open on a stand-in path for a
-    # descriptor, and io's event names the stand-in ("fd"), not the fd.
-    "open fd": "event names the stand-in 'fd' instead of the descriptor",
-}
+# Where aiofiles_c's events differ, and why (none at present).
+KNOWN: dict = {}
 
 
 def _case_names():

@@ -26,11 +26,16 @@ _BUFFERED_ASYNC = ("close", "flush", "isatty", "read", "read1", "readinto",
 _FILEIO_ASYNC = ("close", "flush", "isatty", "read", "readall", "readinto",
                  "readline", "readlines", "seek", "seekable", "tell",
                  "truncate", "writable", "write", "writelines")
+# Read on the loop thread, from the file itself.
+_BUFFERED_DIRECT = ("detach", "fileno", "readable")
+_BUFFERED_PROPERTIES = ("closed", "raw", "name", "mode")
+_FILEIO_DIRECT = ("fileno", "readable")
+_FILEIO_PROPERTIES = ("closed", "name", "mode")
 
 
 @delegate_to_executor(*_BUFFERED_ASYNC)
-@proxy_method_directly("detach", "fileno", "readable")
-@proxy_property_directly("closed", "raw", "name", "mode")
+@proxy_method_directly(*_BUFFERED_DIRECT)
+@proxy_property_directly(*_BUFFERED_PROPERTIES)
 class AsyncBufferedIOBase(AsyncBase):
     """The async version of io.BufferedWriter and BufferedIOBase."""
 
@@ -41,15 +46,15 @@ class AsyncBufferedReader(AsyncBufferedIOBase):
 
 
 @delegate_to_executor(*_FILEIO_ASYNC)
-@proxy_method_directly("fileno", "readable")
-@proxy_property_directly("closed", "name", "mode")
+@proxy_method_directly(*_FILEIO_DIRECT)
+@proxy_property_directly(*_FILEIO_PROPERTIES)
 class AsyncFileIO(AsyncBase):
     """The async version of io.FileIO."""
 
 
 @delegate_to_executor(*_BUFFERED_ASYNC)
-@proxy_method_directly("detach", "fileno", "readable")
-@proxy_property_directly("closed", "raw", "name", "mode")
+@proxy_method_directly(*_BUFFERED_DIRECT)
+@proxy_property_directly(*_BUFFERED_PROPERTIES)
 class AsyncIndirectBufferedIOBase(AsyncIndirectBase):
     """The indirect version of AsyncBufferedIOBase (the stdio objects)."""
 
@@ -60,8 +65,8 @@ class AsyncIndirectBufferedReader(AsyncIndirectBufferedIOBase):
 
 
 @delegate_to_executor(*_FILEIO_ASYNC)
-@proxy_method_directly("fileno", "readable")
-@proxy_property_directly("closed", "name", "mode")
+@proxy_method_directly(*_FILEIO_DIRECT)
+@proxy_property_directly(*_FILEIO_PROPERTIES)
 class AsyncIndirectFileIO(AsyncIndirectBase):
     """The indirect version of AsyncFileIO."""
 

@@ -12,13 +12,19 @@ from .utils import (delegate_to_executor, proxy_method_directly,
 
 __all__ = ["AsyncTextIOWrapper", "AsyncTextIndirectIOWrapper"]
 
+# What both wrappers have: methods run in the executor, methods and
+# properties of the file read on the loop thread.
+_ASYNC = ("close", "flush", "isatty", "read", "readable", "readline",
+          "readlines", "seek", "seekable", "tell", "truncate", "write",
+          "writable", "writelines")
+_DIRECT = ("detach", "fileno")
+_PROPERTIES = ("buffer", "closed", "encoding", "errors", "line_buffering",
+               "newlines", "name", "mode")
 
-@delegate_to_executor("close", "flush", "isatty", "read", "readable",
-                      "readline", "readlines", "seek", "seekable", "tell",
-                      "truncate", "write", "writable", "writelines")
-@proxy_method_directly("detach", "fileno")
-@proxy_property_directly("buffer", "closed", "encoding", "errors",
-                         "line_buffering", "newlines", "name", "mode")
+
+@delegate_to_executor(*_ASYNC)
+@proxy_method_directly(*_DIRECT)
+@proxy_property_directly(*_PROPERTIES)
 class AsyncTextIOWrapper(AsyncBase):
     """The async version of io.TextIOWrapper: a text file object opened
     elsewhere, its calls run in the loop's executor (what wrap() gives).
@@ -35,11 +41,8 @@ if NATIVE:
         lambda self: self)
 
 
-@delegate_to_executor("close", "flush", "isatty", "read", "readable",
-                      "readline", "readlines", "seek", "seekable", "tell",
-                      "truncate", "write", "writable", "writelines")
-@proxy_method_directly("detach", "fileno")
-@proxy_property_directly("buffer", "closed", "encoding", "errors",
-                         "line_buffering", "newlines", "name", "mode")
+@delegate_to_executor(*_ASYNC)
+@proxy_method_directly(*_DIRECT)
+@proxy_property_directly(*_PROPERTIES)
 class AsyncTextIndirectIOWrapper(AsyncIndirectBase):
     """The indirect version of AsyncTextIOWrapper (the stdio objects)."""

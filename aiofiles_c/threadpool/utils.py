@@ -8,45 +8,36 @@ from typing import Any, Callable, TypeVar
 _C = TypeVar("_C", bound=type)
 
 
-def delegate_to_executor(*attrs: str) -> Callable[[_C], _C]:
-    """Add async methods that run the file's method in the executor."""
+def _adding(make: Callable[[str], Any],
+            attrs: tuple[str, ...]) -> Callable[[_C], _C]:
+    """A class decorator setting each of attrs to make(attr)."""
     def cls_builder(cls: _C) -> _C:
         for attr_name in attrs:
-            setattr(cls, attr_name, _make_delegate_method(attr_name))
+            setattr(cls, attr_name, make(attr_name))
         return cls
 
     return cls_builder
+
+
+def delegate_to_executor(*attrs: str) -> Callable[[_C], _C]:
+    """Add async methods that run the file's method in the executor."""
+    return _adding(_make_delegate_method, attrs)
 
 
 def proxy_method_directly(*attrs: str) -> Callable[[_C], _C]:
     """Add plain methods that call the file's method on the loop thread."""
-    def cls_builder(cls: _C) -> _C:
-        for attr_name in attrs:
-            setattr(cls, attr_name, _make_proxy_method(attr_name))
-        return cls
-
-    return cls_builder
+    return _adding(_make_proxy_method, attrs)
 
 
 def proxy_property_directly(*attrs: str) -> Callable[[_C], _C]:
     """Add read-only properties that read the file's attribute."""
-    def cls_builder(cls: _C) -> _C:
-        for attr_name in attrs:
-            setattr(cls, attr_name, _make_proxy_property(attr_name))
-        return cls
-
-    return cls_builder
+    return _adding(_make_proxy_property, attrs)
 
 
 def cond_delegate_to_executor(*attrs: str) -> Callable[[_C], _C]:
     """Add async methods that run in the executor once a spooled file has
     rolled over to disk, and in memory on the loop thread before."""
-    def cls_builder(cls: _C) -> _C:
-        for attr_name in attrs:
-            setattr(cls, attr_name, _make_cond_delegate_method(attr_name))
-        return cls
-
-    return cls_builder
+    return _adding(_make_cond_delegate_method, attrs)
 
 
 # Calls on one wrapped file run one at a time, in call order, even when
@@ -128,6 +119,7 @@ def _make_delegate_method(attr_name: str) -> Callable[..., Any]:
                                  *args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = f"The file's {attr_name}(), run in the executor."
     return method
 
 
@@ -136,6 +128,7 @@ def _make_proxy_method(attr_name: str) -> Callable[..., Any]:
         return getattr(self._file, attr_name)(*args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = f"The file's {attr_name}(), called on the loop thread."
     return method
 
 
@@ -143,7 +136,7 @@ def _make_proxy_property(attr_name: str) -> property:
     def proxy_property(self: Any) -> Any:
         return getattr(self._file, attr_name)
 
-    return property(proxy_property)
+    return property(proxy_property, doc=f"The file's {attr_name}.")
 
 
 def _make_cond_delegate_method(attr_name: str) -> Callable[..., Any]:
@@ -154,4 +147,6 @@ def _make_cond_delegate_method(attr_name: str) -> Callable[..., Any]:
         return getattr(self._file, attr_name)(*args, **kwargs)
 
     method.__name__ = attr_name
+    method.__doc__ = (f"The file's {attr_name}(): in the executor once "
+                      "rolled over to disk, in memory before.")
     return method

@@ -1,0 +1,164 @@
+"""copyfile opens the source in a job of its own and hands the descriptor
+to the copy job (so that the destination's "open" audit event comes only
+once the source is open, as shutil raises it): whatever happens after the
+source is open, that descriptor is closed exactly once."""
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import aiofiles_c
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+async def _fds_warm(impl, path):
+    """The open descriptors once this loop has made its own (the native
+    completion queue's eventfd, made by the loop's first call)."""
+    await impl.os.stat(path)
+    return _fds()
+
+
+def _in_flight():
+    """This loop's jobs still in the native pool (none on the pure-Python
+    backend, whose executor calls end with the awaiting task's)."""
+    if aiofiles_c.backend == "python":
+        return 0
+    from aiofiles_c import _loop
+    return _loop.completion_for(asyncio.get_running_loop())._inflight
+
+
+async def _settled(before, timeout=10.0):
+    """The open descriptors, once the pool has given back what it took
+    (a cancelled copy finishes in its worker and closes there; an open
+    still in flight brings a descriptor back, which the drain closes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (not _fds() <= before or _in_flight()) and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    return _fds()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_bytes(b"data" * 1000)
+    (tmp_path / "big").write_bytes(os.urandom(8 << 20))
+    return tmp_path
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+@pytest.mark.asyncio
+@pytest.mark.parametrize("src,dst", [
+    ("f", "c"), ("missing", "c"), ("d", "c"), ("f", "nodir/c"), ("f", "d"),
+    ("f", "nope/"),
+])
+async def test_copyfile_leaves_no_descriptor(impl, tree, src, dst):
+    a, b = str(tree / src), str(tree / dst)
+    try:
+        expected = shutil.copyfile(a, b)
+    except OSError as e:
+        expected = type(e)
+        if os.path.isfile(b):
+            os.unlink(b)
+    before = await _fds_warm(impl, tree)
+    try:
+        got = await impl.os.copyfile(a, b)
+    except OSError as e:
+        got = type(e)
+    assert got == expected
+    assert await _settled(before) <= before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+@pytest.mark.asyncio
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
+async def test_cancelled_copyfile_leaves_no_descriptor(impl, tree, turns):
+    before = await _fds_warm(impl, tree)
+    task = asyncio.ensure_future(
+        impl.os.copyfile(tree / "big", tree / "copy"))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    assert await _settled(before) <= before
+
+
+@pytest.mark.native
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+@pytest.mark.asyncio
+async def test_copy_job_not_submitted_closes_the_source(impl, tree,
+                                                        monkeypatch):
+    """The copy job cannot be submitted (the source already open): the
+    call fails as the submission did, and the source descriptor is closed
+    at once."""
+    import errno
+
+    from aiofiles_c import _cext, _fs, _shutil
+
+    def failing_copy(op, *args, **kwargs):
+        if op == _fs.COPYFILE:
+            _cext._fail_submits(1, errno.EAGAIN)
+        return _fs.call(op, *args, **kwargs)
+
+    monkeypatch.setattr(_shutil, "call", failing_copy)
+    before = await _fds_warm(impl, tree)
+    with pytest.raises(BlockingIOError):
+        await impl.os.copyfile(tree / "f", tree / "c")
+    assert _fds() <= before
+    assert not (tree / "c").exists()
+
+
+BLOCKED = textwrap.dedent("""
+    import asyncio, os, sys, tempfile
+    import aiofiles_c.os as aos
+
+    class Blocked(Exception):
+        pass
+
+    def hook(event, args):
+        if event == "open" and args[0] == "dst":
+            raise Blocked(event)
+
+    async def main():
+        os.chdir(tempfile.mkdtemp())
+        with open("src", "wb") as fh:
+            fh.write(b"x" * 100)
+        sys.addaudithook(hook)
+        await aos.stat("src")  # the loop's own descriptor, made first
+        before = set(os.listdir("/proc/self/fd"))
+        try:
+            await aos.copyfile("src", "dst")
+        except Blocked:
+            print("blocked")
+        after = set(os.listdir("/proc/self/fd"))
+        print(sorted(after - before), os.path.exists("dst"))
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.native
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+def test_hook_refusing_the_destination_closes_the_source():
+    """A hook that refuses the destination's event stops the copy with the
+    source already open: that descriptor is closed, nothing is created."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                  if p])
+    proc = subprocess.run([sys.executable, "-c", BLOCKED], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["blocked", "[] False"]
