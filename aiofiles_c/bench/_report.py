@@ -98,7 +98,7 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
     header = ["scenario", "stdlib"] + peers
     lines += ["", "| " + " | ".join(header) + " |",
               "|---|" + "--:|" * (len(header) - 1)]
-    scaled: list[str] = []
+    scaled: list[str] = []  # per scenario: who ran how much of it
     errors: list[str] = []
     for sc in scenarios:
         row = results[sc.name]
@@ -106,6 +106,7 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
         cells = [f"`{sc.name}`",
                  DASH if base is None or base_late is None
                  else f"{fmt_time(base)} ({fmt_ms(base_late)})"]
+        parts: list[str] = []
         for peer in peers:
             cell = row.get(peer)
             ratio = cell.ratio() if cell else None
@@ -119,10 +120,12 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
                 mark = ""
                 if cell.n is not None and cell.n < cell.units:
                     mark = "*"
-                    scaled.append(f"`{sc.name}` {peer}: {cell.n:,} of "
-                                  f"{cell.units:,}")
+                    parts.append(f"{peer} {cell.n:,}")
                 cells.append(f"{fmt_ratio(ratio)}{mark} ({fmt_ms(late)})")
         lines.append("| " + " | ".join(cells) + " |")
+        if parts:
+            scaled.append(f"`{sc.name}` {', '.join(parts)} of "
+                          f"{sc.units:,}")
     lines += [
         "",
         "Each peer's cell: its median time over the rounds divided by the "
@@ -136,9 +139,10 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
         f"{DASH}: the peer has no such call.",
     ]
     if scaled:
-        lines += ["", "\\* The peer ran part of the workload per round (it "
-                  "would have taken more than 10 times stdlib's time) and "
-                  "its time is scaled up to the full workload: "
+        lines += ["", "\\* The peer ran part of the workload per round (the "
+                  "whole would have taken over 10 times stdlib's time) and "
+                  "its time is scaled up to the whole; its lateness is that "
+                  "of the shorter run. Units run: "
                   + "; ".join(scaled) + "."]
     if errors:
         lines += ["", "Errors (the traceback is in the log): "
@@ -150,6 +154,7 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
     return "\n".join(lines) + "\n"
 
 
+LATE_BASE = 0.02  # ms: where the lateness bars start on the log axis
 COLOURS = {"stdlib": "#7f7f7f", "aiofiles_c": "#d62728", "aiofiles": "#1f77b4",
            "anyio": "#2ca02c", "ayafileio": "#ff7f0e", "aiofile": "#9467bd",
            "turbofile": "#8c564b"}
@@ -179,8 +184,9 @@ def plot(path: Path, scenarios: list[Any], peers: list[str],
     late_series = ["stdlib"] + peers
     group = max(len(late_series), 1)
     height = 0.8 / group
+    inches = 1.8 + 0.14 * group * len(names)
     fig, (ax_ratio, ax_late) = plt.subplots(
-        1, 2, sharey=True, figsize=(13, 1.2 + 0.55 * group * len(names) / 3),
+        1, 2, sharey=True, figsize=(13, inches),
         gridspec_kw={"width_ratios": [3, 2]})
     rows = range(len(names))
     for k, peer in enumerate(late_series):
@@ -197,9 +203,12 @@ def plot(path: Path, scenarios: list[Any], peers: list[str],
                 if ratio is not None:
                     ys.append(y)
                     ratios.append(ratio)
+                elif cell is not None and cell.status == "unsupported":
+                    ax_ratio.text(1.03, y, DASH, va="center", fontsize=7,
+                                  color=COLOURS.get(peer))
             if late is not None:
                 late_ys.append(y)
-                lates.append(max(late * 1e3, 0.01))
+                lates.append(max(late * 1e3, LATE_BASE))
         colour = COLOURS.get(peer)
         if ratios:
             ax_ratio.barh(ys, [r - 1 for r in ratios], left=1, height=height,
@@ -209,7 +218,7 @@ def plot(path: Path, scenarios: list[Any], peers: list[str],
                               fmt_ratio(r), va="center", fontsize=6,
                               ha="left" if r >= 1 else "right")
         if lates:
-            ax_late.barh(late_ys, [v - 0.01 for v in lates], left=0.01,
+            ax_late.barh(late_ys, [v - LATE_BASE for v in lates], left=LATE_BASE,
                          height=height, color=colour, label=peer)
     ax_ratio.set_xscale("log")
     ax_ratio.axvline(1, color="black", linewidth=0.8)
@@ -222,10 +231,15 @@ def plot(path: Path, scenarios: list[Any], peers: list[str],
     ax_ratio.margins(x=0.15)
     ax_late.set_xscale("log")
     ax_late.axvline(1, color="black", linewidth=0.8, linestyle=":")
+    ax_late.set_xlim(left=LATE_BASE)
     ax_late.set_xlabel("worst loop lateness, ms (log)")
     ax_late.grid(axis="x", which="both", alpha=0.3)
-    ax_late.legend(loc="lower right", fontsize=7)
-    fig.suptitle(title(busy, cpus))
-    fig.tight_layout()
+    handles, labels = ax_late.get_legend_handles_labels()
+    # Title and legend take a fixed 0.8 inch at the top.
+    fig.suptitle(title(busy, cpus), y=1 - 0.1 / inches, va="top")
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels),
+               bbox_to_anchor=(0.5, 1 - 0.4 / inches), frameon=False,
+               fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / inches))
     fig.savefig(path)
     plt.close(fig)
