@@ -97,6 +97,8 @@ class AiofilesAPI(Peer):
     """aiofiles' API: aiofiles_c, and aiofiles itself."""
 
     module: ClassVar[str]
+    # aiofiles' own way to run a call it lacks (copyfile, pread): wrap().
+    wrap_missing: ClassVar[bool] = False
 
     def load(self) -> None:
         self.mod = importlib.import_module(self.module)
@@ -113,8 +115,9 @@ class AiofilesAPI(Peer):
                 return sum(1 for e in entries if not e.is_dir())
 
         self.scandir_files = scandir_files
-        # aiofiles has no copyfile: its way to run one is wrap().
-        self.copyfile = getattr(osm, "copyfile", None) or osm.wrap(shutil.copyfile)
+        self.copyfile = getattr(osm, "copyfile", None)
+        if self.copyfile is None and self.wrap_missing:
+            self.copyfile = osm.wrap(shutil.copyfile)
         self.read_bytes = getattr(self.mod, "read_bytes", None)
         self._pread = osm.wrap(os.pread)
 
@@ -126,6 +129,8 @@ class AiofilesAPI(Peer):
         native: Optional[ReadAtFn] = getattr(f, "read_at", None)
         if native is not None:
             return native
+        if not self.wrap_missing:
+            raise Unsupported  # aiofiles_c's pure-Python backend
         # aiofiles has no positional read: os.pread through wrap().
         pread, fd = self._pread, f.fileno()
 
@@ -155,6 +160,7 @@ class Aiofiles(AiofilesAPI):
     module = "aiofiles"
     distributions = ("aiofiles",)
     positional = True
+    wrap_missing = True
     calls = ("`aiofiles.open`, `aiofiles.os.stat/listdir/scandir`; no "
              "copyfile or positional read: `aiofiles.os.wrap(shutil.copyfile)`"
              " and `wrap(os.pread)`; no `read_bytes`")
