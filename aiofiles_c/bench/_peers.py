@@ -277,9 +277,9 @@ class Turbofile(Peer):
     name = "turbofile"
     distributions = ("turbofile",)
     min_python = (3, 12)
-    calls = ("`turbofile.open`, `turbofile.read_bytes`; the `os`-style "
-             "calls, copyfile and `f.read_at` where the installed version "
-             "has them")
+    calls = ("`turbofile.open`, `turbofile.read_bytes`, `f.read_at`; no "
+             "stat, listdir, scandir or copyfile (0.1.5; a later version's "
+             "`turbofile.os` and `copyfile` would be used)")
 
     def load(self) -> None:
         mod: ModuleType = importlib.import_module("turbofile")
