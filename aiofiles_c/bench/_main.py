@@ -351,11 +351,17 @@ def main(argv: Optional[list[str]] = None) -> None:
     meta: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(
             timespec="seconds"),
-        "machine": f"{platform.platform()}, {cpus} CPUs, load average "
-                   f"{load} before the run",
+        "machine": f"{platform.platform()}, {cpus} CPUs; load average "
+                   f"{_fmt_load(load)} before the run, "
+                   f"{_fmt_load(_loadavg())} after it",
         "Python": f"{platform.python_version()}, {args.loop} loop",
         "columns": "; ".join(versions[p] for p in peers) or "none",
     }
+    others = _other_load(load, args.busy)
+    if others:
+        meta["note"] = (f"other work was running (a 1-minute load average "
+                        f"of {others:.1f} besides the benchmark's own): "
+                        "the figures are only indicative")
     if skipped:
         meta["no column"] = "; ".join(f"{p} ({why})"
                                       for p, why in skipped.items())
@@ -381,8 +387,24 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(f"plot written to {args.plot}", file=sys.stderr)
 
 
-def _loadavg() -> str:
+def _loadavg() -> Optional[tuple[float, float, float]]:
     try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+        return os.getloadavg()
     except OSError:
-        return "?"
+        return None
+
+
+def _fmt_load(load: Optional[tuple[float, float, float]]) -> str:
+    return "?" if load is None else " ".join(f"{x:.2f}" for x in load)
+
+
+def _other_load(before: Optional[tuple[float, float, float]],
+                busy: int) -> Optional[float]:
+    """The load other programs put on the machine, if it is over half a
+    CPU: the 1-minute load average before the run, or after it less the
+    benchmark's own (one process measuring, plus the busy loops)."""
+    after = _loadavg()
+    if before is None or after is None:
+        return None
+    others = max(before[0], after[0] - 1 - busy)
+    return others if others > 0.5 else None
