@@ -159,8 +159,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
                              "the tool, not a measurement")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="run N busy-loop processes beside the benchmark "
-                             "for its whole run (contended figures; two per "
-                             "CPU is a loaded server)")
+                             "while it measures, from after the data is made "
+                             "to the end (contended figures; two per CPU is "
+                             "a loaded server)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"],
                         default="asyncio", help="event loop (default asyncio)")
     parser.add_argument("--plot", type=Path, metavar="FILE",
@@ -231,7 +232,7 @@ def _availability(peer: str) -> Optional[str]:
 def run(args: argparse.Namespace, root: Path) -> tuple[
         list[Scenario], list[str], Results, dict[str, str], dict[str, str],
         dict[str, str]]:
-    """Prepare the data, start the workers, run the interleaved rounds."""
+    """Prepare the data, then measure (with the busy loops going)."""
     sizes = QUICK_SIZES if args.quick else Sizes()
     scenarios = [SCENARIOS[name](root, sizes) for name in args.only]
     print(f"setting up in {root} ...", file=sys.stderr, flush=True)
@@ -240,6 +241,16 @@ def run(args: argparse.Namespace, root: Path) -> tuple[
     for sc in scenarios:
         sc.setup()  # describe() needs it
     os.sync()  # no writeback of the fresh data during the timed runs
+    # The busy loops start once the data is made, before the workers.
+    with BusyLoops(args.busy):
+        return _measure(args, root, scenarios)
+
+
+def _measure(args: argparse.Namespace, root: Path,
+             scenarios: list[Scenario]) -> tuple[
+        list[Scenario], list[str], Results, dict[str, str], dict[str, str],
+        dict[str, str]]:
+    """Start a worker per peer and run the interleaved rounds."""
     skipped = {}
     for peer in args.peers:
         why = _availability(peer)
@@ -337,8 +348,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         args.dir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="aiofiles_c-bench-", dir=args.dir))
     try:
-        with BusyLoops(args.busy):
-            scenarios, peers, results, versions, calls, skipped = run(args, root)
+        scenarios, peers, results, versions, calls, skipped = run(args, root)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None

@@ -38,7 +38,7 @@ class Peer:
     calls: ClassVar[str]
 
     # The library under test always runs the whole workload; a peer far
-    # slower than stdlib may run a part (see _worker.SLOW_BUDGET).
+    # slower than stdlib may run a part (see _worker.SLOW_FACTOR).
     full_workload = False
     sync_seek = False  # seek() is a plain method, not awaited
     stat: Optional[StatFn] = None

@@ -140,7 +140,8 @@ def markdown(scenarios: list[Any], peers: list[str], results: Results,
     ]
     if scaled:
         lines += ["", "\\* The peer ran part of the workload per round (the "
-                  "whole would have taken over 10 times stdlib's time) and "
+                  "whole would have taken over half a second, or over a "
+                  "quarter second and 10 times stdlib's time) and "
                   "its time is scaled up to the whole; its lateness is that "
                   "of the shorter run. Units run: "
                   + "; ".join(scaled) + "."]

@@ -10,7 +10,7 @@ Commands and answers:
 
 - ``{"cmd": "probe", "scenario": S}``: a warm-up run of each side; for a
   peer far slower than stdlib, the part of the workload it runs per round
-  (see ``SLOW_BUDGET``). Answer ``{"n": units run, "units": full units}``,
+  (see ``SLOW_FACTOR``). Answer ``{"n": units run, "units": full units}``,
   ``{"unsupported": true}`` or ``{"error": text}``.
 - ``{"cmd": "round", "scenario": S, "round": R}``: one stdlib run and one
   peer run (which goes first alternates with R). Answer
@@ -32,13 +32,15 @@ from ._peers import PEERS, Peer, Unsupported
 from ._runner import Runner
 from ._scenarios import QUICK_SIZES, SCENARIOS, Scenario, Sizes, measure
 
-# A peer whose full workload would take longer than the larger of these
+# A peer whose full workload would take longer than SLOW_FACTOR times this
+# process's stdlib run (but at least SLOW_FLOOR, at most SLOW_CAP seconds)
 # runs only a part of it per round, and its time is scaled up (the table
-# marks the cell): a peer 100 times slower than stdlib is not made more
-# so by running it longer, and the full run of every peer stays a few
-# minutes.
-SLOW_BUDGET = 0.25  # seconds
-SLOW_FACTOR = 10  # times this process's stdlib run
+# marks the cell): a peer 100 times slower than stdlib is not made more so
+# by running it longer, and the whole benchmark stays a few minutes, with
+# --busy too.
+SLOW_FACTOR = 10
+SLOW_FLOOR = 0.25  # seconds
+SLOW_CAP = 0.5  # seconds
 PROBE_PART = 20  # the probe runs 1/PROBE_PART of the units
 
 
@@ -69,7 +71,7 @@ class Worker:
         if n > 1 and not self.peer.full_workload:
             part = max(1, n // PROBE_PART)
             took, _ = await measure(sc, self.peer, part)
-            budget = max(SLOW_BUDGET, SLOW_FACTOR * stdlib_s)
+            budget = min(max(SLOW_FLOOR, SLOW_FACTOR * stdlib_s), SLOW_CAP)
             estimate = took * n / part
             if estimate > budget:
                 n = max(part, int(n * budget / estimate))
