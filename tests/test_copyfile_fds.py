@@ -22,8 +22,10 @@ def _fds():
 
 async def _fds_warm(impl, path):
     """The open descriptors once this loop has made its own (the native
-    completion queue's eventfd, made by the loop's first call)."""
-    await impl.os.stat(path)
+    completion queue's eventfd, made by the loop's first pool call: a
+    listing, since a cached path's stat may be answered on the loop
+    thread)."""
+    await impl.os.listdir(path)
     return _fds()
 
 
