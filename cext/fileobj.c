@@ -62,13 +62,7 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static PyObject *
 op_error(AsyncFile *f)
 {
-    AsyncOp *op = afc_op_new(f, K_TELL, afc_op_run_inner);
-    if (op == NULL) {
-        return NULL;
-    }
-    op->state = S_RUNNING;
-    afc_op_finish(op, NULL);
-    return (PyObject *)op;
+    return afc_op_error(f->st);
 }
 
 static PyObject *

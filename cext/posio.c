@@ -252,7 +252,7 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
         if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
             return NULL;
         }
-        return afc_done_new(PyType_GetModuleState(Py_TYPE(self)), bytes);
+        return afc_op_done(PyType_GetModuleState(Py_TYPE(self)), bytes);
     }
     if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
         afc_pos_inline_fd(self, 1);
