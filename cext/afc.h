@@ -94,6 +94,12 @@ enum afc_arg_kind {
     AFC_ARG_GID,
 };
 int afc_int_arg(PyObject *obj, int kind, int64_t *out);
+/* A method's positional integers: min to max of them (io's TypeError when
+ * the count is off), args[i] converted as kinds[i] says into out[i]; an
+ * absent one leaves out[i] as it was. */
+int afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                 Py_ssize_t min, Py_ssize_t max, const int *kinds,
+                 int64_t *out);
 PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
                          Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */

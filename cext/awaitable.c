@@ -244,7 +244,8 @@ afc_op_submit(AsyncOp *op, int phase)
                        "closed");
     }
     if (op->job.work == NULL || op->job.done == NULL) {
-        return afc_op_fail(op, PyExc_SystemError, "a job without work or done");
+        return afc_op_fail(op, PyExc_SystemError,
+                           "a job without work or done");
     }
     op->phase = phase;
     op->job.cq = c->cq;

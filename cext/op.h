@@ -202,7 +202,7 @@ int afc_run_readall(AsyncOp *op);
 int afc_run_readinto(AsyncOp *op);
 int afc_run_readline(AsyncOp *op);
 
-/* bufio.c: the dispatch over an operation's kind, writes, seek, flush, close */
+/* bufio.c: the dispatch over an op's kind; write, seek, flush, close */
 int afc_get_view(AsyncOp *op, PyObject *obj);
 int afc_op_run_inner(AsyncOp *op);  /* a file op's run */
 

@@ -6,10 +6,10 @@
  * half-way. read(n), readline(), async iteration and write() run here, on
  * the loop thread, against the memory of the native buffered file below;
  * when that memory answers, the call returns an awaitable that is already
- * finished (a done Operation). When it does not, the call is handed to the Python
- * subclass (aiofiles_c/_text.py, method _slow), which awaits the buffered
- * file and calls back into this object through a small set of methods,
- * each one complete operation that keeps the invariants below:
+ * finished (an Operation). When it does not, the call is handed to the
+ * Python subclass (aiofiles_c/_text.py, method _slow), which awaits the
+ * buffered file and calls back into this object through a small set of
+ * methods, each one complete operation that keeps the invariants below:
  *
  *   _configure        set up once, after open()
  *   _step_readline, _step_read, _feed
@@ -164,37 +164,13 @@ static int
 size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fname,
          int none_ok, Py_ssize_t *size)
 {
-    *size = -1;
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s expected at most 1 argument, got %zd", fname, nargs);
+    const int kind[] = {none_ok ? AFC_ARG_SIZE : AFC_ARG_SSIZE};
+    int64_t v = -1;
+    if (afc_int_args(fname, args, nargs, 0, 1, kind, &v) < 0) {
         return -1;
     }
-    if (nargs == 0) {
-        return 0;
-    }
-    PyObject *v = args[0];
-    if (none_ok) {
-        if (v == Py_None) {
-            return 0;
-        }
-        if (!PyIndex_Check(v)) {
-            PyErr_Format(PyExc_TypeError,
-                         "argument should be integer or None, not '%.200s'",
-                         Py_TYPE(v)->tp_name);
-            return -1;
-        }
-        *size = PyNumber_AsSsize_t(v, PyExc_OverflowError);
-    }
-    else {
-        PyObject *n = PyNumber_Index(v);
-        if (n == NULL) {
-            return -1;
-        }
-        *size = PyLong_AsSsize_t(n);
-        Py_DECREF(n);
-    }
-    return *size == -1 && PyErr_Occurred() ? -1 : 0;
+    *size = (Py_ssize_t)v;
+    return 0;
 }
 
 /* ---- the calls answered here ---- */
