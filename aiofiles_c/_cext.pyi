@@ -86,12 +86,8 @@ class AsyncBufferedReader(AsyncBufferedIOBase):
     """Async buffered reader, like io.BufferedReader/Random."""
     def peek(self, size: int = 0, /) -> Operation[bytes]: ...
 
-class Done(Coroutine[Any, Any, _T], Generic[_T]):
-    """A finished text-file call: await it like a coroutine."""
-    def __await__(self) -> Generator[Any, None, _T]: ...
-    def send(self, value: Any, /) -> Any: ...
-    def throw(self, typ: Any, val: Any = ..., tb: Any = ..., /) -> Any: ...
-    def close(self) -> None: ...
+# A call answered at once returns an Operation that is already done.
+Done = Operation
 
 class TextBase:
     """The text layer's state and hot paths (aiofiles_c._text)."""
@@ -171,6 +167,7 @@ FS_COPYFILE: int
 FS_REALPATH: int
 FS_OPENAT: int
 FS_CLOSE: int
+FS_READFILE: int
 FS_COUNT: int
 AT_FDCWD: int
 AT_SYMLINK_NOFOLLOW: int

@@ -13,9 +13,8 @@ typedef struct {
     PyTypeObject *FileIO_type;       /* AsyncFileIO: raw, like io.FileIO */
     PyTypeObject *Buffered_type;     /* AsyncBufferedIOBase: writers */
     PyTypeObject *Reader_type;       /* AsyncBufferedReader: readers */
-    PyTypeObject *Op_type;           /* the awaitable every method returns */
+    PyTypeObject *Op_type;           /* the awaitable of every async call */
     PyTypeObject *Completion_type;   /* one per event loop */
-    PyTypeObject *Done_type;         /* a finished text-file call */
     PyTypeObject *Text_type;         /* TextBase: native half of text */
     PyObject *get_running_loop;      /* asyncio.events._get_running_loop */
     PyObject *cq_factory;            /* aiofiles_c: loop -> Completion */
@@ -57,6 +56,15 @@ afc_get_state(PyObject *module)
     return (afc_state *)PyModule_GetState(module);
 }
 
+/* awaitable.c: calls answered at once return a finished Operation, with a
+ * value (stolen; NULL passes an error through) or the current exception. */
+PyObject *afc_op_done(afc_state *st, PyObject *value);
+PyObject *afc_op_error(afc_state *st);
+/* spare (a finished Operation, or NULL) made to return value again, when
+ * it has been awaited and nobody else holds it: a new reference, value
+ * stolen. Else NULL, value untouched. */
+PyObject *afc_op_reuse(PyObject *spare, PyObject *value);
+
 /* the file family (op.h has the rest) */
 extern PyType_Spec afc_fileio_spec;
 extern PyType_Spec afc_buffered_spec;
@@ -86,6 +94,12 @@ enum afc_arg_kind {
     AFC_ARG_GID,
 };
 int afc_int_arg(PyObject *obj, int kind, int64_t *out);
+/* A method's positional integers: min to max of them (io's TypeError when
+ * the count is off), args[i] converted as kinds[i] says into out[i]; an
+ * absent one leaves out[i] as it was. */
+int afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                 Py_ssize_t min, Py_ssize_t max, const int *kinds,
+                 int64_t *out);
 PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
                          Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */
@@ -130,9 +144,7 @@ PyObject *afc_pos_go(PyObject *op);    /* run it; the reference passes */
 int afc_pos_inline_fd(PyObject *file, int nowait_off);
 
 /* text.c */
-extern PyType_Spec afc_done_spec;
 extern PyType_Spec afc_text_spec;
-PyObject *afc_done_new(afc_state *st, PyObject *value);  /* steals */
 
 /* completion.c */
 extern PyType_Spec afc_completion_spec;

@@ -204,6 +204,27 @@ afc_int_arg(PyObject *obj, int kind, int64_t *out)
     return -1;
 }
 
+int
+afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+             Py_ssize_t min, Py_ssize_t max, const int *kinds, int64_t *out)
+{
+    if (nargs < min || nargs > max) {
+        /* io's methods count their arguments with these words. */
+        Py_ssize_t bound = nargs < min ? min : max;
+        PyErr_Format(PyExc_TypeError, "%s expected %s%zd argument%s, got %zd",
+                     fname,
+                     min == max ? "" : nargs < min ? "at least " : "at most ",
+                     bound, bound == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (afc_int_arg(args[i], kinds[i], &out[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* _cext.int_arg(kind, value): the os calls written in Python convert their
  * integers here, with the names below for the kinds. */
 PyObject *

@@ -246,7 +246,8 @@ afc_op_submit(AsyncOp *op, int phase)
                        "closed");
     }
     if (op->job.work == NULL || op->job.done == NULL) {
-        return afc_op_fail(op, PyExc_SystemError, "a job without work or done");
+        return afc_op_fail(op, PyExc_SystemError,
+                           "a job without work or done");
     }
     op->phase = phase;
     op->job.cq = c->cq;
@@ -377,24 +378,86 @@ afc_file_pump(AsyncFile *f)
 
 /* ---- the awaitable ---- */
 
+/* A zeroed op, not yet tracked by the GC (the caller tracks it once its
+ * fields are set, or never: see afc_op_done). */
 AsyncOp *
-afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op))
+afc_op_alloc(afc_state *st, AsyncFile *f, int kind, int (*run)(AsyncOp *op))
 {
-    AsyncOp *op = PyObject_GC_New(AsyncOp, f->st->Op_type);
+    AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
     if (op == NULL) {
         return NULL;
     }
     memset((char *)op + sizeof(PyObject), 0,
            sizeof(AsyncOp) - sizeof(PyObject));
-    op->st = f->st;
-    op->file = f;
-    Py_INCREF(f);
+    op->st = st;
+    op->file = (AsyncFile *)Py_XNewRef(f);
     op->kind = kind;
     op->run = run;
     op->state = S_QUEUED;
     op->thread = PyThread_get_thread_ident();
-    PyObject_GC_Track(op);
     return op;
+}
+
+AsyncOp *
+afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op))
+{
+    AsyncOp *op = afc_op_alloc(f->st, f, kind, run);
+    if (op != NULL) {
+        PyObject_GC_Track(op);
+    }
+    return op;
+}
+
+/* ---- calls answered at once ---- */
+
+PyObject *
+afc_op_done(afc_state *st, PyObject *value)
+{
+    if (value == NULL) {
+        return NULL;
+    }
+    AsyncOp *op = afc_op_alloc(st, NULL, K_DONE, NULL);
+    if (op == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    /* Not tracked: its value is a str, bytes, int or a list of bytes, which
+     * cannot lead back to it. */
+    op->state = S_DONE;
+    op->result = value;
+    return (PyObject *)op;
+}
+
+PyObject *
+afc_op_error(afc_state *st)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    AsyncOp *op = afc_op_alloc(st, NULL, K_DONE, NULL);
+    if (op == NULL) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    PyErr_Restore(type, value, tb);
+    op->state = S_RUNNING;
+    afc_op_finish(op, NULL);  /* takes the exception */
+    PyObject_GC_Track(op);    /* a traceback can lead back here */
+    return (PyObject *)op;
+}
+
+PyObject *
+afc_op_reuse(PyObject *spare, PyObject *value)
+{
+    AsyncOp *op = (AsyncOp *)spare;
+    if (op == NULL || Py_REFCNT(op) != 1 || op->state != S_CONSUMED ||
+        op->kind != K_DONE || op->result != NULL || op->exc != NULL) {
+        return NULL;
+    }
+    op->state = S_DONE;
+    op->result = value;
+    return Py_NewRef(spare);
 }
 
 /* Resume an op that yielded for fairness (loop.call_soon callback). */
@@ -899,7 +962,9 @@ static PyType_Slot Op_slots[] = {
     {Py_tp_traverse, Op_traverse},
     {Py_tp_clear, Op_clear},
     {Py_tp_dealloc, Op_dealloc},
-    {Py_tp_doc, "An operation on an async file: await it like a coroutine."},
+    {Py_tp_doc, "The awaitable of an async call (a file method, an "
+                "aiofiles_c.os call, or a call answered at once): await it "
+                "like a coroutine."},
     {0, NULL},
 };
 

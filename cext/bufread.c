@@ -343,7 +343,8 @@ afc_run_read1_peek(AsyncOp *op)
         return afc_op_finish(
             op, PyBytes_FromStringAndSize(f->buf + f->rpos, have));
     }
-    return afc_op_finish(op, afc_take_buffered(f, op->n < have ? op->n : have));
+    return afc_op_finish(op,
+                         afc_take_buffered(f, op->n < have ? op->n : have));
 }
 
 int

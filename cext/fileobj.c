@@ -62,13 +62,7 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static PyObject *
 op_error(AsyncFile *f)
 {
-    AsyncOp *op = afc_op_new(f, K_TELL, afc_op_run_inner);
-    if (op == NULL) {
-        return NULL;
-    }
-    op->state = S_RUNNING;
-    afc_op_finish(op, NULL);
-    return (PyObject *)op;
+    return afc_op_error(f->st);
 }
 
 static PyObject *
@@ -118,33 +112,15 @@ File_open(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 }
 
 
-/* size argument as io takes it: int, None (or absent) meaning -1. */
-static int
-parse_size(PyObject *const *args, Py_ssize_t nargs, const char *fname,
-           Py_ssize_t *out)
-{
-    *out = -1;
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s expected at most 1 argument, got %zd", fname, nargs);
-        return -1;
-    }
-    if (nargs == 0) {
-        return 0;
-    }
-    int64_t v;
-    if (afc_int_arg(args[0], AFC_ARG_SIZE, &v) < 0) {
-        return -1;
-    }
-    *out = (Py_ssize_t)v;
-    return 0;
-}
+/* The kinds of the integer arguments (afc_int_args). */
+static const int size_kind[] = {AFC_ARG_SIZE};      /* None or absent: -1 */
+static const int ssize_kind[] = {AFC_ARG_SSIZE};
 
 static PyObject *
 sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
          const char *fname)
 {
-    Py_ssize_t n = -1;
+    int64_t n = -1;
     if (!f->raw_mode && !f->readable && kind != K_READLINE) {
         /* A buffered writer's read methods are IOBase's: they refuse before
          * looking at the arguments. */
@@ -154,7 +130,7 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
     }
     else if ((f->raw_mode && kind == K_READ &&
               afc_clinic_at_most_1(fname, nargs) < 0) ||
-             parse_size(args, nargs, fname, &n) < 0) {
+             afc_int_args(fname, args, nargs, 0, 1, size_kind, &n) < 0) {
         return op_error(f);
     }
     if (kind == K_READ && !f->raw_mode && f->readable && n < -1) {
@@ -166,7 +142,7 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
     if (op == NULL) {
         return NULL;
     }
-    op->n = n;
+    op->n = (Py_ssize_t)n;
     return afc_file_start_owned(f, op);
 }
 
@@ -183,13 +159,8 @@ File_read1(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
     if (!f->readable && afc_writer_read_args("read1", args, nargs) < 0) {
         return op_error(f);
     }
-    if (f->readable && nargs == 1 &&
-        afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
-        return op_error(f);
-    }
-    else if (f->readable && nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "read1 expected at most 1 argument, got %zd", nargs);
+    if (f->readable &&
+        afc_int_args("read1", args, nargs, 0, 1, ssize_kind, &n) < 0) {
         return op_error(f);
     }
     AsyncOp *op = afc_op_new(f, K_READ1, afc_op_run_inner);
@@ -204,12 +175,7 @@ static PyObject *
 File_peek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
     int64_t n = 0;
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "peek expected at most 1 argument, got %zd", nargs);
-        return op_error(f);
-    }
-    if (nargs == 1 && afc_int_arg(args[0], AFC_ARG_SSIZE, &n) < 0) {
+    if (afc_int_args("peek", args, nargs, 0, 1, ssize_kind, &n) < 0) {
         return op_error(f);
     }
     AsyncOp *op = afc_op_new(f, K_PEEK, afc_op_run_inner);
@@ -235,15 +201,15 @@ File_readline(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_readlines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n;
-    if (parse_size(args, nargs, "readlines", &n) < 0) {
+    int64_t n = -1;
+    if (afc_int_args("readlines", args, nargs, 0, 1, size_kind, &n) < 0) {
         return op_error(f);
     }
     AsyncOp *op = afc_op_new(f, K_READLINES, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
-    op->n = n;
+    op->n = (Py_ssize_t)n;
     op->acc = PyList_New(0);
     if (op->acc == NULL) {
         Py_DECREF(op);
@@ -368,33 +334,25 @@ File_writelines(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError,
-                     nargs < 1 ? "seek expected at least 1 argument, got %zd"
-                               : "seek expected at most 2 arguments, got %zd",
-                     nargs);
-        return op_error(f);
-    }
     /* io.FileIO takes the offset as an off_t; the buffered classes
      * refuse a too big one with ValueError. */
-    int64_t off, whence = 0;
+    const int kinds[] = {f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
+                         AFC_ARG_INT};
+    int64_t v[2] = {0, 0};  /* offset, whence */
     /* FileIO.seek refuses a float position in these words before 3.10. */
-    if (f->raw_mode && afc_refuse_float(args[0], "an integer is required")) {
+    if (f->raw_mode && nargs >= 1 && nargs <= 2 &&
+        afc_refuse_float(args[0], "an integer is required")) {
         return op_error(f);
     }
-    if (afc_int_arg(args[0], f->raw_mode ? AFC_ARG_LONG : AFC_ARG_OFFSET,
-                    &off) < 0) {
-        return op_error(f);
-    }
-    if (nargs == 2 && afc_int_arg(args[1], AFC_ARG_INT, &whence) < 0) {
+    if (afc_int_args("seek", args, nargs, 1, 2, kinds, v) < 0) {
         return op_error(f);
     }
     AsyncOp *op = afc_op_new(f, K_SEEK, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
     }
-    op->off = off;
-    op->whence = (int)whence;
+    op->off = v[0];
+    op->whence = (int)v[1];
     return afc_file_start_owned(f, op);
 }
 

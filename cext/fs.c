@@ -515,16 +515,11 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
+    AsyncOp *op = afc_op_alloc(st, NULL, K_FS, NULL);
     if (op == NULL) {
         return NULL;
     }
-    memset((char *)op + sizeof(PyObject), 0,
-           sizeof(AsyncOp) - sizeof(PyObject));
-    op->st = st;
-    op->kind = K_FS;
     op->state = S_RUNNING;
-    op->thread = PyThread_get_thread_ident();
     op->n = as_str;
     /* The tuple keeps alive what the worker uses: the paths, the stream. */
     op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);

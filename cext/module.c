@@ -162,10 +162,16 @@ module_exec(PyObject *module)
         add_type(module, &afc_buffered_spec, NULL, &st->Buffered_type) < 0 ||
         add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
                  &st->Reader_type) < 0 ||
-        add_type(module, &afc_done_spec, NULL, &st->Done_type) < 0 ||
         add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
         PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0 ||
         afc_fs_add_constants(module) < 0) {
+        return -1;
+    }
+    /* A finished call's awaitable is an Operation too; the name Done
+     * stays for it. */
+    Py_INCREF(st->Op_type);
+    if (PyModule_AddObject(module, "Done", (PyObject *)st->Op_type) < 0) {
+        Py_DECREF(st->Op_type);
         return -1;
     }
     mod = PyImport_ImportModule("asyncio.events");
@@ -243,7 +249,6 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Reader_type);
     Py_VISIT(st->Op_type);
     Py_VISIT(st->Completion_type);
-    Py_VISIT(st->Done_type);
     Py_VISIT(st->Text_type);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->cq_factory);
@@ -264,7 +269,6 @@ module_clear(PyObject *module)
     Py_CLEAR(st->Reader_type);
     Py_CLEAR(st->Op_type);
     Py_CLEAR(st->Completion_type);
-    Py_CLEAR(st->Done_type);
     Py_CLEAR(st->Text_type);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->cq_factory);

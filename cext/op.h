@@ -46,6 +46,7 @@ enum op_kind {
     K_FS,       /* a file-system call, not tied to a file */
     K_POS,      /* a positional call (posio.c); in the FIFO only when it
                    must wait for the file's writes */
+    K_DONE,     /* a call answered at once: no file, no job */
 };
 
 enum op_state { S_QUEUED, S_RUNNING, S_DONE, S_CONSUMED };
@@ -170,6 +171,8 @@ int afc_op_fail_errno(AsyncOp *op, int err, PyObject *filename);
 int afc_op_finish(AsyncOp *op, PyObject *result);
 void afc_file_pump(AsyncFile *f);
 int afc_op_run(AsyncOp *op);
+AsyncOp *afc_op_alloc(afc_state *st, AsyncFile *f, int kind,
+                       int (*run)(AsyncOp *op));  /* untracked */
 AsyncOp *afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op));
 void afc_op_release_view(AsyncOp *op);
 int afc_op_submit(AsyncOp *op, int phase);
@@ -205,7 +208,7 @@ int afc_run_readall(AsyncOp *op);
 int afc_run_readinto(AsyncOp *op);
 int afc_run_readline(AsyncOp *op);
 
-/* bufio.c: the dispatch over an operation's kind, writes, seek, flush, close */
+/* bufio.c: the dispatch over an op's kind; write, seek, flush, close */
 int afc_get_view(AsyncOp *op, PyObject *obj);
 int afc_op_run_inner(AsyncOp *op);  /* a file op's run */
 

@@ -114,12 +114,6 @@ batch_of(PyObject *ctx)
 /* ---- arguments, converted as os.pread/os.pwrite convert them ---- */
 
 static int
-conv_offset(PyObject *o, int64_t *out)
-{
-    return afc_int_arg(o, AFC_ARG_LONG, out);  /* os's off_t converter */
-}
-
-static int
 conv_length(PyObject *o, Py_ssize_t *out)
 {
     int64_t v;
@@ -252,7 +246,7 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
         if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
             return NULL;
         }
-        return afc_done_new(PyType_GetModuleState(Py_TYPE(self)), bytes);
+        return afc_op_done(PyType_GetModuleState(Py_TYPE(self)), bytes);
     }
     if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
         afc_pos_inline_fd(self, 1);
@@ -269,7 +263,8 @@ afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t off;
     Py_ssize_t n;
     afc_batch *b;
-    if (nargs_is("read_at", nargs, 2) < 0 || conv_offset(args[0], &off) < 0 ||
+    if (nargs_is("read_at", nargs, 2) < 0 ||
+        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0 ||
         conv_length(args[1], &n) < 0) {
         return refuse(self);
     }
@@ -297,7 +292,7 @@ afc_File_readinto_at(PyObject *self, PyObject *const *args,
     int64_t off;
     afc_batch *b;
     if (nargs_is("readinto_at", nargs, 2) < 0 ||
-        conv_offset(args[0], &off) < 0) {
+        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
         return refuse(self);
     }
     PyObject *ctx = batch_new(1, 0, SHAPE_INT, 1, &b);
@@ -319,7 +314,7 @@ afc_File_write_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t off;
     afc_batch *b;
     if (nargs_is("write_at", nargs, 2) < 0 ||
-        conv_offset(args[0], &off) < 0) {
+        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
         return refuse(self);
     }
     PyObject *ctx = batch_new(1, 1, SHAPE_INT, 1, &b);
@@ -370,7 +365,7 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
         }
         pair[0] = PyTuple_GET_ITEM(item, 0);
         pair[1] = PyTuple_GET_ITEM(item, 1);
-        if (conv_offset(pair[0], &off) < 0) {
+        if (afc_int_arg(pair[0], AFC_ARG_LONG, &off) < 0) {
             goto error;
         }
         if (writing) {

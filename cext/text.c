@@ -6,10 +6,10 @@
  * half-way. read(n), readline(), async iteration and write() run here, on
  * the loop thread, against the memory of the native buffered file below;
  * when that memory answers, the call returns an awaitable that is already
- * finished (Done). When it does not, the call is handed to the Python
- * subclass (aiofiles_c/_text.py, method _slow), which awaits the buffered
- * file and calls back into this object through a small set of methods,
- * each one complete operation that keeps the invariants below:
+ * finished (an Operation). When it does not, the call is handed to the
+ * Python subclass (aiofiles_c/_text.py, method _slow), which awaits the
+ * buffered file and calls back into this object through a small set of
+ * methods, each one complete operation that keeps the invariants below:
  *
  *   _configure        set up once, after open()
  *   _step_readline, _step_read, _feed
@@ -50,201 +50,25 @@
 #include <structmember.h>
 #include <time.h>
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *value;  /* result, or NULL */
-    PyObject *exc;    /* exception instance to raise, or NULL */
-} DoneObject;
-
-/* ---- Done: an awaitable whose answer is already known ---- */
-
-/* Steals value. */
-static PyObject *
-done_new(afc_state *st, PyObject *value)
-{
-    if (value == NULL) {
-        return NULL;
-    }
-    DoneObject *d = PyObject_GC_New(DoneObject, st->Done_type);
-    if (d == NULL) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    d->value = value;
-    d->exc = NULL;
-    return (PyObject *)d;
-}
-
-/* An awaitable that raises the current exception when awaited. */
-static PyObject *
-done_error(afc_state *st)
-{
-    PyObject *type, *val, *tb;
-    PyErr_Fetch(&type, &val, &tb);
-    PyErr_NormalizeException(&type, &val, &tb);
-    if (tb != NULL && val != NULL) {
-        PyException_SetTraceback(val, tb);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    if (val == NULL) {
-        return NULL;
-    }
-    DoneObject *d = PyObject_GC_New(DoneObject, st->Done_type);
-    if (d == NULL) {
-        Py_DECREF(val);
-        return NULL;
-    }
-    d->value = NULL;
-    d->exc = val;
-    PyObject_GC_Track(d);  /* a traceback can lead back here */
-    return (PyObject *)d;
-}
-
-/* done_new() for a file's fast path: the Done of an earlier call is
- * reused when its awaiter is gone (only self->spare refers to it), which
- * saves an allocation per line or write. Steals value. */
+/* A call answered here returns a finished Operation (awaitable.c). The
+ * file keeps the last one (spare) and reuses it when nobody else holds it
+ * any more, which saves an allocation per line or write. Steals value. */
 static PyObject *
 text_done(TextObject *self, PyObject *value)
 {
-    DoneObject *d = (DoneObject *)self->spare;
     if (value == NULL) {
         return NULL;
     }
-    if (d != NULL && Py_REFCNT(d) == 1 && d->value == NULL &&
-        d->exc == NULL) {
-        d->value = value;
-        return Py_NewRef(d);
+    PyObject *op = afc_op_reuse(self->spare, value);
+    if (op != NULL) {
+        return op;
     }
-    PyObject *n = done_new(self->st, value);
-    if (n != NULL) {
-        Py_XSETREF(self->spare, Py_NewRef(n));
+    op = afc_op_done(self->st, value);
+    if (op != NULL) {
+        Py_XSETREF(self->spare, Py_NewRef(op));
     }
-    return n;
+    return op;
 }
-
-static PySendResult
-Done_am_send(DoneObject *d, PyObject *arg, PyObject **presult)
-{
-    (void)arg;
-    if (d->value != NULL) {
-        *presult = d->value;
-        d->value = NULL;
-        return PYGEN_RETURN;
-    }
-    *presult = NULL;
-    if (d->exc != NULL) {
-        PyObject *e = d->exc;
-        d->exc = NULL;
-        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
-        Py_DECREF(e);
-        return PYGEN_ERROR;
-    }
-    PyErr_SetString(PyExc_RuntimeError,
-                    "cannot reuse already awaited coroutine");
-    return PYGEN_ERROR;
-}
-
-static PyObject *
-Done_iternext(DoneObject *d)
-{
-    PyObject *res;
-    PySendResult r = Done_am_send(d, Py_None, &res);
-    return afc_send_to_next(r, res);
-}
-
-static PyObject *
-Done_send(DoneObject *d, PyObject *arg)
-{
-    (void)arg;
-    return Done_iternext(d);
-}
-
-static PyObject *
-Done_self(PyObject *d)
-{
-    return Py_NewRef(d);
-}
-
-static PyObject *
-Done_throw(DoneObject *d, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *exc = afc_throw_exc(args, nargs);
-    if (exc == NULL) {
-        return NULL;
-    }
-    Py_CLEAR(d->value);
-    Py_CLEAR(d->exc);
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_DECREF(exc);
-    return NULL;
-}
-
-static PyObject *
-Done_close(DoneObject *d, PyObject *Py_UNUSED(ignored))
-{
-    Py_CLEAR(d->value);
-    Py_CLEAR(d->exc);
-    Py_RETURN_NONE;
-}
-
-static int
-Done_traverse(DoneObject *d, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(d));
-    Py_VISIT(d->value);
-    Py_VISIT(d->exc);
-    return 0;
-}
-
-static int
-Done_clear(DoneObject *d)
-{
-    Py_CLEAR(d->value);
-    Py_CLEAR(d->exc);
-    return 0;
-}
-
-static void
-Done_dealloc(DoneObject *d)
-{
-    PyTypeObject *tp = Py_TYPE(d);
-    if (PyObject_GC_IsTracked((PyObject *)d)) {
-        PyObject_GC_UnTrack(d);
-    }
-    Py_CLEAR(d->value);
-    Py_CLEAR(d->exc);
-    PyObject_GC_Del(d);
-    Py_DECREF(tp);
-}
-
-static PyMethodDef Done_methods[] = {
-    {"send", (PyCFunction)Done_send, METH_O, NULL},
-    {"throw", (PyCFunction)(void (*)(void))Done_throw, METH_FASTCALL, NULL},
-    {"close", (PyCFunction)Done_close, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot Done_slots[] = {
-    {Py_am_await, Done_self},
-    AFC_AM_SEND_SLOT(Done_am_send)
-    {Py_tp_iter, Done_self},
-    {Py_tp_iternext, Done_iternext},
-    {Py_tp_methods, Done_methods},
-    {Py_tp_traverse, Done_traverse},
-    {Py_tp_clear, Done_clear},
-    {Py_tp_dealloc, Done_dealloc},
-    {Py_tp_doc, "A finished text-file operation: await it like a coroutine."},
-    {0, NULL},
-};
-
-PyType_Spec afc_done_spec = {
-    .name = "aiofiles_c._cext.Done",
-    .basicsize = sizeof(DoneObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = Done_slots,
-};
 
 /* ---- handing a call to Python ----
  *
@@ -370,40 +194,13 @@ static int
 size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fname,
          int none_ok, Py_ssize_t *size)
 {
-    *size = -1;
-    if (nargs > 1) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s expected at most 1 argument, got %zd", fname, nargs);
+    const int kind[] = {none_ok ? AFC_ARG_SIZE : AFC_ARG_SSIZE};
+    int64_t v = -1;
+    if (afc_int_args(fname, args, nargs, 0, 1, kind, &v) < 0) {
         return -1;
     }
-    if (nargs == 0) {
-        return 0;
-    }
-    PyObject *v = args[0];
-    if (none_ok) {
-        if (v == Py_None) {
-            return 0;
-        }
-        if (!PyIndex_Check(v)) {
-            PyErr_Format(PyExc_TypeError,
-                         "argument should be integer or None, not '%.200s'",
-                         Py_TYPE(v)->tp_name);
-            return -1;
-        }
-        *size = PyNumber_AsSsize_t(v, PyExc_OverflowError);
-    }
-    else {
-        if (afc_refuse_float(v, AFC_FLOAT_ARG_MSG)) {
-            return -1;
-        }
-        PyObject *n = PyNumber_Index(v);
-        if (n == NULL) {
-            return -1;
-        }
-        *size = PyLong_AsSsize_t(n);
-        Py_DECREF(n);
-    }
-    return *size == -1 && PyErr_Occurred() ? -1 : 0;
+    *size = (Py_ssize_t)v;
+    return 0;
 }
 
 /* ---- the calls answered here ---- */
@@ -421,12 +218,12 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
         if (op == OP_ANEXT && PyUnicode_GET_LENGTH(line) == 0) {
             Py_DECREF(line);
             PyErr_SetNone(PyExc_StopAsyncIteration);
-            return done_error(self->st);
+            return afc_op_error(self->st);
         }
         return text_done(self, line);
     }
     if (r == STEP_ERROR) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     if (r == STEP_NEED) {
         why = WHY_NEED;
@@ -451,7 +248,7 @@ Text_readline(TextObject *self, PyObject *const *args, size_t nargsf,
     if (no_keywords(kwnames, "readline") < 0 ||
         size_arg(args, PyVectorcall_NARGS(nargsf), "readline", 0,
                  &limit) < 0) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     return readline_call(self, limit, OP_READLINE);
 }
@@ -477,7 +274,7 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
     PyObject *text = NULL;
     if (no_keywords(kwnames, "read") < 0 ||
         size_arg(args, PyVectorcall_NARGS(nargsf), "read", 1, &n) < 0) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     /* read() of everything is one read() of the buffered file: Python. */
     int r = -2;
@@ -488,7 +285,7 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
         return text_done(self, text);
     }
     if (r == STEP_ERROR) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     if (r == STEP_NEED) {
         why = WHY_NEED;
@@ -543,13 +340,13 @@ write_text(TextObject *self, PyObject *text)
             data = PyUnicode_AsUTF8AndSize(text, &nbytes);
             if (data == NULL) {
                 self->bom_pending = 0;
-                return done_error(self->st);
+                return afc_op_error(self->st);
             }
         }
         if (data != NULL) {
             int r = write_inline(self, data, nbytes);
             if (r < 0) {
-                return done_error(self->st);
+                return afc_op_error(self->st);
             }
             if (r > 0) {
                 self->bom_pending = 0;
@@ -560,7 +357,7 @@ write_text(TextObject *self, PyObject *text)
     }
     PyObject *bytes = afc_text_encode_text(self, text, &flush_after);
     if (bytes == NULL) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     Py_ssize_t length = PyUnicode_GET_LENGTH(text);
     if (!flush_after) {
@@ -568,7 +365,7 @@ write_text(TextObject *self, PyObject *text)
                              PyBytes_GET_SIZE(bytes));
         if (r != 0) {
             Py_DECREF(bytes);
-            return r < 0 ? done_error(self->st)
+            return r < 0 ? afc_op_error(self->st)
                          : text_done(self, PyLong_FromSsize_t(length));
         }
     }
@@ -588,13 +385,13 @@ Text_write(TextObject *self, PyObject *const *args, size_t nargsf,
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (no_keywords(kwnames, "write") < 0) {
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     if (nargs != 1) {
         PyErr_Format(PyExc_TypeError,
                      "TextIOWrapper.write() takes exactly one argument "
                      "(%zd given)", nargs);
-        return done_error(self->st);
+        return afc_op_error(self->st);
     }
     return write_text(self, args[0]);
 }
@@ -1142,10 +939,3 @@ PyType_Spec afc_text_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = Text_slots,
 };
-
-/* A finished awaitable for other files' fast paths (posio.c). */
-PyObject *
-afc_done_new(afc_state *st, PyObject *value)
-{
-    return done_new(st, value);
-}

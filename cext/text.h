@@ -86,7 +86,8 @@ typedef struct {
     Py_ssize_t need;           /* bytes the stopped call waits for */
     double ratio;              /* bytes per character of the last chunk */
     struct gather *g;
-    PyObject *spare;           /* a Done to reuse once nobody holds it */
+    PyObject *spare;           /* a finished Operation to reuse once
+                                  nobody else holds it (text_done) */
     int64_t since;             /* fairness: when the loop last ran */
     unsigned calls;
     unsigned long owner;       /* thread inside a call (text.c, enter) */
