@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from helpers import IS_C
+from tests.helpers import IS_C
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="the native extension")
 
