@@ -47,6 +47,14 @@ def _open_flags(file: Any, mode: Any, buffering: Any, encoding: Any,
     """
     if isinstance(file, int):
         return _fd_open_flags(mode, buffering, encoding, errors, newline)
+    if (type(file) is str and type(buffering) is int and buffering == -1 and
+            encoding is None and errors is None and newline is None and
+            closefd is True):
+        common = _COMMON_MODES.get(mode)
+        # An ASCII path with no NUL passes every check io makes on it.
+        if common is not None and file.isascii() and "\0" not in file:
+            sys.audit("open", file, common[0], common[1])
+            return common[1]
     try:
         io.open(file, mode, buffering, encoding, errors, newline, closefd,
                 opener=_capture)
@@ -74,7 +82,11 @@ def _fd_open_flags(mode: Any, buffering: Any, encoding: Any, errors: Any,
             raise
     else:  # pragma: no cover
         raise AssertionError("io.open took a path with a NUL")
-    raw = _raw_mode(mode)
+    return _raw_flags(_raw_mode(mode))
+
+
+def _raw_flags(raw: str) -> int:
+    """The flags io.FileIO opens with for its mode ``raw``."""
     if "+" in raw:
         flags = os.O_RDWR
     elif raw == "r":
@@ -107,6 +119,17 @@ def _fd_argument(file: int) -> int:
         warnings.warn("bool is used as a file descriptor", RuntimeWarning,
                       stacklevel=4)
     return file
+
+
+# The modes most programs pass: (the mode io.FileIO names in its "open"
+# audit event, its flags). With a str path and every other argument left
+# at its default, io.open has nothing else to check, so open() raises the
+# event itself instead of asking io.open (a probe that costs as much as a
+# cached open).
+_COMMON_MODES = {m: (_raw_mode(m), _raw_flags(_raw_mode(m))) for m in (
+    "r", "rt", "rb", "w", "wt", "wb", "a", "at", "ab", "x", "xt", "xb",
+    "r+", "r+t", "r+b", "rb+", "w+", "w+t", "w+b", "wb+", "a+", "a+t",
+    "a+b", "ab+", "x+", "x+b", "xb+")}
 
 
 def _fileio_mode(mode: str) -> str:

@@ -430,3 +430,58 @@ async def test_read_bytes_nul_and_types(tmp_path):
             await aiofiles_c.read_bytes(bad)
         assert (ValueError, str(e.value)) == want
 
+
+
+def _open_outcome(call):
+    """(flags or the exception's type and text, the "open" audit events)
+    of one argument check, io's or aiofiles_c's."""
+    import sys
+    events = []
+    hook_on = [True]
+
+    def hook(name, args):
+        if name == "open" and hook_on[0]:
+            events.append(args)
+    sys.addaudithook(hook)
+    try:
+        try:
+            out = call()
+        except Exception as e:  # noqa: BLE001 -- compared, not hidden
+            out = (type(e), str(e))
+    finally:
+        hook_on[0] = False  # audit hooks cannot be removed
+    return out, events
+
+
+@pytest.mark.skipif(not HAS_EXTRAS, reason="aiofiles_c's argument checks")
+@pytest.mark.parametrize("mode", [
+    "r", "rt", "rb", "w", "wt", "wb", "a", "at", "ab", "x", "xt", "xb",
+    "r+", "r+t", "r+b", "rb+", "w+", "w+t", "w+b", "wb+", "a+", "a+t",
+    "a+b", "ab+", "x+", "x+b", "xb+", "br", "rw", "", "U", "rU",
+])
+@pytest.mark.parametrize("file,buffering,closefd", [
+    ("/no/such/dir/f", -1, True), ("", -1, True), ("/no/\0nul", -1, True),
+    ("/no/caf\u00e9", -1, True), ("/no/f", -1.0, True), ("/no/f", True, 1),
+    ("/no/f", -1, False),
+])
+def test_open_argument_check_matches_io(mode, file, buffering, closefd):
+    """open()'s argument check (a table for the common modes, io.open's own
+    check for the rest) gives io.open's flags, errors and audit events."""
+    from aiofiles_c import _open
+
+    def ours():
+        return _open._open_flags(file, mode, buffering, None, None, None,
+                                 closefd)
+
+    def theirs():
+        try:
+            io.open(file, mode, buffering, None, None, None, closefd,
+                    opener=_open._capture)
+        except _open._Captured as c:
+            return c.flags
+        raise AssertionError("io.open did not call the opener")
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 'U' on 3.9/3.10
+        assert _open_outcome(ours) == _open_outcome(theirs)
