@@ -657,6 +657,15 @@ void
 afc_job_discard(afc_job *job)
 {
     AsyncOp *op = (AsyncOp *)((char *)job - offsetof(AsyncOp, job));
+    if (op->file != NULL && op->kind != K_FS && op->kind != K_POS &&
+        op->kind != K_OPEN && op->file->qhead == op) {
+        /* The loop that called for op is gone, but the file may be used
+         * by loops of other threads, whose calls wait behind op: fold the
+         * job into the file as usual; op then finishes (a further job for
+         * it fails: its loop is closed) and the calls behind it go on. */
+        afc_job_done(job);
+        return;
+    }
     job->cq->inflight--;
     afc_cq_decref(job->cq);
     job->cq = NULL;
