@@ -84,7 +84,10 @@ op_wake(AsyncOp *op)
         if (done == Py_False) {
             PyObject *r = PyObject_CallMethodOneArg(
                 fut, op->st->str_set_result, Py_None);
-            if (r == NULL) {
+            if (r == NULL && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+                PyErr_Clear();  /* its loop is closed: nobody to resume */
+            }
+            else if (r == NULL) {
                 PyErr_WriteUnraisable(fut);
             }
             Py_XDECREF(r);

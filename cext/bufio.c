@@ -662,7 +662,10 @@ afc_job_discard(afc_job *job)
         /* The loop that called for op is gone, but the file may be used
          * by loops of other threads, whose calls wait behind op: fold the
          * job into the file as usual; op then finishes (a further job for
-         * it fails: its loop is closed) and the calls behind it go on. */
+         * it fails: its loop is closed) and the calls behind it go on.
+         * Its future belongs to the closed loop: nobody takes the result. */
+        Py_CLEAR(op->fut);
+        op->abandoned = 1;
         afc_job_done(job);
         return;
     }
