@@ -86,7 +86,10 @@ op_wake(AsyncOp *op)
         if (done == Py_False) {
             PyObject *r = PyObject_CallMethodOneArg(
                 fut, op->st->str_set_result, Py_None);
-            if (r == NULL) {
+            if (r == NULL && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+                PyErr_Clear();  /* its loop is closed: nobody to resume */
+            }
+            else if (r == NULL) {
                 PyErr_WriteUnraisable(fut);
             }
             Py_XDECREF(r);
@@ -321,8 +324,18 @@ afc_op_job_done(afc_job *job, int status)
 {
     AsyncOp *op = afc_op_job_back(job);
     if (status == AFC_DONE_DISCARD) {
-        afc_op_job_discard(op);
-        return;
+        if (op->file == NULL || op->kind == K_OPEN ||
+            op->file->qhead != op) {
+            afc_op_job_discard(op);
+            return;
+        }
+        /* The loop that called for op is gone, but the file may be used
+         * by loops of other threads, whose calls wait behind op: fold the
+         * job into the file as usual; op then finishes (a further job for
+         * it fails: its loop is closed) and the calls behind it go on.
+         * Its future belongs to the closed loop: nobody takes the result. */
+        Py_CLEAR(op->fut);
+        op->abandoned = 1;
     }
     if (job->err == AFC_ERR_FORKED) {
         afc_op_forked(op);
@@ -548,6 +561,59 @@ op_is_pending(AsyncOp *op)
     return op->state == S_QUEUED || op->state == S_RUNNING;
 }
 
+/* A file shared by loops in threads: op waits behind an op of another
+ * loop. That loop resolves its op and then starts op, but it may have
+ * ended with its op in flight (its task cancelled at shutdown), and a
+ * closed loop drains nothing, so op would wait for ever. While op waits,
+ * its own loop checks every AFC_WATCH_S: it drains the queue of the loop
+ * whose job heads the file (harmless when that loop is alive: a waiter of
+ * another thread is woken there) and the jobs of loops already gone. */
+#define AFC_WATCH_S 0.1
+
+static int
+op_watch_later(AsyncOp *op)
+{
+    AsyncFile *f = op->file;
+    AsyncOp *h = f != NULL ? f->qhead : NULL;
+    if (op->state != S_QUEUED || h == NULL || h == op || h->cq == op->cq) {
+        return 0;
+    }
+    PyObject *loop = running_loop(op->st);
+    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
+                                                         "_watch")
+                                : NULL;
+    PyObject *hd = cb != NULL ? PyObject_CallMethod(loop, "call_later", "dO",
+                                                    AFC_WATCH_S, cb)
+                              : NULL;
+    Py_XDECREF(hd);
+    Py_XDECREF(cb);
+    Py_XDECREF(loop);
+    return hd == NULL ? -1 : 0;
+}
+
+static PyObject *
+Op_watch(AsyncOp *op, PyObject *Py_UNUSED(ignored))
+{
+    AsyncFile *f = op->file;
+    if (op->state != S_QUEUED || f == NULL || op->fut == NULL) {
+        Py_RETURN_NONE;
+    }
+    AsyncOp *h = f->qhead;
+    if (h != NULL && h != op && h->in_pool && h->job.cq != NULL) {
+        afc_cq *cq = h->job.cq;
+        afc_cq_incref(cq);
+        afc_drain(cq);
+        afc_cq_decref(cq);
+    }
+    else {
+        afc_reclaim_orphans();
+    }
+    if (op_watch_later(op) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* Park the awaiting task on a fresh future. Returns a new reference. */
 static PyObject *
 op_park(AsyncOp *op)
@@ -584,6 +650,11 @@ op_park(AsyncOp *op)
             return NULL;
         }
         Py_DECREF(r);
+    }
+    else if (op_watch_later(op) < 0) {
+        Py_CLEAR(op->fut);
+        Py_DECREF(fut);
+        return NULL;
     }
     return fut;
 }
@@ -949,6 +1020,7 @@ static PyMethodDef Op_methods[] = {
     {"throw", (PyCFunction)(void (*)(void))Op_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)Op_close, METH_NOARGS, NULL},
     {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
+    {"_watch", (PyCFunction)Op_watch, METH_NOARGS, NULL},
     {"_wake", (PyCFunction)Op_wake, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };

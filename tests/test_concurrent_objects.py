@@ -438,3 +438,141 @@ def test_detach_while_another_thread_writes(impl):
     assert isinstance(out["b"], ValueError), out["b"]
     assert str(out["b"]) == "raw stream has been detached"
     assert b"".join(chunks) == b"a" * 900_000
+
+
+STRESS_ITERS = 100 if os.environ.get("AIOFILES_C_STRESS") == "1" else 2
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+@pytest.mark.parametrize("mode", ["rb", "r+b", "raw", "text"])
+def test_file_shared_by_loops_in_threads_stress(impl, tmp_path, mode):
+    """Four threads, each with its own loop, on one file: seeks, reads of
+    many sizes, readlines, tells, and groups of three concurrent reads of
+    which one may be cancelled; the interpreter switches threads every
+    microsecond and collections run Python finalisers at any allocation
+    (so Python code runs in the middle of the native calls). Every answer
+    is one whole slice of the file. AIOFILES_C_STRESS=1: 100 rounds."""
+    import random
+    import threading
+    data = os.urandom(1 << 19)
+    if mode == "text":
+        hexed = data.hex().encode()
+        data = b"\n".join(hexed[i:i + 3000]
+                          for i in range(0, len(hexed), 3000))
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    want = data.decode() if mode == "text" else data
+    kw = {"buffering": 0} if mode == "raw" else {}
+    fmode = "r" if mode == "text" else ("r+b" if mode == "r+b" else "rb")
+
+    class Finalised:
+        def __del__(self):
+            [i for i in range(3)]
+
+    def body():
+        sys.setswitchinterval(1e-6)
+        gc.set_threshold(50, 2, 2)
+        errors = []
+        for it in range(STRESS_ITERS):
+            f = asyncio.run(_open(impl, p, fmode, kw))
+
+            def worker(seed):
+                async def go():
+                    rnd = random.Random(seed)
+                    for _ in range(150):
+                        junk = [Finalised()]
+                        junk.append(junk)
+                        await f.seek(rnd.randrange(len(data) - 5000))
+                        k = rnd.random()
+                        if k < 0.5:
+                            got = await f.read(rnd.choice([1, 100, 4000,
+                                                           70000]))
+                            assert got in want
+                        elif k < 0.7:
+                            assert await f.readline() in want
+                        elif k < 0.8:
+                            await f.tell()
+                        else:
+                            ts = [asyncio.ensure_future(
+                                f.read(rnd.randrange(1, 5000)))
+                                for _ in range(3)]
+                            if rnd.random() < 0.5:
+                                await asyncio.sleep(0)
+                                ts[rnd.randrange(3)].cancel()
+                            for t in ts:
+                                try:
+                                    assert await t in want
+                                except asyncio.CancelledError:
+                                    pass
+                    # In call order after everything above, so no job of
+                    # this loop is left in flight when it ends.
+                    await f.tell()
+                try:
+                    asyncio.run(asyncio.wait_for(go(), 60))
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+            threads = [threading.Thread(target=worker, args=(it * 10 + i,))
+                       for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            asyncio.run(_close(f))
+            if errors:
+                break
+        return errors
+
+    outcome = _in_child(body, timeout=120 + 10 * STRESS_ITERS)
+    assert outcome == "ok"
+
+
+@pytest.mark.skipif(not IS_C, reason="native engine")
+@pytest.mark.parametrize("loop_kept", [True, False])
+def test_loop_ended_with_read_in_flight_does_not_block_other_loops(
+        impl, loop_kept):
+    """A read of a pipe in one thread's loop, cancelled, and that loop ends
+    (closed, then collected or still referenced) while the read is in the
+    pool; then another thread's loop reads the same file. Before: its read
+    waited behind the dead loop's read for ever (nobody drained that
+    loop's completions). Now it gets the bytes (the cancelled read left
+    the position where it was)."""
+    import threading
+    import time
+    r, w = os.pipe()
+    f = asyncio.run(_open(impl, r, "rb", {}))
+    loops = []
+
+    def ta():
+        async def go():
+            if loop_kept:
+                loops.append(asyncio.get_running_loop())
+            t = asyncio.ensure_future(f.read(10))
+            await asyncio.sleep(0.1)  # its read of the pipe is in the pool
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        asyncio.run(go())  # ends with the read in flight
+    a = threading.Thread(target=ta)
+    a.start()
+    a.join()
+    if not loop_kept:
+        gc.collect()
+    out = {}
+
+    def tb():
+        async def go():
+            try:
+                out["b"] = await asyncio.wait_for(f.read(3), 10)
+            except BaseException as e:  # noqa: BLE001
+                out["b"] = repr(e)
+        asyncio.run(go())
+    b = threading.Thread(target=tb)
+    b.start()
+    time.sleep(0.3)
+    os.write(w, b"0123456789abcdef")
+    b.join(15)
+    os.close(w)
+    asyncio.run(_close(f))
+    assert out["b"] == b"012"
