@@ -23,9 +23,14 @@ from . import _cext, _turns
 
 # ---- the native text file ----
 
-# The `why` and `op` arguments of _slow (WHY_* and OP_* in cext/text.c).
-_WHY_BUSY, _WHY_YIELD = 1, 2  # (text.h; 0 and 3 stay in C)
-_OP_READLINE, _OP_ANEXT, _OP_READ, _OP_WRITE, _OP_WRITE_BYTES = range(5)
+# The `why` and `op` arguments of _slow: the extension's codes (text.h).
+_WHY_BUSY: int = _cext.TEXT_WHY_BUSY
+_WHY_YIELD: int = _cext.TEXT_WHY_YIELD
+_OP_READLINE: int = _cext.TEXT_OP_READLINE
+_OP_ANEXT: int = _cext.TEXT_OP_ANEXT
+_OP_READ: int = _cext.TEXT_OP_READ
+_OP_WRITE: int = _cext.TEXT_OP_WRITE
+_OP_WRITE_BYTES: int = _cext.TEXT_OP_WRITE_BYTES
 
 _INT_MAX = 2**31 - 1
 

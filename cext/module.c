@@ -2,6 +2,7 @@
  * and the constants it exports. */
 #include "afc.h"
 #include "fastpath.h"
+#include "text.h"  /* the codes of the text layer's _slow, exported */
 
 #include <errno.h>
 #include <stddef.h>
@@ -164,7 +165,16 @@ module_exec(PyObject *module)
                  &st->Reader_type) < 0 ||
         add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
         PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0 ||
-        afc_fs_add_constants(module) < 0) {
+        afc_fs_add_constants(module) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_WHY_BUSY", WHY_BUSY) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_WHY_YIELD", WHY_YIELD) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_OP_READLINE", OP_READLINE) <
+            0 ||
+        PyModule_AddIntConstant(module, "TEXT_OP_ANEXT", OP_ANEXT) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_OP_READ", OP_READ) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_OP_WRITE", OP_WRITE) < 0 ||
+        PyModule_AddIntConstant(module, "TEXT_OP_WRITE_BYTES",
+                                OP_WRITE_BYTES) < 0) {
         return -1;
     }
     /* A finished call's awaitable is an Operation too; the name Done

@@ -205,10 +205,38 @@ size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fname,
 
 /* ---- the calls answered here ---- */
 
+/* What a read or readline call gives once its step on the loop thread ran
+ * (r: a STEP_ code, or -2 if it could not run here, why saying why): the
+ * result, the error, or the coroutine that makes the call in Python. */
+static PyObject *
+step_outcome(TextObject *self, int r, int op, Py_ssize_t n, PyObject *result,
+             int why)
+{
+    if (r == STEP_DONE) {
+        return text_done(self, result);
+    }
+    if (r == STEP_ERROR) {
+        return afc_op_error(self->st);
+    }
+    if (r == STEP_NEED) {
+        why = WHY_NEED;
+    }
+    else if (r == STEP_YIELD) {
+        why = WHY_PAUSED;
+    }
+    PyObject *a = PyLong_FromSsize_t(n);
+    PyObject *res = a == NULL ? NULL : go_slow(self, op, a, why);
+    Py_XDECREF(a);
+    if (res == NULL) {
+        afc_text_gather_drop(self);
+    }
+    return res;
+}
+
 static PyObject *
 readline_call(TextObject *self, Py_ssize_t limit, int op)
 {
-    int why;
+    int why = WHY_BUSY;
     PyObject *line = NULL;
     int r = -2;
     if (may_run_inline(self, &why)) {
@@ -220,24 +248,8 @@ readline_call(TextObject *self, Py_ssize_t limit, int op)
             PyErr_SetNone(PyExc_StopAsyncIteration);
             return afc_op_error(self->st);
         }
-        return text_done(self, line);
     }
-    if (r == STEP_ERROR) {
-        return afc_op_error(self->st);
-    }
-    if (r == STEP_NEED) {
-        why = WHY_NEED;
-    }
-    else if (r == STEP_YIELD) {
-        why = WHY_PAUSED;
-    }
-    PyObject *a = PyLong_FromSsize_t(limit);
-    PyObject *res = a == NULL ? NULL : go_slow(self, op, a, why);
-    Py_XDECREF(a);
-    if (res == NULL) {
-        afc_text_gather_drop(self);
-    }
-    return res;
+    return step_outcome(self, r, op, limit, line, why);
 }
 
 static PyObject *
@@ -281,25 +293,7 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
     if (n >= 0 && may_run_inline(self, &why)) {
         r = afc_text_read_step(self, n, &text);
     }
-    if (r == STEP_DONE) {
-        return text_done(self, text);
-    }
-    if (r == STEP_ERROR) {
-        return afc_op_error(self->st);
-    }
-    if (r == STEP_NEED) {
-        why = WHY_NEED;
-    }
-    else if (r == STEP_YIELD) {
-        why = WHY_PAUSED;
-    }
-    PyObject *a = PyLong_FromSsize_t(n);
-    PyObject *res = a == NULL ? NULL : go_slow(self, OP_READ, a, why);
-    Py_XDECREF(a);
-    if (res == NULL) {
-        afc_text_gather_drop(self);
-    }
-    return res;
+    return step_outcome(self, r, OP_READ, n, text, why);
 }
 
 /* Put bytes into the buffered file's memory if they fit, and finish the

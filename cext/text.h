@@ -19,14 +19,16 @@
 #define AFC_TEXT_KEEP_MAX (1 << 20)      /* input a gathering call keeps
                                             for give_back (see gather) */
 
-/* Why a call goes to Python (the `why` of _slow). */
+/* Why a call goes to Python. _slow sees only BUSY and YIELD (exported as
+ * _cext.TEXT_WHY_*): a call that stopped part-way (NEED, PAUSED) gives its
+ * text back first and is made again whole (go_slow). */
 enum {
-    WHY_NEED = 0,    /* it stopped for input; its record goes with it */
+    WHY_NEED = 0,    /* it stopped for input */
     WHY_BUSY = 1,    /* other calls are in progress: run after them */
     WHY_YIELD = 2,   /* the budget is spent: let the loop run, then go */
-    WHY_PAUSED = 3,  /* it stopped to let the loop run; record goes along */
+    WHY_PAUSED = 3,  /* it stopped to let the loop run */
 };
-/* Which call (the `op` of _slow). */
+/* Which call (the `op` of _slow; exported as _cext.TEXT_OP_*). */
 enum { OP_READLINE = 0, OP_ANEXT = 1, OP_READ = 2, OP_WRITE = 3,
        OP_WRITE_BYTES = 4 };
 
