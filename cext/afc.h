@@ -29,8 +29,12 @@ typedef struct {
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
     PyObject *statvfs_result;        /* os.statvfs_result */
-    int64_t spin_streak;             /* when the current run of awaits
-                                        resolved on the spot began; 0: none */
+    int64_t spin_streak;             /* when the inline budget's window
+                                        opened (afc_budget_turn); 0: none */
+    PyObject *budget_tick;           /* _cext._budget_tick, which closes
+                                        the window on the loop's next
+                                        iteration ... */
+    int budget_tick_pending;         /* ... scheduled there already */
     int64_t pos_window;              /* positional reads (posio.c): the
                                         inline budget's start ... */
     int64_t pos_last;                /* ... the last inline read ... */
@@ -55,6 +59,10 @@ afc_get_state(PyObject *module)
 {
     return (afc_state *)PyModule_GetState(module);
 }
+
+/* awaitable.c: the inline budget shared by the calls one loop iteration
+ * makes on the spot: 1 while it lasts (a window opens if none is open). */
+int afc_budget_turn(afc_state *st);
 
 /* awaitable.c: calls answered at once return a finished Operation, with a
  * value (stolen; NULL passes an error through) or the current exception. */

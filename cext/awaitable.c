@@ -25,7 +25,6 @@ afc_op_release_view(AsyncOp *op)
 static PyObject *
 Op_wake(AsyncOp *op, PyObject *fut)
 {
-    op->st->spin_streak = 0;  /* a loop iteration has passed */
     PyObject *done = PyObject_CallMethodNoArgs(fut, op->st->str_done);
     if (done == NULL) {
         return NULL;
@@ -614,11 +613,57 @@ Op_watch(AsyncOp *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* ---- the inline budget ----
+ *
+ * Work done on the loop thread instead of in the pool (cached reads,
+ * opens, stats, awaits resolved by a short spin) holds the loop, so all
+ * of it that one loop iteration does shares one budget, whatever number
+ * of tasks the iteration runs. The first such call opens a window and
+ * asks the loop to call _budget_tick soon: that callback runs on the
+ * loop's next iteration (call_soon queues behind everything this
+ * iteration runs) and closes the window. Calls made after the window is
+ * spent are still made, one per task, but their tasks wait an iteration
+ * (yield_first) or go to the pool. A window older than AFC_BUDGET_STALE_NS
+ * is closed by the next call anyway (its tick's loop may be gone, or
+ * blocked: the budget is the process's, shared by its loops). */
+#define AFC_BUDGET_STALE_NS (20 * 1000 * 1000)
+
+int
+afc_budget_turn(afc_state *st)
+{
+    int64_t now = afc_now_ns();
+    if (st->spin_streak != 0 && now - st->spin_streak > AFC_BUDGET_STALE_NS) {
+        st->spin_streak = 0;
+        st->budget_tick_pending = 0;
+    }
+    if (st->spin_streak == 0) {
+        st->spin_streak = now;
+    }
+    if (!st->budget_tick_pending) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *loop = running_loop(st);
+        PyObject *h = loop != NULL ? PyObject_CallMethodOneArg(
+                                         loop, st->str_call_soon,
+                                         st->budget_tick)
+                                   : NULL;
+        Py_XDECREF(loop);
+        if (h != NULL) {
+            Py_DECREF(h);
+            st->budget_tick_pending = 1;
+        }
+        else {
+            PyErr_Clear();  /* no loop: the stale rule closes the window */
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    return now - st->spin_streak <= AFC_BUDGET_NS;
+}
+
 /* Park the awaiting task on a fresh future. Returns a new reference. */
 static PyObject *
 op_park(AsyncOp *op)
 {
-    op->st->spin_streak = 0;  /* the loop gets to run now */
     PyObject *loop = running_loop(op->st);
     if (loop == NULL) {
         return NULL;
@@ -677,12 +722,8 @@ op_wait_briefly(AsyncOp *op)
         return 0;  /* (another thread's op: its queue is another loop's) */
     }
     /* Fairness: awaits resolved on the spot never let the loop run, so
-     * after ~0.5 ms of them the next one parks (and the loop runs). */
-    int64_t now = afc_now_ns();
-    if (st->spin_streak == 0) {
-        st->spin_streak = now;
-    }
-    else if (now - st->spin_streak > AFC_BUDGET_NS) {
+     * once the iteration's budget is spent the next one parks. */
+    if (!afc_budget_turn(st)) {
         return 0;
     }
     if (!afc_cq_wait_ready(cq, AFC_LOOP_SPIN_NS)) {
@@ -695,15 +736,11 @@ op_wait_briefly(AsyncOp *op)
 }
 
 /* Park the task on a future that its loop resolves on its next
- * iteration (op is done already: see yield_first). New reference. The
- * inline budget stays spent until then (_wake restarts it): the other
- * tasks this iteration runs get one call each, not a budget each. */
+ * iteration (op is done already: see yield_first). New reference. */
 static PyObject *
 op_yield_park(AsyncOp *op)
 {
-    int64_t streak = op->st->spin_streak;
     PyObject *fut = op_park(op);
-    op->st->spin_streak = streak;
     if (fut == NULL) {
         return NULL;
     }

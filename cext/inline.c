@@ -17,12 +17,7 @@
 int
 afc_inline_turn(afc_state *st)
 {
-    int64_t now = afc_now_ns();
-    if (st->spin_streak == 0) {
-        st->spin_streak = now;
-        return 1;
-    }
-    return now - st->spin_streak <= AFC_BUDGET_NS;
+    return afc_budget_turn(st);
 }
 
 /* A read-only open of a cached path on a local file system, done here

@@ -52,6 +52,15 @@ mod_set_inline_reads(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_budget_tick(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    afc_state *st = afc_get_state(module);
+    st->spin_streak = 0;
+    st->budget_tick_pending = 0;
+    Py_RETURN_NONE;
+}
+
 /* Tests: (opens, stats, closes) done inline so far, and whether openat2
  * with RESOLVE_CACHED is usable (fastpath.c). */
 static PyObject *
@@ -107,6 +116,9 @@ static PyMethodDef module_methods[] = {
      "thread (preadv2 RWF_NOWAIT) before using the pool, and whether "
      "read-only opens, stats and closes of cached paths on local file "
      "systems are done there too. On by default."},
+    {"_budget_tick", mod_budget_tick, METH_NOARGS,
+     "Close the inline budget's window (the loop calls it once an "
+     "iteration has passed)."},
     {"_fast_counts", mod_fast_counts, METH_NOARGS,
      "(opens, stats, closes) done on the loop thread, openat2 usable."},
     {"set_pool_size", mod_set_pool_size, METH_O,
@@ -166,6 +178,8 @@ module_exec(PyObject *module)
         add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
         PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0 ||
         afc_fs_add_constants(module) < 0 ||
+        (st->budget_tick = PyObject_GetAttrString(module, "_budget_tick")) ==
+            NULL ||
         PyModule_AddIntConstant(module, "TEXT_WHY_BUSY", WHY_BUSY) < 0 ||
         PyModule_AddIntConstant(module, "TEXT_WHY_YIELD", WHY_YIELD) < 0 ||
         PyModule_AddIntConstant(module, "TEXT_OP_READLINE", OP_READLINE) <
@@ -261,6 +275,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Completion_type);
     Py_VISIT(st->Text_type);
     Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->budget_tick);
     Py_VISIT(st->cq_factory);
     Py_VISIT(st->UnsupportedOperation);
     Py_VISIT(st->io_FileIO);
@@ -292,6 +307,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_done);
     Py_CLEAR(st->str_blocking);
     Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->budget_tick);
     return 0;
 }
 

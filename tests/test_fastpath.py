@@ -371,6 +371,55 @@ async def test_inline_calls_let_the_loop_run(tmp_path, fast):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("call", ["stat", "open", "read_bytes"])
+async def test_many_tasks_share_one_budget_per_iteration(tmp_path, fast, call):
+    """64 tasks each making cached calls on the spot: between two turns of
+    another task, all of them together do about one budget of work plus
+    one call each, not a budget each (a task told to wait an iteration
+    must not open a new budget for the next task)."""
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    paths = []
+    for i in range(64):
+        p = tmp_path / f"f{i}"
+        p.write_bytes(b"x" * 100)
+        paths.append(p)
+    await learn(aiofiles_c, paths[0])
+    done = 0
+    worst = 0
+    stop = False
+
+    async def ticker():
+        nonlocal worst
+        last = done
+        while not stop:
+            await asyncio.sleep(0)
+            worst = max(worst, done - last)
+            last = done
+
+    async def worker(p):
+        nonlocal done
+        for _ in range(60):
+            if call == "stat":
+                await aos.stat(p)
+            elif call == "open":
+                f = await aiofiles_c.open(p, "rb")
+                await f.close()
+            else:
+                await aiofiles_c.read_bytes(p)
+            done += 1
+
+    t = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    await asyncio.gather(*(worker(p) for p in paths))
+    stop = True
+    await t
+    # One budget is 0.5 ms; no cached call takes less than ~2 us, so two
+    # windows and one call per task stay far below 64 budgets' worth.
+    assert worst <= 64 * 10, worst
+
+
+@pytest.mark.asyncio
 async def test_read_bytes_inline_and_pool(tmp_path, inline, cext):
     import aiofiles_c
     small = os.urandom(10_000)
