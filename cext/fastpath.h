@@ -14,7 +14,7 @@ enum afc_fast_result {
 };
 
 /* open(path, flags) as the pool's open job does it (O_CLOEXEC, fstat,
- * lseek(0, SEEK_CUR)), for a read-only open of a regular file whose path
+ * the position: 0, as lseek(0, SEEK_CUR) says of a new open), for a read-only open of a regular file whose path
  * the kernel has cached, on a local file system. DONE: *fd, *st, *pos set.
  * Errors are never reported from here (the pool reproduces them). */
 int afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
