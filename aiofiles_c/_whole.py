@@ -20,6 +20,7 @@ from ._open import _open_flags, open as _afc_open
 
 if NATIVE:
     from . import _fs
+    _AT_FDCWD = _fs.AT_FDCWD
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -45,12 +46,19 @@ async def read_bytes(path: StrPath) -> bytes:
     job (open, fstat, read, close)."""
     name = _native_name(path)
     if name is not None:
-        whole: bytes = await _fs.call(_fs.READFILE, os.fsencode(name),
-                                      filename=name)
+        # the "open" audit event pathlib's open raises, with its argument
+        _open_flags(path, "rb", -1, None, None, None, True)
+        whole: bytes = await _read_native(name)
         return whole
     async with _afc_open(path, "rb") as f:
         data: bytes = await f.read()
     return data
+
+
+def _read_native(name: str) -> Any:
+    """The one native call of read_bytes (awaitable), its checks done."""
+    return _fs.call(_fs.READFILE, os.fsencode(name), None, -1, -1, _AT_FDCWD,
+                    _AT_FDCWD, 0, 0, -1, 0, name)
 
 
 def _text_encoding(encoding: str | None) -> str | None:
@@ -76,7 +84,10 @@ async def read_text(path: StrPath, encoding: str | None = None,
     encoding = _text_encoding(encoding)
     # io.open refuses bad argument types and values before it opens.
     _open_flags(path, "r", -1, encoding, errors, newline, True)
-    return _decode(await read_bytes(path), encoding, errors, newline)
+    name = _native_name(path)
+    data = (await _read_native(name) if name is not None
+            else await read_bytes(path))
+    return _decode(data, encoding, errors, newline)
 
 
 def _encode(data: str, encoding: str | None, errors: str | None,

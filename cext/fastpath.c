@@ -357,7 +357,8 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
 }
 
 int
-afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
+                     size_t *got)
 {
     size_t n = 0;
     for (;;) {
@@ -365,6 +366,12 @@ afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
         ssize_t r;
         if (n == cap) {
             return 0;  /* the file grew past its fstat size */
+        }
+        if (n == size && n > 0) {
+            /* All its fstat size: the read that would see EOF is left
+             * out (bytes appended since are as if appended after). */
+            *got = n;
+            return 1;
         }
         do {
             r = preadv2(fd, &iov, 1, (off_t)n, RWF_NOWAIT);
@@ -412,9 +419,10 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
 #else /* no openat2: every open and stat goes to the pool */
 
 int
-afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
+                     size_t *got)
 {
-    (void)fd, (void)buf, (void)cap, (void)got;
+    (void)fd, (void)buf, (void)cap, (void)size, (void)got;
     return 0;
 }
 
