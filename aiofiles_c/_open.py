@@ -6,6 +6,7 @@ import builtins
 import functools
 import io
 import os
+import pathlib
 import sys
 import warnings
 from concurrent.futures import Executor
@@ -266,16 +267,31 @@ def open(
         return AiofilesContextManager(_aiofiles_route(
             tp, file, mode, buffering, encoding, errors, newline, closefd,
             opener, loop, executor))
-    if (type(file) is str and type(buffering) is int and buffering == -1 and
-            encoding is None and errors is None and newline is None and
-            closefd is True and opener is None):
+    if (type(buffering) is int and buffering == -1 and encoding is None and
+            errors is None and newline is None and closefd is True and
+            opener is None):
         common = _BINARY_MODES.get(mode)
-        if common is not None and file.isascii() and "\0" not in file:
-            return AiofilesContextManager(_open_binary(file, *common))
+        name = file if type(file) is str else plain_path_str(file)
+        if (common is not None and name is not None and name.isascii() and
+                "\0" not in name):
+            return AiofilesContextManager(_open_binary(name, *common))
     return AiofilesContextManager(
         _open(file, mode, buffering, encoding, errors, newline, closefd,
               opener, loop, executor)
     )
+
+
+_PLAIN_PATHS = (pathlib.PosixPath, pathlib.PurePosixPath,
+                pathlib.WindowsPath, pathlib.PureWindowsPath)
+
+
+def plain_path_str(file: Any) -> str | None:
+    """os.fspath(file) for one of pathlib's own path classes (whose
+    __fspath__ is their str, with no side effects; io.open names the file
+    by it); None for anything else."""
+    if type(file) in _PLAIN_PATHS:
+        return str(file)
+    return None
 
 
 async def _open_binary(file: str, raw: str, flags: int, cls: Any,
