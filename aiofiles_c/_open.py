@@ -6,6 +6,7 @@ import builtins
 import functools
 import io
 import os
+import pathlib
 import sys
 import warnings
 from concurrent.futures import Executor
@@ -132,6 +133,17 @@ _COMMON_MODES = {m: (_raw_mode(m), _raw_flags(_raw_mode(m))) for m in (
     "a+b", "ab+", "x+", "x+b", "xb+")}
 
 
+def _binary_open_args(mode: str) -> tuple[Any, ...]:
+    """For a binary mode of _COMMON_MODES: its _COMMON_MODES entry, then
+    the class, the io.FileIO mode and the readable, writable and appending
+    flags _open_buffered works out for it (default buffering)."""
+    readable = "r" in mode or "+" in mode
+    cls = (_cext.AsyncBufferedReader if readable
+           else _cext.AsyncBufferedIOBase)
+    return (*_COMMON_MODES[mode], cls, _fileio_mode(mode), readable,
+            "r" not in mode or "+" in mode, "a" in mode)
+
+
 def _fileio_mode(mode: str) -> str:
     plus = "+" in mode
     if "x" in mode:
@@ -141,6 +153,10 @@ def _fileio_mode(mode: str) -> str:
     if plus:
         return "rb+"
     return "rb" if "r" in mode else "wb"
+
+
+_BINARY_MODES = ({m: _binary_open_args(m) for m in _COMMON_MODES if "b" in m}
+                 if NATIVE else {})
 
 
 async def _open(file: Any, mode: str, buffering: int, encoding: Any,
@@ -251,10 +267,42 @@ def open(
         return AiofilesContextManager(_aiofiles_route(
             tp, file, mode, buffering, encoding, errors, newline, closefd,
             opener, loop, executor))
+    if (type(buffering) is int and buffering == -1 and encoding is None and
+            errors is None and newline is None and closefd is True and
+            opener is None):
+        common = _BINARY_MODES.get(mode)
+        name = file if type(file) is str else plain_path_str(file)
+        if (common is not None and name is not None and name.isascii() and
+                "\0" not in name):
+            return AiofilesContextManager(_open_binary(name, *common))
     return AiofilesContextManager(
         _open(file, mode, buffering, encoding, errors, newline, closefd,
               opener, loop, executor)
     )
+
+
+_PLAIN_PATHS = (pathlib.PosixPath, pathlib.PurePosixPath,
+                pathlib.WindowsPath, pathlib.PureWindowsPath)
+
+
+def plain_path_str(file: Any) -> str | None:
+    """os.fspath(file) for one of pathlib's own path classes (whose
+    __fspath__ is their str, with no side effects; io.open names the file
+    by it); None for anything else."""
+    if type(file) in _PLAIN_PATHS:
+        return str(file)
+    return None
+
+
+async def _open_binary(file: str, raw: str, flags: int, cls: Any,
+                       fmode: str, readable: bool, writable: bool,
+                       appending: bool) -> Any:
+    """_open for an ASCII str path with no NUL, a binary mode of
+    _COMMON_MODES and every other argument at its default (most opens):
+    what _open_flags and _open_buffered do for it, in one coroutine."""
+    sys.audit("open", file, raw, flags)
+    f = cls(file, fmode, flags, readable, writable, appending, True, -1)
+    return await f._open(os.fsencode(file))
 
 
 async def _aiofiles_route(tp: Any, file: Any, mode: str, buffering: int,

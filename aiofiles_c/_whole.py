@@ -12,14 +12,17 @@ import builtins
 import io
 import os
 import pathlib
+import sys
 from typing import Any, Union
 
 from . import _open as _open_mod
 from ._backend import NATIVE
-from ._open import _open_flags, open as _afc_open
+from ._open import _open_flags, open as _afc_open, plain_path_str
 
 if NATIVE:
     from . import _fs
+    _AT_FDCWD = _fs.AT_FDCWD
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -43,14 +46,41 @@ async def read_bytes(path: StrPath) -> bytes:
     Natively one call: done on the loop thread when the path and the data
     are cached on a local file system (see cext/fastpath.c), else one pool
     job (open, fstat, read, close)."""
+    name = path if type(path) is str else plain_path_str(path)
+    if (name is not None and name.isascii() and "\0" not in name and
+            NATIVE and _open_mod._threadpool.sync_open is builtins.open):
+        # the common call, its checks and pathlib's "open" events made
+        # here (an ASCII str with no NUL passes every check io makes)
+        _open_events(name)
+        got: bytes = await _fs.call(_fs.READFILE, name.encode(), None, -1,
+                                    -1, _AT_FDCWD, _AT_FDCWD, 0, 0, -1, 0,
+                                    name)
+        return got
     name = _native_name(path)
     if name is not None:
-        whole: bytes = await _fs.call(_fs.READFILE, os.fsencode(name),
-                                      filename=name)
+        # the "open" audit event pathlib's open raises, with its argument
+        _open_flags(path, "rb", -1, None, None, None, True)
+        if sys.version_info < (3, 10):
+            sys.audit("open", name, None, _READ_FLAGS)
+        whole: bytes = await _read_native(name)
         return whole
     async with _afc_open(path, "rb") as f:
         data: bytes = await f.read()
     return data
+
+
+def _open_events(name: str) -> None:
+    """The "open" audit events of pathlib's read of ``name``: io.FileIO's;
+    before 3.10 also os.open's (pathlib opened through it)."""
+    sys.audit("open", name, "r", _READ_FLAGS)
+    if sys.version_info < (3, 10):
+        sys.audit("open", name, None, _READ_FLAGS)
+
+
+def _read_native(name: str) -> Any:
+    """The one native call of read_bytes (awaitable), its checks done."""
+    return _fs.call(_fs.READFILE, os.fsencode(name), None, -1, -1, _AT_FDCWD,
+                    _AT_FDCWD, 0, 0, -1, 0, name)
 
 
 def _text_encoding(encoding: str | None) -> str | None:
@@ -76,7 +106,12 @@ async def read_text(path: StrPath, encoding: str | None = None,
     encoding = _text_encoding(encoding)
     # io.open refuses bad argument types and values before it opens.
     _open_flags(path, "r", -1, encoding, errors, newline, True)
-    return _decode(await read_bytes(path), encoding, errors, newline)
+    name = _native_name(path)
+    if name is not None and sys.version_info < (3, 10):
+        sys.audit("open", name, None, _READ_FLAGS)
+    data = (await _read_native(name) if name is not None
+            else await read_bytes(path))
+    return _decode(data, encoding, errors, newline)
 
 
 def _encode(data: str, encoding: str | None, errors: str | None,

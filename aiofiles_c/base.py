@@ -93,7 +93,9 @@ class AiofilesContextManager(
         return self._obj  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> _T:
-        return await self
+        if self._obj is None:  # as __await__, one generator less
+            self._obj = await self._coro
+        return self._obj  # type: ignore[no-any-return]
 
     async def __aexit__(
         self,

@@ -13,10 +13,11 @@ shutil-like calls are in _shutil; this module exports them.
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _cext, _fs
 from . import ospath as path
@@ -37,19 +38,39 @@ __all__ = [
 
 
 @os_signature("stat", "path", 1, "dir_fd follow_symlinks")
-async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
-               loop: Any = None, executor: Any = None) -> os.stat_result:
+async def _stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
+                loop: Any = None, executor: Any = None) -> os.stat_result:
     """os.stat, off the loop."""
-    if type(path) is str and dir_fd is None and "\0" not in path:
-        # the common call, without the general argument checks (a str
-        # with no NUL passes all of them): a cached path's stat is a few
-        # microseconds on the loop thread, and these checks cost as much
-        st: os.stat_result = await _cext.fs(
-            _fs.STAT, os.fsencode(path), None, -1, -1, _fs.AT_FDCWD,
-            _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1, 0, path,
-            None, True)
-        return st
     return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+
+_STAT, _AT_FDCWD = _fs.STAT, _fs.AT_FDCWD
+
+
+async def _stat_fast(*args: Any, **kwargs: Any) -> os.stat_result:
+    if not kwargs and len(args) == 1:
+        path = args[0]
+        if type(path) is str and "\0" not in path:
+            # the common call, without the argument binding and checks (a
+            # str with no NUL passes all of them) nor a second coroutine:
+            # a cached path's stat is a few microseconds on the loop thread,
+            # and those cost a third as much again
+            st: os.stat_result = await _cext.fs(
+                _STAT, os.fsencode(path), None, -1, -1, _AT_FDCWD, _AT_FDCWD,
+                0, 0, -1, 0, path)
+            return st
+    res: os.stat_result = await _stat(*args, **kwargs)
+    return res
+
+
+if TYPE_CHECKING:
+    async def stat(path: Any, *, dir_fd: Any = None,
+                   follow_symlinks: bool = True, loop: Any = None,
+                   executor: Any = None) -> os.stat_result:
+        ...
+else:
+    stat = functools.update_wrapper(_stat_fast, _stat)
+    stat.__name__ = stat.__qualname__ = "stat"
 
 
 @os_signature("lstat", "path", 1, "dir_fd")

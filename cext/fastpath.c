@@ -16,8 +16,11 @@
  *   3. the device must be in the table of local devices, which workers
  *      fill with fstatfs/statfs after their own opens and stats (those may
  *      wait; a first call on a device therefore always goes to the pool);
- *   4. stat: fstat of the O_PATH descriptor; open: the regular file opened
- *      again with RESOLVE_CACHED, then fstat and lseek as the pool does.
+ *   4. stat: the statx of step 2 asked for every basic field, and gives
+ *      the result (fstat of the O_PATH descriptor if a field is missing);
+ *      open: the regular file opened again with RESOLVE_CACHED, then
+ *      fstat as the pool does (the position of a new read-only open is 0,
+ *      where the pool asks lseek).
  *
  * Local means ext2/3/4, XFS, Btrfs, F2FS, tmpfs, ramfs and overlayfs: their
  * getattr copies the in-memory inode, and opening or closing a read-only
@@ -267,11 +270,12 @@ cached_open(int dir_fd, const char *path, int flags)
 }
 
 /* Steps 1-3: a lookup from the cache and the device check. Returns the
- * O_PATH descriptor (st_mode and st_dev in *kind), -1 to use the pool, or
- * -2 with *err set for a lookup that failed from the cache. */
+ * O_PATH descriptor (st_mode and st_dev in *kind, with the fields of want
+ * the file system filled), -1 to use the pool, or -2 with *err set for a
+ * lookup that failed from the cache. */
 static int
-cached_lookup(int dir_fd, const char *path, int nofollow, struct statx *kind,
-              int *err)
+cached_lookup(int dir_fd, const char *path, int nofollow, unsigned want,
+              struct statx *kind, int *err)
 {
     if (!afc_fast_available()) {
         return -1;
@@ -286,7 +290,7 @@ cached_lookup(int dir_fd, const char *path, int nofollow, struct statx *kind,
     }
     int r = statx(p, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC |
                              AT_SYMLINK_NOFOLLOW,
-                  STATX_TYPE, kind);
+                  want, kind);
     if (r < 0 ||
         afc_fast_dev_local(makedev(kind->stx_dev_major,
                                    kind->stx_dev_minor)) != 1) {
@@ -296,13 +300,40 @@ cached_lookup(int dir_fd, const char *path, int nofollow, struct statx *kind,
     return p;
 }
 
+/* The struct stat fstat gives, from a statx of the same inode with all
+ * the basic fields. On the local file systems of magic_is_local getattr
+ * fills both from the in-memory inode and ignores the sync flags, so the
+ * fields are the same; this saves fstat's second trip to the kernel. */
+static void
+stat_from_statx(const struct statx *x, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(x->stx_dev_major, x->stx_dev_minor);
+    st->st_ino = (ino_t)x->stx_ino;
+    st->st_mode = (mode_t)x->stx_mode;
+    st->st_nlink = (nlink_t)x->stx_nlink;
+    st->st_uid = (uid_t)x->stx_uid;
+    st->st_gid = (gid_t)x->stx_gid;
+    st->st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor);
+    st->st_size = (off_t)x->stx_size;
+    st->st_blksize = (blksize_t)x->stx_blksize;
+    st->st_blocks = (blkcnt_t)x->stx_blocks;
+    st->st_atim.tv_sec = (time_t)x->stx_atime.tv_sec;
+    st->st_atim.tv_nsec = (long)x->stx_atime.tv_nsec;
+    st->st_mtim.tv_sec = (time_t)x->stx_mtime.tv_sec;
+    st->st_mtim.tv_nsec = (long)x->stx_mtime.tv_nsec;
+    st->st_ctim.tv_sec = (time_t)x->stx_ctime.tv_sec;
+    st->st_ctim.tv_nsec = (long)x->stx_ctime.tv_nsec;
+}
+
 int
 afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
               int *err)
 {
     struct statx kind;
     *err = 0;
-    int p = cached_lookup(dir_fd, path, nofollow, &kind, err);
+    int p = cached_lookup(dir_fd, path, nofollow, STATX_BASIC_STATS, &kind,
+                          err);
     if (p == -2) {
         atomic_fetch_add_explicit(&counts[1], 1, memory_order_relaxed);
         return AFC_FAST_DONE;
@@ -310,7 +341,13 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
     if (p < 0) {
         return AFC_FAST_POOL;
     }
-    int r = fstat(p, st);
+    int r = 0;
+    if ((kind.stx_mask & STATX_BASIC_STATS) == STATX_BASIC_STATS) {
+        stat_from_statx(&kind, st);  /* what fstat would copy out */
+    }
+    else {
+        r = fstat(p, st);
+    }
     close(p);  /* an O_PATH descriptor: nothing to release */
     if (r < 0) {
         return AFC_FAST_POOL;
@@ -320,7 +357,8 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
 }
 
 int
-afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
+                     size_t *got)
 {
     size_t n = 0;
     for (;;) {
@@ -328,6 +366,12 @@ afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
         ssize_t r;
         if (n == cap) {
             return 0;  /* the file grew past its fstat size */
+        }
+        if (n == size && n > 0) {
+            /* All its fstat size: the read that would see EOF is left
+             * out (bytes appended since are as if appended after). */
+            *got = n;
+            return 1;
         }
         do {
             r = preadv2(fd, &iov, 1, (off_t)n, RWF_NOWAIT);
@@ -349,8 +393,8 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
 {
     struct statx kind;
     int err = 0;
-    int p = cached_lookup(dir_fd, path, (flags & O_NOFOLLOW) != 0, &kind,
-                          &err);
+    int p = cached_lookup(dir_fd, path, (flags & O_NOFOLLOW) != 0,
+                          STATX_TYPE, &kind, &err);
     if (p < 0) {
         return AFC_FAST_POOL;  /* errors too: the pool words them */
     }
@@ -366,8 +410,7 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
         close(f);  /* a regular file opened read-only: close cannot wait */
         return AFC_FAST_POOL;
     }
-    off_t o = lseek(f, 0, SEEK_CUR);
-    *pos = o < 0 ? -1 : (int64_t)o;
+    *pos = 0;  /* a new open file description, not O_APPEND */
     *fd = f;
     atomic_fetch_add_explicit(&counts[0], 1, memory_order_relaxed);
     return AFC_FAST_DONE;
@@ -376,9 +419,10 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
 #else /* no openat2: every open and stat goes to the pool */
 
 int
-afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got)
+afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
+                     size_t *got)
 {
-    (void)fd, (void)buf, (void)cap, (void)got;
+    (void)fd, (void)buf, (void)cap, (void)size, (void)got;
     return 0;
 }
 

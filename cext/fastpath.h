@@ -14,7 +14,7 @@ enum afc_fast_result {
 };
 
 /* open(path, flags) as the pool's open job does it (O_CLOEXEC, fstat,
- * lseek(0, SEEK_CUR)), for a read-only open of a regular file whose path
+ * the position: 0, as lseek(0, SEEK_CUR) says of a new open), for a read-only open of a regular file whose path
  * the kernel has cached, on a local file system. DONE: *fd, *st, *pos set.
  * Errors are never reported from here (the pool reproduces them). */
 int afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
@@ -44,9 +44,11 @@ void afc_fast_learn_path(int dir_fd, const char *path, const struct stat *st,
 int afc_read_whole(const char *path, char **out, size_t *outlen);
 
 /* Loop side: read fd from offset 0 into buf[0:cap] with RWF_NOWAIT until
- * EOF. Returns 1 with *got set when EOF was seen within cap; 0 when the
- * data is not all cached or does not fit (the pool must do it). */
-int afc_fast_read_cached(int fd, char *buf, size_t cap, size_t *got);
+ * EOF, or until size bytes (its fstat size; 0: to EOF) are in. Returns 1
+ * with *got set when EOF or size was reached within cap; 0 when the data
+ * is not all cached or does not fit (the pool must do it). */
+int afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
+                         size_t *got);
 
 /* Counters for the tests (relaxed): opens, stats, closes done inline. */
 void afc_fast_counts(uint64_t out[3]);

@@ -67,7 +67,8 @@ afc_read_file_inline(const char *path, PyObject **data)
             done = AFC_FAST_DONE;  /* the MemoryError */
         }
         else if (!afc_fast_read_cached(fd, PyBytes_AS_STRING(b),
-                                       (size_t)sb.st_size + 1, &got)) {
+                                       (size_t)sb.st_size + 1,
+                                       (size_t)sb.st_size, &got)) {
             Py_DECREF(b);
         }
         else {

@@ -261,6 +261,12 @@ def cases():
         add(f"copyfile {what or repr((a, b))}",
             lambda a=a, b=b: shutil.copyfile(a, b),
             lambda a=a, b=b: aos.copyfile(a, b))
+    # the whole-file calls: pathlib's one open
+    for a in ["f", P("f"), "missing"]:
+        add(f"read_bytes {a!r}", lambda a=a: P(a).read_bytes(),
+            lambda a=a: aiofiles_c.read_bytes(a))
+        add(f"read_text {a!r}", lambda a=a: P(a).read_text("utf-8"),
+            lambda a=a: aiofiles_c.read_text(a, "utf-8"))
     # a descriptor: io.FileIO's event names it
     for args, kw in [(("rb",), {"closefd": False}), (("wb",), {}),
                      (("r",), {"encoding": "utf-8"}), (("ab+",), {}),
