@@ -726,6 +726,11 @@ op_wait_briefly(AsyncOp *op)
     if (!afc_budget_turn(st)) {
         return 0;
     }
+    /* Opening a window may run Python (call_soon), and with it another
+     * thread: look at the op again before waiting on its queue. */
+    if (!op->in_pool || op->job.cq != cq) {
+        return 0;
+    }
     if (!afc_cq_wait_ready(cq, AFC_LOOP_SPIN_NS)) {
         return 0;
     }
