@@ -25,6 +25,9 @@ typedef struct {
     PyObject *str_done;
     PyObject *str_blocking;          /* "_asyncio_future_blocking" */
     PyObject *str_call_soon;
+    PyObject *str_get_loop;
+    PyObject *str_wake;              /* "_wake" */
+    PyObject *str_wake_late;         /* "_wake_late" */
     PyObject *fs_cq;                 /* completion queue for fs calls ... */
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */

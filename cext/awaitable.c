@@ -37,6 +37,32 @@ Op_wake(AsyncOp *op, PyObject *fut)
     return PyObject_CallMethodOneArg(fut, op->st->str_set_result, Py_None);
 }
 
+/* The wake-up of a task that yielded after the inline budget (see
+ * op_yield_park): one loop iteration later than _wake would be. Tasks
+ * that timers or I/O woke in the iteration where the budget ran out are
+ * queued in this one (behind this callback): resolving fut only now puts
+ * this task's next round of on-the-spot work behind theirs, so a timer
+ * waits for one budget at most, not two. */
+static PyObject *
+Op_wake_late(AsyncOp *op, PyObject *fut)
+{
+    PyObject *loop = PyObject_CallMethodNoArgs(fut, op->st->str_get_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    PyObject *cb = PyObject_GetAttr((PyObject *)op, op->st->str_wake);
+    PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
+                                   loop, op->st->str_call_soon, cb, fut, NULL)
+                             : NULL;
+    Py_XDECREF(cb);
+    Py_DECREF(loop);
+    if (h == NULL) {
+        return NULL;
+    }
+    Py_DECREF(h);
+    Py_RETURN_NONE;
+}
+
 static void
 op_wake_remote(AsyncOp *op, PyObject *fut)
 {
@@ -660,9 +686,10 @@ afc_budget_turn(afc_state *st)
     return now - st->spin_streak <= AFC_BUDGET_NS;
 }
 
-/* Park the awaiting task on a fresh future. Returns a new reference. */
+/* A fresh future for the awaiting task to park on, made op->fut.
+ * Returns a new reference. */
 static PyObject *
-op_park(AsyncOp *op)
+op_new_future(AsyncOp *op)
 {
     PyObject *loop = running_loop(op->st);
     if (loop == NULL) {
@@ -681,6 +708,18 @@ op_park(AsyncOp *op)
     PyObject *old = op->fut;
     op->fut = Py_NewRef(fut);
     Py_XDECREF(old);
+    return fut;
+}
+
+/* Park the awaiting task on a fresh future, resolved when op finishes.
+ * Returns a new reference. */
+static PyObject *
+op_park(AsyncOp *op)
+{
+    PyObject *fut = op_new_future(op);
+    if (fut == NULL) {
+        return NULL;
+    }
     /* create_future() and the attribute may run Python code, and with it
      * another thread's loop, which can finish an op queued behind its own
      * (a file shared by loops in threads) while op->fut is not yet set:
@@ -740,18 +779,19 @@ op_wait_briefly(AsyncOp *op)
     return 1;
 }
 
-/* Park the task on a future that its loop resolves on its next
- * iteration (op is done already: see yield_first). New reference. */
+/* Park the task on a future that its loop resolves two iterations from
+ * now (op is done already: see yield_first and Op_wake_late). New
+ * reference. */
 static PyObject *
 op_yield_park(AsyncOp *op)
 {
-    PyObject *fut = op_park(op);
+    PyObject *fut = op_new_future(op);
     if (fut == NULL) {
         return NULL;
     }
-    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
-    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
-                                                         "_wake")
+    PyObject *loop = PyObject_CallMethodNoArgs(fut, op->st->str_get_loop);
+    PyObject *cb = loop != NULL ? PyObject_GetAttr((PyObject *)op,
+                                                   op->st->str_wake_late)
                                 : NULL;
     PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
                                    loop, op->st->str_call_soon, cb, fut, NULL)
@@ -1064,6 +1104,7 @@ static PyMethodDef Op_methods[] = {
     {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
     {"_watch", (PyCFunction)Op_watch, METH_NOARGS, NULL},
     {"_wake", (PyCFunction)Op_wake, METH_O, NULL},
+    {"_wake_late", (PyCFunction)Op_wake_late, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -236,6 +236,11 @@ module_exec(PyObject *module)
         (st->str_blocking = PyUnicode_InternFromString(
              "_asyncio_future_blocking")) == NULL ||
         (st->str_call_soon = PyUnicode_InternFromString("call_soon")) ==
+            NULL ||
+        (st->str_get_loop = PyUnicode_InternFromString("get_loop")) ==
+            NULL ||
+        (st->str_wake = PyUnicode_InternFromString("_wake")) == NULL ||
+        (st->str_wake_late = PyUnicode_InternFromString("_wake_late")) ==
             NULL) {
         return -1;
     }
@@ -307,6 +312,9 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_done);
     Py_CLEAR(st->str_blocking);
     Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_get_loop);
+    Py_CLEAR(st->str_wake);
+    Py_CLEAR(st->str_wake_late);
     Py_CLEAR(st->budget_tick);
     return 0;
 }

@@ -420,6 +420,56 @@ async def test_many_tasks_share_one_budget_per_iteration(tmp_path, fast, call):
 
 
 @pytest.mark.asyncio
+async def test_task_woken_as_the_budget_runs_out_goes_first(tmp_path, fast):
+    """A task that yields after the inline budget resumes after the tasks
+    that timers or I/O woke in the next iteration (a timer's callback runs
+    in the iteration after it is due; the task it wakes, one later): so a
+    timer waits for one budget of on-the-spot work at most, not two."""
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    await learn(aiofiles_c, p)
+    loop = asyncio.get_running_loop()
+    iteration = 0
+    stop = False
+    call_at = None  # the iteration of the stat call in progress
+    other = loop.create_future()
+    log = []
+
+    def beat():
+        nonlocal iteration
+        iteration += 1
+        # the iteration after the one where the stat loop parked: wake
+        # another task, as a timer falling due then would
+        if (call_at is not None and iteration == call_at + 1 and
+                not other.done()):
+            other.set_result(None)
+        if not stop:
+            loop.call_soon(beat)
+
+    async def woken():
+        await other
+        log.append("woken task")
+
+    loop.call_soon(beat)
+    waiter = asyncio.ensure_future(woken())
+    await asyncio.sleep(0)
+    before = counts(fast)
+    for _ in range(100_000):
+        call_at = iteration
+        await aos.stat(p)
+        if other.done():  # the call parked: the budget ran out
+            log.append("stat loop")
+            break
+    call_at = None
+    stop = True
+    await waiter
+    assert counts(fast)[1] > before[1]
+    assert log == ["woken task", "stat loop"], log
+
+
+@pytest.mark.asyncio
 async def test_read_bytes_inline_and_pool(tmp_path, inline, cext):
     import aiofiles_c
     small = os.urandom(10_000)
