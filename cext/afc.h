@@ -28,6 +28,8 @@ typedef struct {
     PyObject *str_get_loop;
     PyObject *str_wake;              /* "_wake" */
     PyObject *str_wake_late;         /* "_wake_late" */
+    PyObject *str_resume;            /* "_resume" */
+    PyObject *str_resume_late;       /* "_resume_late" */
     PyObject *fs_cq;                 /* completion queue for fs calls ... */
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
@@ -38,6 +40,11 @@ typedef struct {
                                         the window on the loop's next
                                         iteration ... */
     int budget_tick_pending;         /* ... scheduled there already */
+    int budget_parked;               /* a task was told to wait an
+                                        iteration in this window */
+    int64_t budget_ns;               /* the window's length: AFC_BUDGET_NS
+                                        less what the last iterations ran
+                                        past it (afc_budget_close) */
     int64_t pos_window;              /* positional reads (posio.c): the
                                         inline budget's start ... */
     int64_t pos_last;                /* ... the last inline read ... */
@@ -66,6 +73,18 @@ afc_get_state(PyObject *module)
 /* awaitable.c: the inline budget shared by the calls one loop iteration
  * makes on the spot: 1 while it lasts (a window opens if none is open). */
 int afc_budget_turn(afc_state *st);
+
+/* awaitable.c: before work on the spot that could go to the pool instead
+ * (an open, a stat, a whole-file read, a close): what the budget allows. */
+enum afc_spot {
+    AFC_SPOT_OK = 0,    /* within the budget: do it here */
+    AFC_SPOT_LAST = 1,  /* spent: do it here, its task waits an iteration */
+    AFC_SPOT_POOL = 2,  /* spent, and a task waits already: use the pool */
+};
+int afc_budget_spot(afc_state *st);
+
+/* awaitable.c: the loop ran the budget's tick: close the window. */
+void afc_budget_close(afc_state *st);
 
 /* awaitable.c: calls answered at once return a finished Operation, with a
  * value (stolen; NULL passes an error through) or the current exception. */

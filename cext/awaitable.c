@@ -368,7 +368,6 @@ afc_op_job_done(afc_job *job, int status)
     }
     AsyncFile *f = op->file;
     Py_INCREF(f);
-    f->inline_since = afc_now_ns();
     int r = op->run(op);
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable((PyObject *)op);
@@ -498,6 +497,19 @@ afc_op_reuse(PyObject *spare, PyObject *value)
     return Py_NewRef(spare);
 }
 
+/* loop.call_soon(op.<name>). New reference to the handle, or NULL. */
+static PyObject *
+op_call_soon(AsyncOp *op, PyObject *loop, PyObject *name)
+{
+    PyObject *cb = PyObject_GetAttr((PyObject *)op, name);
+    if (cb == NULL) {
+        return NULL;
+    }
+    PyObject *h = PyObject_CallMethodOneArg(loop, op->st->str_call_soon, cb);
+    Py_DECREF(cb);
+    return h;
+}
+
 /* Resume an op that yielded for fairness (loop.call_soon callback). */
 static PyObject *
 Op_resume(AsyncOp *op, PyObject *Py_UNUSED(ignored))
@@ -507,12 +519,34 @@ Op_resume(AsyncOp *op, PyObject *Py_UNUSED(ignored))
     }
     AsyncFile *f = op->file;
     Py_INCREF(f);
-    f->inline_since = afc_now_ns();
     int r = afc_op_run(op);
     if (r == RUN_DONE) {
         afc_file_pump(f);
     }
     Py_DECREF(f);
+    Py_RETURN_NONE;
+}
+
+/* The yield of a file op (see afc_file_start): _resume runs one loop
+ * iteration after this, behind the tasks that timers and I/O woke in
+ * this one (as Op_wake_late does for a finished op). */
+static PyObject *
+Op_resume_late(AsyncOp *op, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    if (loop == Py_None) {  /* not from a loop callback: resume now */
+        Py_DECREF(loop);
+        return Op_resume(op, NULL);
+    }
+    PyObject *h = op_call_soon(op, loop, op->st->str_resume);
+    Py_DECREF(loop);
+    if (h == NULL) {
+        return NULL;
+    }
+    Py_DECREF(h);
     Py_RETURN_NONE;
 }
 
@@ -538,25 +572,20 @@ afc_file_start(AsyncFile *f, AsyncOp *op)
         Py_INCREF(op);
     return (PyObject *)op;
     }
-    int64_t now = afc_now_ns();
-    if (now - f->inline_since > AFC_BUDGET_NS && op->kind != K_OPEN) {
-        /* Fairness: this file answered from memory for a while; let the
-         * loop run one iteration before serving this call. */
+    if (op->kind != K_OPEN && !afc_budget_turn(f->st)) {
+        /* Fairness: the iteration's budget of work on the spot is spent
+         * (this file's reads from memory count, with every other call's):
+         * let the loop run an iteration before serving this call. */
         PyObject *loop = PyObject_CallNoArgs(f->st->get_running_loop);
         if (loop != NULL && loop != Py_None) {
-            PyObject *cb = PyObject_GetAttrString((PyObject *)op, "_resume");
-            PyObject *h = cb ? PyObject_CallMethodOneArg(
-                                   loop, f->st->str_call_soon, cb)
-                             : NULL;
-            Py_XDECREF(cb);
+            PyObject *h = op_call_soon(op, loop, f->st->str_resume_late);
             Py_DECREF(loop);
             if (h != NULL) {
                 Py_DECREF(h);
                 op->state = S_RUNNING;
                 op->phase = P_YIELD;
-                f->inline_since = now;
                 Py_INCREF(op);
-    return (PyObject *)op;
+                return (PyObject *)op;
             }
             PyErr_Clear();
         }
@@ -564,7 +593,6 @@ afc_file_start(AsyncFile *f, AsyncOp *op)
             Py_XDECREF(loop);
             PyErr_Clear();
         }
-        f->inline_since = now;
     }
     afc_file_pump(f);
     Py_INCREF(op);
@@ -647,9 +675,13 @@ Op_watch(AsyncOp *op, PyObject *Py_UNUSED(ignored))
  * of tasks the iteration runs. The first such call opens a window and
  * asks the loop to call _budget_tick soon: that callback runs on the
  * loop's next iteration (call_soon queues behind everything this
- * iteration runs) and closes the window. Calls made after the window is
- * spent are still made, one per task, but their tasks wait an iteration
- * (yield_first) or go to the pool. A window older than AFC_BUDGET_STALE_NS
+ * iteration runs) and closes the window. Past the budget, the first call
+ * is still made here and its task waits an iteration (yield_first); the
+ * calls other tasks make in the same iteration go to the pool (opens,
+ * stats, whole-file reads, closes: afc_budget_spot) or wait an iteration
+ * before they run (file operations: afc_file_start). So one iteration
+ * does one budget of such work, plus one call, whatever the number of
+ * tasks. A window older than AFC_BUDGET_STALE_NS
  * is closed by the next call anyway (its tick's loop may be gone, or
  * blocked: the budget is the process's, shared by its loops). */
 #define AFC_BUDGET_STALE_NS (20 * 1000 * 1000)
@@ -661,6 +693,7 @@ afc_budget_turn(afc_state *st)
     if (st->spin_streak != 0 && now - st->spin_streak > AFC_BUDGET_STALE_NS) {
         st->spin_streak = 0;
         st->budget_tick_pending = 0;
+        st->budget_parked = 0;
     }
     if (st->spin_streak == 0) {
         st->spin_streak = now;
@@ -683,7 +716,48 @@ afc_budget_turn(afc_state *st)
         }
         PyErr_Restore(et, ev, tb);
     }
-    return now - st->spin_streak <= AFC_BUDGET_NS;
+    if (st->budget_ns <= 0) {
+        st->budget_ns = AFC_BUDGET_NS;
+    }
+    return now - st->spin_streak <= st->budget_ns;
+}
+
+/* The iteration that opened the window is over when its tick runs. What
+ * it ran past AFC_BUDGET_NS (the other tasks' steps after the budget was
+ * spent, each of which still made one call or parked, and any other
+ * callbacks) comes off the next windows, so that an iteration with many
+ * tasks lasts about AFC_BUDGET_NS too; a quarter of it is always left. */
+void
+afc_budget_close(afc_state *st)
+{
+    int64_t now = afc_now_ns();
+    if (st->spin_streak != 0) {
+        int64_t ran = now - st->spin_streak;
+        int64_t want = AFC_BUDGET_NS - (ran - st->budget_ns);
+        if (want < AFC_BUDGET_NS / 4) {
+            want = AFC_BUDGET_NS / 4;
+        }
+        if (want > AFC_BUDGET_NS) {
+            want = AFC_BUDGET_NS;
+        }
+        st->budget_ns = (st->budget_ns + want) / 2;
+    }
+    st->spin_streak = 0;
+    st->budget_tick_pending = 0;
+    st->budget_parked = 0;
+}
+
+int
+afc_budget_spot(afc_state *st)
+{
+    if (afc_budget_turn(st)) {
+        return AFC_SPOT_OK;
+    }
+    if (!st->budget_parked) {
+        st->budget_parked = 1;
+        return AFC_SPOT_LAST;
+    }
+    return AFC_SPOT_POOL;
 }
 
 /* A fresh future for the awaiting task to park on, made op->fut.
@@ -1102,6 +1176,7 @@ static PyMethodDef Op_methods[] = {
     {"throw", (PyCFunction)(void (*)(void))Op_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)Op_close, METH_NOARGS, NULL},
     {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
+    {"_resume_late", (PyCFunction)Op_resume_late, METH_NOARGS, NULL},
     {"_watch", (PyCFunction)Op_watch, METH_NOARGS, NULL},
     {"_wake", (PyCFunction)Op_wake, METH_O, NULL},
     {"_wake_late", (PyCFunction)Op_wake_late, METH_O, NULL},

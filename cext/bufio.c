@@ -463,13 +463,15 @@ run_close(AsyncOp *op)
     }
     afc_job_init(op, f->closefd ? AFC_JOB_CLOSE : AFC_JOB_NOP);
     afc_job_add_flush(op);
-    if (f->fastclose && f->closefd && f->wlen == 0) {
+    int spot;
+    if (f->fastclose && f->closefd && f->wlen == 0 &&
+        (spot = afc_budget_spot(op->st)) != AFC_SPOT_POOL) {
         /* Closing a read-only regular file on a local file system drops
          * page references, it waits for nothing (see fastpath.c). Linux
          * frees the descriptor even when close reports EINTR. */
         int e = close(f->fd) < 0 && errno != EINTR ? errno : 0;
         afc_fast_count_close();
-        op->yield_first = !afc_inline_turn(op->st);
+        op->yield_first = spot == AFC_SPOT_LAST;
         op->phase = P_CLOSE;
         op->job.res = 0;
         op->job.err = e;

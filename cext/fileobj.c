@@ -49,7 +49,6 @@ File_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     f->pos = -1;
     f->seekable_io = -1;
     f->size_hint = -1;
-    f->inline_since = afc_now_ns();
     Py_INCREF(name);
     f->name = name;
     Py_INCREF(mode);

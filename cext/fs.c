@@ -549,18 +549,25 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see afc_job_drop_fd) */
-    if (fsop == AFC_FS_STAT && j->path != NULL && !st->no_inline_reads &&
+    /* A cached path on a local file system: stat and read_bytes done
+     * here, within the iteration's budget (see afc_budget_spot). */
+    int spot = AFC_SPOT_POOL;
+    if ((fsop == AFC_FS_STAT || fsop == AFC_FS_READFILE) &&
+        !st->no_inline_reads) {
+        spot = afc_budget_spot(st);
+    }
+    if (spot != AFC_SPOT_POOL && fsop == AFC_FS_STAT && j->path != NULL &&
         (flags & ~AT_SYMLINK_NOFOLLOW) == 0 &&
         afc_fast_stat(dir_fd, j->path, flags != 0, &j->st, &j->err) ==
             AFC_FAST_DONE) {
-        op->yield_first = !afc_inline_turn(st);
-        fs_done(op);  /* a cached path on a local file system */
+        op->yield_first = spot == AFC_SPOT_LAST;
+        fs_done(op);
         return (PyObject *)op;
     }
-    if (fsop == AFC_FS_READFILE && !st->no_inline_reads) {
+    if (spot != AFC_SPOT_POOL && fsop == AFC_FS_READFILE) {
         PyObject *data = NULL;
         if (afc_read_file_inline(j->path, &data) == AFC_FAST_DONE) {
-            op->yield_first = !afc_inline_turn(st);
+            op->yield_first = spot == AFC_SPOT_LAST;
             afc_op_finish(op, data);
             return (PyObject *)op;
         }

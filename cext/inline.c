@@ -8,18 +8,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* Work done on the spot (an inline open, stat or close) shares the budget
- * of awaits resolved on the spot: past ~0.5 ms of them, the call is still
- * done here (it takes microseconds) but its task parks for one loop
- * iteration before it gets the result (yield_first; op_park restarts the
- * budget). A hop to the pool instead would cost a thread wake-up. Returns
- * 1 while within the budget. */
-int
-afc_inline_turn(afc_state *st)
-{
-    return afc_budget_turn(st);
-}
-
 /* A read-only open of a cached path on a local file system, done here
  * and left in the job as the pool's open would leave it (fd in res, the
  * fstat, the position). Returns 1 if done; 0: the pool opens (errors are
@@ -31,7 +19,12 @@ afc_open_inline(AsyncOp *op)
     int fd;
     int64_t pos;
     if (op->st->no_inline_reads || f->appending ||
-        (f->flags & ~(O_CLOEXEC | O_NOFOLLOW | O_LARGEFILE)) != O_RDONLY ||
+        (f->flags & ~(O_CLOEXEC | O_NOFOLLOW | O_LARGEFILE)) != O_RDONLY) {
+        return 0;
+    }
+    /* Work on the spot shares the iteration's budget (awaitable.c). */
+    int spot = afc_budget_spot(op->st);
+    if (spot == AFC_SPOT_POOL ||
         afc_fast_open(AT_FDCWD, PyBytes_AS_STRING(op->arg), f->flags, &fd,
                       &op->job.st, &pos) != AFC_FAST_DONE) {
         return 0;
@@ -40,7 +33,7 @@ afc_open_inline(AsyncOp *op)
     op->job.res = fd;
     op->job.pos = pos;
     op->job.err = 0;
-    op->yield_first = !afc_inline_turn(op->st);
+    op->yield_first = spot == AFC_SPOT_LAST;
     return 1;
 }
 

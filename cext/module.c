@@ -55,9 +55,20 @@ mod_set_inline_reads(PyObject *module, PyObject *arg)
 static PyObject *
 mod_budget_tick(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
+    afc_budget_close(afc_get_state(module));
+    Py_RETURN_NONE;
+}
+
+/* Tests: spend the current budget window (opening one if needed), as
+ * ~0.5 ms of work on the spot would. */
+static PyObject *
+mod_budget_spend(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
     afc_state *st = afc_get_state(module);
-    st->spin_streak = 0;
-    st->budget_tick_pending = 0;
+    afc_budget_turn(st);
+    if (st->spin_streak != 0) {
+        st->spin_streak -= 2 * st->budget_ns + 1;
+    }
     Py_RETURN_NONE;
 }
 
@@ -119,6 +130,8 @@ static PyMethodDef module_methods[] = {
     {"_budget_tick", mod_budget_tick, METH_NOARGS,
      "Close the inline budget's window (the loop calls it once an "
      "iteration has passed)."},
+    {"_budget_spend", mod_budget_spend, METH_NOARGS,
+     "Tests: spend this iteration's inline budget."},
     {"_fast_counts", mod_fast_counts, METH_NOARGS,
      "(opens, stats, closes) done on the loop thread, openat2 usable."},
     {"set_pool_size", mod_set_pool_size, METH_O,
@@ -241,6 +254,9 @@ module_exec(PyObject *module)
             NULL ||
         (st->str_wake = PyUnicode_InternFromString("_wake")) == NULL ||
         (st->str_wake_late = PyUnicode_InternFromString("_wake_late")) ==
+            NULL ||
+        (st->str_resume = PyUnicode_InternFromString("_resume")) == NULL ||
+        (st->str_resume_late = PyUnicode_InternFromString("_resume_late")) ==
             NULL) {
         return -1;
     }
@@ -315,6 +331,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_get_loop);
     Py_CLEAR(st->str_wake);
     Py_CLEAR(st->str_wake_late);
+    Py_CLEAR(st->str_resume);
+    Py_CLEAR(st->str_resume_late);
     Py_CLEAR(st->budget_tick);
     return 0;
 }

@@ -144,7 +144,6 @@ struct AsyncFile {
                                  succeeds, so they count against its room */
     int64_t wstart;
     int64_t pos;              /* logical position; -1 when not seekable */
-    int64_t inline_since;     /* last time this file yielded to the loop */
     int seekable_io;          /* raw: what io.FileIO.seekable() would say:
                                  -1 until the first lseek-like call */
     int nowait;               /* regular file: try preadv2(RWF_NOWAIT) on
@@ -214,7 +213,6 @@ int afc_op_run_inner(AsyncOp *op);  /* a file op's run */
 
 /* inline.c: opens, stats, closes and read_bytes done on the loop thread
  * (the syscalls are fastpath.c's) */
-int afc_inline_turn(afc_state *st);
 int afc_open_inline(AsyncOp *op);
 int afc_read_file_inline(const char *path, PyObject **data);
 

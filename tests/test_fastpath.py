@@ -470,6 +470,49 @@ async def test_task_woken_as_the_budget_runs_out_goes_first(tmp_path, fast):
 
 
 @pytest.mark.asyncio
+async def test_past_the_budget_one_call_waits_the_others_use_the_pool(
+        tmp_path, fast):
+    """Past the iteration's budget, the first call of work on the spot is
+    still made here (its task waits an iteration); the calls made after it
+    in the same iteration go to the pool instead of adding to it. Both give
+    the stdlib's answers."""
+    import aiofiles_c
+    from aiofiles_c import _fs
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    await learn(aiofiles_c, p)
+    name = os.fsencode(p)
+
+    def stat_op():
+        return _fs.call(_fs.STAT, name, None, -1, -1, _fs.AT_FDCWD,
+                        _fs.AT_FDCWD, 0, 0, -1, 0, str(p))
+
+    def read_op():
+        return _fs.call(_fs.READFILE, name, None, -1, -1, _fs.AT_FDCWD,
+                        _fs.AT_FDCWD, 0, 0, -1, 0, str(p))
+
+    await asyncio.sleep(0)
+    fast._budget_spend()
+    before = counts(fast)
+    ops = [stat_op(), stat_op(), read_op()]  # one iteration, no await
+    after = counts(fast)
+    assert after[1] - before[1] == 1  # the first stat only
+    assert after[0] == before[0]      # the whole-file read: the pool's
+    st1, st2, data = [await op for op in ops]
+    assert data == b"abc"
+    want = os.stat(p)
+    for st in (st1, st2):
+        assert (st.st_ino, st.st_size, st.st_mtime_ns) == \
+            (want.st_ino, want.st_size, want.st_mtime_ns)
+    # the next iteration has a budget again
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    before = counts(fast)
+    await stat_op()
+    assert counts(fast)[1] == before[1] + 1
+
+
+@pytest.mark.asyncio
 async def test_read_bytes_inline_and_pool(tmp_path, inline, cext):
     import aiofiles_c
     small = os.urandom(10_000)
