@@ -40,6 +40,9 @@ typedef struct {
                                         the window on the loop's next
                                         iteration ... */
     int budget_tick_pending;         /* ... scheduled there already */
+    struct AsyncOp *op_free[16];     /* freed Operations kept for reuse: one
+                                        is made per await, 850 bytes ... */
+    int n_op_free;                   /* ... (see afc_op_alloc) */
     int budget_parked;               /* a task was told to wait an
                                         iteration in this window */
     int64_t budget_ns;               /* the window's length: AFC_BUDGET_NS
@@ -82,6 +85,9 @@ enum afc_spot {
     AFC_SPOT_POOL = 2,  /* spent, and a task waits already: use the pool */
 };
 int afc_budget_spot(afc_state *st);
+
+/* awaitable.c: release the freed Operations kept for reuse. */
+void afc_op_free_all(afc_state *st);
 
 /* awaitable.c: the loop ran the budget's tick: close the window. */
 void afc_budget_close(afc_state *st);

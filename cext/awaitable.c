@@ -420,9 +420,20 @@ afc_file_pump(AsyncFile *f)
 AsyncOp *
 afc_op_alloc(afc_state *st, AsyncFile *f, int kind, int (*run)(AsyncOp *op))
 {
-    AsyncOp *op = PyObject_GC_New(AsyncOp, st->Op_type);
-    if (op == NULL) {
-        return NULL;
+    AsyncOp *op;
+    if (st->n_op_free > 0) {
+        /* A freed one: its memory (GC header included, untracked) is as
+         * PyObject_GC_New leaves it; PyObject_Init gives it its type
+         * reference and refcount back. No malloc, and no count towards
+         * the next collection for an object that lives one await. */
+        op = st->op_free[--st->n_op_free];
+        (void)PyObject_Init((PyObject *)op, st->Op_type);
+    }
+    else {
+        op = PyObject_GC_New(AsyncOp, st->Op_type);
+        if (op == NULL) {
+            return NULL;
+        }
     }
     memset((char *)op + sizeof(PyObject), 0,
            sizeof(AsyncOp) - sizeof(PyObject));
@@ -1167,8 +1178,23 @@ Op_dealloc(AsyncOp *op)
     PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     Op_clear(op);
-    PyObject_GC_Del(op);
+    afc_state *st = op->st;
+    if (tp == st->Op_type && !op->in_pool &&
+        st->n_op_free < (int)(sizeof st->op_free / sizeof st->op_free[0])) {
+        st->op_free[st->n_op_free++] = op;
+    }
+    else {
+        PyObject_GC_Del(op);
+    }
     Py_DECREF(tp);
+}
+
+void
+afc_op_free_all(afc_state *st)
+{
+    while (st->n_op_free > 0) {
+        PyObject_GC_Del(st->op_free[--st->n_op_free]);
+    }
 }
 
 static PyMethodDef Op_methods[] = {

@@ -310,6 +310,7 @@ static int
 module_clear(PyObject *module)
 {
     afc_state *st = afc_get_state(module);
+    afc_op_free_all(st);
     Py_CLEAR(st->FileIO_type);
     Py_CLEAR(st->Buffered_type);
     Py_CLEAR(st->Reader_type);
