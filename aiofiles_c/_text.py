@@ -255,8 +255,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
         # text back first.
         try:
             if why == _WHY_YIELD:
-                await asyncio.sleep(0)
-                self._yielded()
+                await _cext._yield()
             if op == _OP_READLINE or op == _OP_ANEXT:
                 line = await self._steps(self._step_readline, arg)
                 if op == _OP_ANEXT and not line:
@@ -322,8 +321,7 @@ class _NativeTextIOWrapper(_cext.TextBase):
                 return result
             need = result
             if not need:
-                await asyncio.sleep(0)
-                self._yielded()
+                await _cext._yield()
 
     async def _read_io(self, n: int) -> str:
         if n >= 0:

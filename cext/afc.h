@@ -96,6 +96,9 @@ void afc_budget_close(afc_state *st);
  * value (stolen; NULL passes an error through) or the current exception. */
 PyObject *afc_op_done(afc_state *st, PyObject *value);
 PyObject *afc_op_error(afc_state *st);
+/* ... and one that lets the loop run first, as a call past the inline
+ * budget does (its task resumes behind the ones woken meanwhile). */
+PyObject *afc_op_yield(afc_state *st);
 /* spare (a finished Operation, or NULL) made to return value again, when
  * it has been awaited and nobody else holds it: a new reference, value
  * stolen. Else NULL, value untouched. */

@@ -459,6 +459,16 @@ afc_op_new(AsyncFile *f, int kind, int (*run)(AsyncOp *op))
 /* ---- calls answered at once ---- */
 
 PyObject *
+afc_op_yield(afc_state *st)
+{
+    PyObject *op = afc_op_done(st, Py_NewRef(Py_None));
+    if (op != NULL) {
+        ((AsyncOp *)op)->yield_first = 1;
+    }
+    return op;
+}
+
+PyObject *
 afc_op_done(afc_state *st, PyObject *value)
 {
     if (value == NULL) {

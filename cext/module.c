@@ -59,6 +59,15 @@ mod_budget_tick(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* _yield(): an awaitable that gives the loop its turn, as the calls past
+ * the inline budget do (Python code of the package that stops for
+ * fairness, e.g. the text layer's). */
+static PyObject *
+mod_yield(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return afc_op_yield(afc_get_state(module));
+}
+
 /* Tests: spend the current budget window (opening one if needed), as
  * ~0.5 ms of work on the spot would. */
 static PyObject *
@@ -130,6 +139,8 @@ static PyMethodDef module_methods[] = {
     {"_budget_tick", mod_budget_tick, METH_NOARGS,
      "Close the inline budget's window (the loop calls it once an "
      "iteration has passed)."},
+    {"_yield", mod_yield, METH_NOARGS,
+     "Awaitable: let the loop run, behind the tasks woken meanwhile."},
     {"_budget_spend", mod_budget_spend, METH_NOARGS,
      "Tests: spend this iteration's inline budget."},
     {"_fast_counts", mod_fast_counts, METH_NOARGS,

@@ -17,7 +17,7 @@
  *   _give_back, _abandon
  *                     a stopped call's record: return its text to the
  *                     stream (cancelled), or forget it (error)
- *   _hold, _unhold, _yielded
+ *   _hold, _unhold
  *                     calls in progress in Python; fairness
  *   _encode, _after_write
  *                     write() through the buffered file's awaitable path
@@ -494,14 +494,6 @@ Text_unhold(TextObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* _yielded(): the loop has just run: a new fairness budget. */
-static PyObject *
-Text_yielded(TextObject *self, PyObject *Py_UNUSED(ignored))
-{
-    self->since = afc_now_ns();
-    Py_RETURN_NONE;
-}
-
 /* _encode(text) -> (bytes, flush_after): write()'s checks and encoding,
  * for a write that goes through Python. */
 static PyObject *
@@ -750,7 +742,6 @@ Text_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->st = afc_get_state(mod);
     self->chunk_size = 8192;
-    self->since = afc_now_ns();
     return (PyObject *)self;
 }
 
@@ -820,7 +811,6 @@ GUARD_O(Text_abandon)
 GUARD_O(Text_return_input)
 GUARD_O(Text_hold)
 GUARD_O(Text_unhold)
-GUARD_O(Text_yielded)
 GUARD_O(Text_encode)
 GUARD_O(Text_after_write)
 GUARD_O(Text_read_all_start)
@@ -876,7 +866,6 @@ static PyMethodDef Text_methods[] = {
     M_ONE("_return_input", Text_return_input),
     M_NONE("_hold", Text_hold),
     M_NONE("_unhold", Text_unhold),
-    M_NONE("_yielded", Text_yielded),
     M_ONE("_encode", Text_encode),
     M_NONE("_after_write", Text_after_write),
     M_NONE("_read_all_start", Text_read_all_start),

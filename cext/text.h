@@ -10,7 +10,6 @@
 #include "afc.h"
 
 
-#define AFC_TEXT_BUDGET_NS (500 * 1000)  /* inline work before one yield */
 #define AFC_TEXT_CHECK_EVERY 32          /* calls between clock reads */
 #define AFC_TEXT_UTF8_CACHE 4096         /* longest str written through its
                                             cached UTF-8 form */
@@ -90,7 +89,6 @@ typedef struct {
     struct gather *g;
     PyObject *spare;           /* a finished Operation to reuse once
                                   nobody else holds it (text_done) */
-    int64_t since;             /* fairness: when the loop last ran */
     unsigned calls;
     unsigned long owner;       /* thread inside a call (text.c, enter) */
     unsigned long owner_gen;   /* ... in this fork generation */

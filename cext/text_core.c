@@ -606,11 +606,12 @@ gather_text(struct gather *g)
     return text;
 }
 
-/* Whether this call has run past the fairness budget. */
+/* Whether the loop iteration's budget of work on the spot is spent (the
+ * text layer's calls share it with every other call, see awaitable.c). */
 int
 afc_text_over_budget(TextObject *self)
 {
-    return afc_now_ns() - self->since > AFC_TEXT_BUDGET_NS;
+    return !afc_budget_turn(self->st);
 }
 
 /* A call that was stopped and is being abandoned (cancelled): put the

@@ -513,6 +513,43 @@ async def test_past_the_budget_one_call_waits_the_others_use_the_pool(
 
 
 @pytest.mark.asyncio
+async def test_text_calls_share_the_iteration_budget(tmp_path, cext):
+    """A text file's calls answered from its buffers count against the one
+    budget of the loop iteration: when other work has spent it, the text
+    file lets the loop run within a few calls, though it has just been
+    opened; the lines are io's."""
+    import aiofiles_c
+    p = tmp_path / "t.txt"
+    p.write_text("".join(f"line {i}\n" for i in range(400)))
+    with open(p) as f:
+        want = f.readlines()
+    loop = asyncio.get_running_loop()
+    iteration = 0
+    stop = False
+
+    def beat():
+        nonlocal iteration
+        iteration += 1
+        if not stop:
+            loop.call_soon(beat)
+
+    async with aiofiles_c.open(p) as f:
+        first = await f.readline()  # its buffer is filled
+        loop.call_soon(beat)
+        await asyncio.sleep(0)
+        cext._budget_spend()
+        at = iteration
+        got = [first]
+        for _ in range(100):
+            got.append(await f.readline())
+        moved = iteration - at
+        got += await f.readlines()
+    stop = True
+    assert got == want
+    assert moved >= 1
+
+
+@pytest.mark.asyncio
 async def test_read_bytes_inline_and_pool(tmp_path, inline, cext):
     import aiofiles_c
     small = os.urandom(10_000)
