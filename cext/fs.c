@@ -393,6 +393,49 @@ static const struct {
     [AFC_FS_READFILE] = {"READFILE", NEEDS_PATH},
 };
 
+/* _cext.scan_stat(path, dir_fd, nofollow): a scandir entry's stat or
+ * lstat (bytes path, relative to dir_fd) on the loop thread, where the
+ * fast path can answer it without waiting (a cached path on a local file
+ * system, fastpath.c): an os.stat_result, or the errno the cache answered
+ * (ENOENT, ENOTDIR); None when only a system call that may wait can tell
+ * (the caller makes it). */
+static PyObject *
+scan_stat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    afc_state *st = afc_get_state(module);
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_stat(path: bytes, dir_fd, nofollow)");
+        return NULL;
+    }
+    int dir_fd = afc_long_as_int(args[1]);
+    int nofollow = PyObject_IsTrue(args[2]);
+    if ((dir_fd == -1 && PyErr_Occurred()) || nofollow < 0) {
+        return NULL;
+    }
+    const char *path = PyBytes_AS_STRING(args[0]);
+    if (st->no_inline_reads ||
+        strlen(path) != (size_t)PyBytes_GET_SIZE(args[0])) {
+        Py_RETURN_NONE;
+    }
+    struct stat sb;
+    int err = 0;
+    if (afc_fast_stat(dir_fd, path, nofollow, &sb, &err) != AFC_FAST_DONE) {
+        Py_RETURN_NONE;
+    }
+    if (err != 0) {
+        return PyLong_FromLong(err);
+    }
+    return make_stat_result(st, &sb);
+}
+
+static PyMethodDef fs_functions[] = {
+    {"scan_stat", (PyCFunction)(void (*)(void))scan_stat, METH_FASTCALL,
+     "A scandir entry's stat done on the loop thread where it cannot wait "
+     "(used by aiofiles_c.os.DirEntry)."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* The module's constants for aiofiles_c.os (module_exec): the operation
  * codes, the *at() flags and AT_FDCWD, and the scandir record layout
  * (struct afc_scan_rec, pool.h) as struct formats with its flags. */
@@ -421,6 +464,11 @@ afc_fs_add_constants(PyObject *module)
             0 ||
         PyModule_AddIntConstant(module, "SCAN_STAT_OK", AFC_SCAN_STAT_OK) <
             0 ||
+        PyModule_AddIntConstant(module, "SCAN_HEAD_SIZE",
+                                (long)AFC_SCAN_HEAD_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "SCAN_TYPES_UNKNOWN",
+                                AFC_SCAN_TYPES_UNKNOWN) < 0 ||
+        PyModule_AddFunctions(module, fs_functions) < 0 ||
         PyModule_AddIntConstant(module, "DT_UNKNOWN", DT_UNKNOWN) < 0 ||
         PyModule_AddIntConstant(module, "DT_DIR", DT_DIR) < 0 ||
         PyModule_AddIntConstant(module, "DT_REG", DT_REG) < 0 ||
