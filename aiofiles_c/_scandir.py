@@ -339,7 +339,7 @@ class Scandir:
         prefix = self._prefix
         joined = self._joined
         dir_fd = self._dir_fd
-        made = []
+        made: list[DirEntry] = []
         while off < end and len(made) < _BATCH:
             namelen, dtype, flags, lerr, serr, _, ino = head(blob, off)
             off += _HEAD_SIZE

@@ -524,8 +524,17 @@ afc_file_read1_nowait(afc_state *st, PyObject *obj, Py_ssize_t n)
 }
 
 int
+afc_file_holds_pending(afc_state *st, PyObject *obj)
+{
+    AsyncFile *f = idle_buffered(st, obj);
+    return f != NULL && f->writable && f->wskip == 0 && f->seekable &&
+           !f->slowfd && !f->appending &&
+           (f->wlen == 0 || f->wstart + f->wlen == f->pos);
+}
+
+int
 afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
-                      Py_ssize_t len)
+                      Py_ssize_t len, Py_ssize_t pending_max)
 {
     AsyncFile *f = idle_buffered(st, obj);
     if (f == NULL || !f->writable) {
@@ -535,13 +544,20 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
         f->wstart + f->wlen != f->pos) {
         return 0;
     }
-    if (f->wlen + len > afc_write_capacity(f)) {
+    Py_ssize_t room = afc_write_capacity(f);
+    if (pending_max > room && afc_file_holds_pending(st, obj)) {
+        room = pending_max;  /* a regular file: see afc.h */
+    }
+    if (f->wlen + len > room) {
         return 0;
     }
     if (f->rend > 0) {
         afc_file_drop_readahead(f);
     }
-    return afc_buffer_bytes(f, data, len) < 0 ? -1 : 1;
+    if (afc_buffer_bytes(f, data, len) < 0) {
+        return -1;
+    }
+    return pending_max > 0 && f->wlen >= pending_max ? 2 : 1;
 }
 
 /* write(data) of a bytes object on an idle buffered file, when run_write
@@ -564,7 +580,7 @@ afc_file_write_fast(AsyncFile *f, PyObject *data)
         return NULL;
     }
     int r = afc_file_write_nowait(st, (PyObject *)f, PyBytes_AS_STRING(data),
-                                  len);
+                                  len, 0);
     if (r == 0) {
         return NULL;
     }
