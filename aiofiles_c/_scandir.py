@@ -6,8 +6,6 @@ import asyncio
 import errno
 import os
 import stat as _stat
-import struct
-import sys
 import threading
 import time
 from types import TracebackType
@@ -15,15 +13,8 @@ from typing import Any, Iterator
 
 from . import _cext, _fs
 
-# A batch's records (struct afc_scan_rec, cext/pool.h): the layout and its
-# flags are the extension's. A record is its head, the stats the job took
-# (lstat if _LSTAT_OK, then stat if _STAT_OK), then the name.
-_HEAD = struct.Struct(_cext.SCAN_HEAD)
-_FIELDS = struct.Struct(_cext.SCAN_STAT)
-_HEAD_SIZE: int = _cext.SCAN_HEAD_SIZE
-_STAT_SIZE = _FIELDS.size
-_LSTAT_OK: int = _cext.SCAN_LSTAT_OK
-_STAT_OK: int = _cext.SCAN_STAT_OK
+# A batch's records (struct afc_scan_rec, cext/pool.h) are read by the
+# extension (scan_entries); their d_type values are its constants.
 _DT_DIR: int = _cext.DT_DIR
 _DT_REG: int = _cext.DT_REG
 _DT_LNK: int = _cext.DT_LNK
@@ -32,8 +23,6 @@ _AT_FDCWD: int = _cext.AT_FDCWD
 _BATCH = 64  # entries made at a time; async for looks at the clock then
 _YIELD_NS = 500_000  # async for lets the loop run after this much
 _FETCH = 2048  # entries listed by one pool job
-_FSENC = sys.getfilesystemencoding()
-_FSERR = sys.getfilesystemencodeerrors()
 # Tests: the job reports every entry's type as unknown, as some file
 # systems do, so that it stats each one.
 _TYPES_UNKNOWN = False
@@ -331,41 +320,22 @@ class Scandir:
         """The next _BATCH entries of the batch, into _ready (with _mu)."""
         blob = self._blob
         assert blob is not None
-        off = self._off
-        end = len(blob)
-        head = _HEAD.unpack_from
-        fields = _FIELDS.unpack_from
-        as_str = self._as_str
-        prefix = self._prefix
         joined = self._joined
-        dir_fd = self._dir_fd
-        made: list[DirEntry] = []
-        while off < end and len(made) < _BATCH:
-            namelen, dtype, flags, lerr, serr, _, ino = head(blob, off)
-            off += _HEAD_SIZE
-            lv = sv = None
-            if flags:
-                if flags & _LSTAT_OK:
-                    lv = fields(blob, off)
-                    off += _STAT_SIZE
-                if flags & _STAT_OK:
-                    sv = fields(blob, off)
-                    off += _STAT_SIZE
-            name: Any = blob[off:off + namelen]
-            off += namelen
-            if as_str:
-                name = name.decode(_FSENC, _FSERR)
-            if prefix is None:
-                path = name
-            elif joined is not None:
-                path = joined + name
-            else:
-                path = os.path.join(prefix, name)
-            made.append(DirEntry(name, path, dtype, ino, lv, lerr, sv, serr,
-                                 dir_fd))
-        made.reverse()
-        self._off = off
-        self._ready = made
+        if self._prefix is not None and joined is None:
+            self._ready, self._off = self._make_entries_joining(blob)
+            return
+        self._ready, self._off = _cext.scan_entries(
+            blob, self._off, _BATCH, joined, self._as_str, self._dir_fd,
+            DirEntry)
+
+    def _make_entries_joining(self, blob: bytes) -> tuple[list[DirEntry], int]:
+        """_make_entries for a prefix os.path.join is left to join (one
+        given as another bytes-like object)."""
+        made, off = _cext.scan_entries(blob, self._off, _BATCH, None,
+                                       self._as_str, self._dir_fd, DirEntry)
+        for e in made:
+            e.path = os.path.join(self._prefix, e.name)
+        return made, off
 
     # the os.scandir iterator protocol
     def __iter__(self) -> Iterator[DirEntry]:

@@ -159,6 +159,14 @@ list_dir(afc_job *job)
     if (d == NULL) {
         return errno;
     }
+    if (job->fsop == AFC_FS_SCANDIR && job->dir == NULL) {
+        /* The entries' stat() is taken on the loop thread where the
+         * directory's file system allows it (fastpath.c): learn it. */
+        struct stat ds;
+        if (fstat(dirfd(d), &ds) == 0) {
+            afc_fast_learn_fd(dirfd(d), &ds);
+        }
+    }
     size_t cap = 4096, len = 0, count = 0;
     char *buf = malloc(cap);
     int e = buf == NULL ? ENOMEM : 0;
