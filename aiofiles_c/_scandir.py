@@ -1,31 +1,31 @@
-"""scandir: entries listed and stat'ed in one pool job, made into
-os.DirEntry-compatible objects on the loop thread as they are iterated."""
+"""scandir: entries listed in one pool job, made into os.DirEntry-compatible
+objects on the loop thread as they are iterated."""
 from __future__ import annotations
 
 import asyncio
 import errno
 import os
 import stat as _stat
-import struct
 import threading
+import time
 from types import TracebackType
 from typing import Any, Iterator
 
 from . import _cext, _fs
 
-# A batch's records (struct afc_scan_rec, cext/pool.h): the layout and its
-# flags are the extension's.
-_HEAD = struct.Struct(_cext.SCAN_HEAD)
-_FIELDS = struct.Struct(_cext.SCAN_STAT)
-_REC: int = _cext.SCAN_REC_SIZE
-_LSTAT_OK: int = _cext.SCAN_LSTAT_OK
-_STAT_OK: int = _cext.SCAN_STAT_OK
+# A batch's records (struct afc_scan_rec, cext/pool.h) are read by the
+# extension (scan_entries); their d_type values are its constants.
 _DT_DIR: int = _cext.DT_DIR
 _DT_REG: int = _cext.DT_REG
 _DT_LNK: int = _cext.DT_LNK
 _DT_UNKNOWN: int = _cext.DT_UNKNOWN
-_BATCH = 64  # entries made per loop iteration by ``async for``
-_FETCH = 2048  # entries listed (and stat'ed) by one pool job
+_AT_FDCWD: int = _cext.AT_FDCWD
+_BATCH = 64  # entries made at a time; async for looks at the clock then
+_YIELD_NS = 500_000  # async for lets the loop run after this much
+_FETCH = 2048  # entries listed by one pool job
+# Tests: the job reports every entry's type as unknown, as some file
+# systems do, so that it stats each one.
+_TYPES_UNKNOWN = False
 
 
 def _stat_result(v: tuple[int, ...]) -> os.stat_result:
@@ -39,16 +39,24 @@ def _stat_result(v: tuple[int, ...]) -> os.stat_result:
 
 
 class DirEntry:
-    """What os.DirEntry offers, with every answer already in memory: the
-    pool job that listed the directory also stat'ed each entry."""
+    """What os.DirEntry offers. The type comes from the directory listing
+    (d_type), as os.scandir's does, so is_dir(), is_file() and
+    is_symlink() make no system call; where the file system gave no type,
+    and for symlinks, the pool job that listed the directory also took the
+    lstat (and the stat of a symlink). stat() of any other entry is taken
+    when first asked for, as os.DirEntry does, on the loop thread: from
+    the kernel's caches when it cannot wait (cext/fastpath.c), else by a
+    plain os.stat, which may."""
 
     __slots__ = ("name", "path", "_dtype", "_ino", "_lstat", "_stat",
-                 "_lerr", "_serr")
+                 "_lerr", "_serr", "_dir_fd")
 
     def __init__(self, name: Any, path: Any, dtype: int, ino: int,
-                 lstat: Any, lerr: int, stat: Any, serr: int) -> None:
-        # lstat/stat: raw field tuples until first asked for, then
-        # os.stat_result objects (None: the call failed with lerr/serr).
+                 lstat: Any, lerr: int, stat: Any, serr: int,
+                 dir_fd: int = _AT_FDCWD) -> None:
+        # lstat/stat: raw field tuples from the job until first asked for,
+        # then os.stat_result objects; None: not taken (yet), or failed
+        # with lerr/serr in the job.
         self.name = name
         self.path = path
         self._dtype = dtype
@@ -57,6 +65,7 @@ class DirEntry:
         self._lerr = lerr
         self._stat = stat
         self._serr = serr
+        self._dir_fd = dir_fd
 
     def __repr__(self) -> str:
         return f"<DirEntry {self.name!r}>"
@@ -70,26 +79,53 @@ class DirEntry:
     def _error(self, err: int) -> OSError:
         return OSError(err, os.strerror(err), self.path)
 
+    def _fetch(self, follow_symlinks: bool) -> os.stat_result:
+        """The stat os.DirEntry would make now: from the caches on the loop
+        thread where that cannot wait, else os.stat (relative to the
+        listed descriptor for scandir(fd), as os does)."""
+        at = self._dir_fd
+        where = self.path if at == _AT_FDCWD else self.name
+        r = _cext.scan_stat(os.fsencode(where), at, not follow_symlinks)
+        if r is None:
+            if at == _AT_FDCWD:
+                return os.stat(where, follow_symlinks=follow_symlinks)
+            return os.stat(where, dir_fd=at, follow_symlinks=follow_symlinks)
+        if type(r) is int:
+            raise self._error(r)
+        result: os.stat_result = r
+        return result
+
+    def _get_lstat(self) -> os.stat_result:
+        v = self._lstat
+        if type(v) is tuple:
+            v = self._lstat = _stat_result(v)
+        elif v is None:
+            if self._lerr:
+                raise self._error(self._lerr)
+            v = self._lstat = self._fetch(False)
+        result: os.stat_result = v
+        return result
+
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-        if self._lstat is None:
-            raise self._error(self._lerr)
-        if type(self._lstat) is tuple:
-            self._lstat = _stat_result(self._lstat)
-        if follow_symlinks and _stat.S_ISLNK(self._lstat.st_mode):
-            if self._stat is None:
-                raise self._error(self._serr)
-            if type(self._stat) is tuple:
-                self._stat = _stat_result(self._stat)
-            result: os.stat_result = self._stat
+        d = self._dtype
+        lst = self._get_lstat()
+        if follow_symlinks and (d == _DT_LNK or d == _DT_UNKNOWN) and \
+                _stat.S_ISLNK(lst.st_mode):
+            v = self._stat
+            if type(v) is tuple:
+                v = self._stat = _stat_result(v)
+            elif v is None:
+                if self._serr:
+                    raise self._error(self._serr)
+                v = self._stat = self._fetch(True)
+            result: os.stat_result = v
             return result
-        lresult: os.stat_result = self._lstat
-        return lresult
+        return lst
 
     def is_symlink(self) -> bool:
         if self._dtype != _DT_UNKNOWN:
             return self._dtype == _DT_LNK
         return self._lstat is not None and _stat.S_ISLNK(self._lstat[0])
-
 
     def _test(self, dtype: int, test: Any, follow_symlinks: bool) -> bool:
         if self._dtype != _DT_UNKNOWN and not (follow_symlinks and
@@ -104,9 +140,19 @@ class DirEntry:
         return bool(test(st.st_mode))
 
     def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        d = self._dtype
+        if d == _DT_DIR:
+            return True
+        if d != _DT_LNK and d != _DT_UNKNOWN:
+            return False
         return self._test(_DT_DIR, _stat.S_ISDIR, follow_symlinks)
 
     def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        d = self._dtype
+        if d == _DT_REG:
+            return True
+        if d != _DT_LNK and d != _DT_UNKNOWN:
+            return False
         return self._test(_DT_REG, _stat.S_ISREG, follow_symlinks)
 
     def is_junction(self) -> bool:
@@ -133,12 +179,25 @@ class Scandir:
             self._prefix = "." if path is None else fname
         self._job = (p, fd, fname)
         self._as_str = as_str
+        # Entries' stats are taken relative to the listed descriptor.
+        self._dir_fd = fd if p is None else _AT_FDCWD
+        # What an entry's path is: joined + name (os.path.join's result,
+        # made once); None with a prefix: os.path.join each time.
+        self._joined: Any = None
+        if self._prefix is not None:
+            try:
+                self._joined = os.path.join(
+                    self._prefix, "" if as_str else b"")
+            except TypeError:
+                pass
         self._blob: bytes | None = None   # the batch being iterated
         self._more: list[bytes] = []      # batches fetched, not yet reached
+        self._ready: list[DirEntry] = []  # entries made, last one first
         self._handle: Any = None          # the open directory stream
         self._at_end = False
         self._off = 0
         self._since_yield = 0
+        self._yielded = time.monotonic_ns()
         self._closed = False
         # Calls that may fetch (async for, await) take turns: one job at a
         # time on the directory stream, entries handed out in call order.
@@ -209,7 +268,8 @@ class Scandir:
         p, fd, fname = self._job
         blob, handle, at_end = await _cext.fs(
             _fs.SCANDIR, p, fd=fd, length=_FETCH, filename=fname,
-            as_str=self._as_str, handle=self._handle)
+            as_str=self._as_str, handle=self._handle,
+            flags=_cext.SCAN_TYPES_UNKNOWN if _TYPES_UNKNOWN else 0)
         if self._closed:
             return  # closed meanwhile: dropping handle closes the stream
         self._handle, self._at_end = handle, at_end
@@ -240,29 +300,42 @@ class Scandir:
         return True
 
     def _next_entry(self) -> DirEntry | None:
-        with self._mu:  # one cursor, also when threads share the iterator
+        ready = self._ready
+        if ready:
+            try:
+                return ready.pop()  # one cursor, also when threads share it
+            except IndexError:
+                pass
+        with self._mu:
             if self._closed:
                 return None
-            while self._blob is None or self._off >= len(self._blob):
-                if self._blob is None or not self._advance_batch():
-                    return None
-            blob = self._blob
-            off = self._off
-            namelen = _HEAD.unpack_from(blob, off)[0]
-            self._off = off + _REC + namelen
-        _, dtype, flags, lerr, serr, _, ino = _HEAD.unpack_from(blob, off)
-        base = off + _HEAD.size
-        lv = _FIELDS.unpack_from(blob, base)
-        sv = _FIELDS.unpack_from(blob, base + _FIELDS.size)
-        raw = blob[off + _REC:off + _REC + namelen]
-        name: Any = os.fsdecode(raw) if self._as_str else raw
-        if self._prefix is None:
-            path = name
-        else:
-            path = os.path.join(self._prefix, name)
-        return DirEntry(name, path, dtype, ino,
-                        lv if flags & _LSTAT_OK else None, lerr,
-                        sv if flags & _STAT_OK else None, serr)
+            while not self._ready:
+                while self._blob is None or self._off >= len(self._blob):
+                    if self._blob is None or not self._advance_batch():
+                        return None
+                self._make_entries()
+            return self._ready.pop()
+
+    def _make_entries(self) -> None:
+        """The next _BATCH entries of the batch, into _ready (with _mu)."""
+        blob = self._blob
+        assert blob is not None
+        joined = self._joined
+        if self._prefix is not None and joined is None:
+            self._ready, self._off = self._make_entries_joining(blob)
+            return
+        self._ready, self._off = _cext.scan_entries(
+            blob, self._off, _BATCH, joined, self._as_str, self._dir_fd,
+            DirEntry)
+
+    def _make_entries_joining(self, blob: bytes) -> tuple[list[DirEntry], int]:
+        """_make_entries for a prefix os.path.join is left to join (one
+        given as another bytes-like object)."""
+        made, off = _cext.scan_entries(blob, self._off, _BATCH, None,
+                                       self._as_str, self._dir_fd, DirEntry)
+        for e in made:
+            e.path = os.path.join(self._prefix, e.name)
+        return made, off
 
     # the os.scandir iterator protocol
     def __iter__(self) -> Iterator[DirEntry]:
@@ -280,6 +353,7 @@ class Scandir:
         self._closed = True
         self._handle = None  # closes the stream if it is still open
         self._more.clear()
+        self._ready = []
 
     def __enter__(self) -> "Scandir":
         return self
@@ -293,15 +367,26 @@ class Scandir:
 
     async def __anext__(self) -> DirEntry:
         if self._since_yield >= _BATCH:
-            # Let the loop run between batches (before taking an entry, so
-            # a cancellation here loses none; once, even then).
+            # Every _BATCH entries, a look at the clock: let the loop run
+            # once its turn has lasted _YIELD_NS (before taking an entry,
+            # so a cancellation here loses none; once, even then).
             self._since_yield = 0
-            await asyncio.sleep(0)
-        with self._mu:
-            in_line = self._turn is not None and not self._turn.done()
+            if time.monotonic_ns() - self._yielded > _YIELD_NS:
+                await asyncio.sleep(0)
+                self._yielded = time.monotonic_ns()
+        turn = self._turn
         # In memory and nobody waiting ahead: answer at once. Otherwise
         # wait for the turn, so entries go out in call order.
-        entry = None if in_line else self._next_entry()
+        ready = self._ready
+        entry = None
+        if turn is None or turn.done():
+            if ready:
+                try:
+                    entry = ready.pop()
+                except IndexError:
+                    entry = self._next_entry()
+            else:
+                entry = self._next_entry()
         if entry is None:
             entry = await self._in_turn(self._next_or_fetch)
         if entry is None:

@@ -335,8 +335,17 @@ class _NativeTextIOWrapper(_cext.TextBase):
 
     async def _write_bytes(self, data: bytes, length: int,
                            flush_after: bool) -> int:
-        await self.buffer.write(data)
-        if flush_after:
+        # On a regular file, encoded bytes wait in the buffered file's
+        # memory up to _CHUNK_SIZE, as io's pending bytes do, and go out
+        # when the next ones would take them past it or once they reach
+        # it: io's write(2) calls, made by the same text writes.
+        put = self._put(data) if data else -1
+        if put == 0:
+            await self.buffer.flush()
+            put = self._put(data)
+        if put < 0 or put == 0:
+            await self.buffer.write(data)
+        if flush_after or put == 2:
             await self.buffer.flush()
         self._after_write()
         return length

@@ -316,8 +316,9 @@ async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
 def scandir(path: Any = None) -> Scandir:
     """os.scandir, off the loop: ``await scandir(p)`` gives an iterator like
     os.scandir's; ``async for entry in scandir(p)`` and ``async with
-    scandir(p) as it`` work too. The entries answer is_dir(), stat() and
-    the rest from memory: the listing job stat'ed them."""
+    scandir(p) as it`` work too. The entries answer is_dir(), is_file()
+    and is_symlink() from the listing (d_type, as os.scandir's); stat() is
+    taken when first asked for, as os.DirEntry's (see _scandir.DirEntry)."""
     it = Scandir(path)  # checks the argument; the listing starts later
     sys.audit("os.scandir", None if path is None else it._job[2])
     return it

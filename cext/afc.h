@@ -115,8 +115,17 @@ int afc_fs_add_constants(PyObject *module);
 /* For the text layer: served from memory or not at all (NULL/0 without an
  * exception means "needs the pool"). */
 PyObject *afc_file_read1_nowait(afc_state *st, PyObject *f, Py_ssize_t n);
+/* Buffers data: 1, or 2 when the pending writes now hold pending_max bytes
+ * or more (the caller flushes them); 0: they do not fit (the pool). On a
+ * regular file the pending writes may hold up to pending_max bytes (0: the
+ * buffer's size), more than the buffer's size: io's TextIOWrapper keeps
+ * that many encoded bytes (_CHUNK_SIZE) before it hands them to its
+ * buffered file, which then writes them in one write(2). */
 int afc_file_write_nowait(afc_state *st, PyObject *f, const char *data,
-                          Py_ssize_t len);
+                          Py_ssize_t len, Py_ssize_t pending_max);
+/* Whether f is an idle, writable regular file (not appending, no failed
+ * flush kept) whose pending writes may grow to pending_max as above. */
+int afc_file_holds_pending(afc_state *st, PyObject *f);
 int afc_file_closed(afc_state *st, PyObject *f);
 /* Integers from Python, converted and range-checked as io/os do it for
  * the kind of argument: 0, or -1 with io's/os's exception set. */

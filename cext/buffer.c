@@ -524,8 +524,17 @@ afc_file_read1_nowait(afc_state *st, PyObject *obj, Py_ssize_t n)
 }
 
 int
+afc_file_holds_pending(afc_state *st, PyObject *obj)
+{
+    AsyncFile *f = idle_buffered(st, obj);
+    return f != NULL && f->writable && f->wskip == 0 && f->seekable &&
+           !f->slowfd && !f->appending &&
+           (f->wlen == 0 || f->wstart + f->wlen == f->pos);
+}
+
+int
 afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
-                      Py_ssize_t len)
+                      Py_ssize_t len, Py_ssize_t pending_max)
 {
     AsyncFile *f = idle_buffered(st, obj);
     if (f == NULL || !f->writable) {
@@ -535,13 +544,62 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
         f->wstart + f->wlen != f->pos) {
         return 0;
     }
-    if (f->wlen + len > afc_write_capacity(f)) {
+    Py_ssize_t room = afc_write_capacity(f);
+    if (pending_max > room && afc_file_holds_pending(st, obj)) {
+        room = pending_max;  /* a regular file: see afc.h */
+    }
+    if (f->wlen + len > room) {
         return 0;
     }
     if (f->rend > 0) {
         afc_file_drop_readahead(f);
     }
-    return afc_buffer_bytes(f, data, len) < 0 ? -1 : 1;
+    if (afc_buffer_bytes(f, data, len) < 0) {
+        return -1;
+    }
+    return pending_max > 0 && f->wlen >= pending_max ? 2 : 1;
+}
+
+/* write(data) of a bytes object on an idle buffered file, when run_write
+ * would only copy it into the pending writes (it fits, the file is open
+ * and writable, nothing is queued, and the file's inline budget is not
+ * spent): done here without queueing an op, which costs more than the
+ * copy. Returns a finished awaitable (the one the file returned last
+ * time when nobody holds it any more); NULL without an exception when the
+ * op must be queued (the checks, the flush, the fairness yield are
+ * run_write's and afc_file_start's). */
+PyObject *
+afc_file_write_fast(AsyncFile *f, PyObject *data)
+{
+    afc_state *st = f->st;
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
+    Py_ssize_t wsize = f->bufsize > 0 ? f->bufsize : 8192;
+    if (!f->writable || AFC_WRITE_BYPASSES_BUFFER(len, wsize) ||
+        (f->pos >= 0 && len > INT64_MAX - f->pos) ||
+        afc_now_ns() - f->inline_since > AFC_BUDGET_NS) {
+        return NULL;
+    }
+    int r = afc_file_write_nowait(st, (PyObject *)f, PyBytes_AS_STRING(data),
+                                  len, 0);
+    if (r == 0) {
+        return NULL;
+    }
+    if (r < 0) {
+        return afc_op_error(st);  /* raised by the await, as run_write's */
+    }
+    PyObject *value = PyLong_FromSsize_t(len);
+    if (value == NULL) {
+        return afc_op_error(st);
+    }
+    PyObject *op = afc_op_reuse(f->spare, value);
+    if (op != NULL) {
+        return op;
+    }
+    op = afc_op_done(st, value);
+    if (op != NULL) {
+        Py_XSETREF(f->spare, Py_NewRef(op));
+    }
+    return op;
 }
 
 /* -1 when obj is not one of ours (the caller asks Python). */

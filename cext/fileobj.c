@@ -298,6 +298,12 @@ File_write(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
         return op_error(f);
     }
     PyObject *arg = nargs > 0 ? args[0] : Py_None;
+    if (nargs == 1 && !f->raw_mode && PyBytes_CheckExact(arg)) {
+        PyObject *r = afc_file_write_fast(f, arg);  /* buffer.c */
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
+    }
     AsyncOp *op = afc_op_new(f, K_WRITE, afc_op_run_inner);
     if (op == NULL) {
         return NULL;
@@ -626,6 +632,7 @@ File_traverse(AsyncFile *f, visitproc visit, void *arg)
     Py_VISIT(f->mode);
     Py_VISIT(f->raw);
     Py_VISIT(f->cq);
+    Py_VISIT(f->spare);
     for (AsyncOp *op = f->qhead; op != NULL; op = op->next) {
         Py_VISIT(op);
     }
@@ -637,6 +644,7 @@ File_clear(AsyncFile *f)
 {
     Py_CLEAR(f->raw);
     Py_CLEAR(f->cq);
+    Py_CLEAR(f->spare);
     while (f->qhead != NULL) {
         AsyncOp *op = f->qhead;
         if (op->in_pool) {

@@ -393,6 +393,205 @@ static const struct {
     [AFC_FS_READFILE] = {"READFILE", NEEDS_PATH},
 };
 
+/* _cext.scan_stat(path, dir_fd, nofollow): a scandir entry's stat or
+ * lstat (bytes path, relative to dir_fd) on the loop thread, where the
+ * fast path can answer it without waiting (a cached path on a local file
+ * system, fastpath.c): an os.stat_result, or the errno the cache answered
+ * (ENOENT, ENOTDIR); None when only a system call that may wait can tell
+ * (the caller makes it). */
+static PyObject *
+scan_stat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    afc_state *st = afc_get_state(module);
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_stat(path: bytes, dir_fd, nofollow)");
+        return NULL;
+    }
+    int dir_fd = afc_long_as_int(args[1]);
+    int nofollow = PyObject_IsTrue(args[2]);
+    if ((dir_fd == -1 && PyErr_Occurred()) || nofollow < 0) {
+        return NULL;
+    }
+    const char *path = PyBytes_AS_STRING(args[0]);
+    if (st->no_inline_reads ||
+        strlen(path) != (size_t)PyBytes_GET_SIZE(args[0])) {
+        Py_RETURN_NONE;
+    }
+    struct stat sb;
+    int err = 0;
+    if (afc_fast_stat(dir_fd, path, nofollow, &sb, &err) != AFC_FAST_DONE) {
+        Py_RETURN_NONE;
+    }
+    if (err != 0) {
+        return PyLong_FromLong(err);
+    }
+    return make_stat_result(st, &sb);
+}
+
+/* One stat of a batch record (put_stat's order, sys.c) as the tuple of 16
+ * ints _scandir._stat_result takes. */
+static PyObject *
+scan_fields(const char *at)
+{
+    uint64_t v[16];
+    memcpy(v, at, sizeof(v));
+    PyObject *t = PyTuple_New(16);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++) {
+        /* unsigned but for size, the times, blksize and blocks (the
+         * struct format AFC_SCAN_STAT says the same) */
+        PyObject *x = (i < 6 || i == 15)
+                          ? PyLong_FromUnsignedLongLong(v[i])
+                          : PyLong_FromLongLong((long long)v[i]);
+        if (x == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+/* _cext.scan_entries(blob, off, count, joined, as_str, dir_fd, make):
+ * up to count entries of a scandir batch from byte off, each made by
+ * make(name, path, dtype, ino, lstat, lerr, stat, serr, dir_fd) (the
+ * DirEntry class): (list of them, last first; the offset after them).
+ * path is joined + name, or name when joined is None. */
+static PyObject *
+scan_entries(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 7 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_entries(blob, off, count, joined, as_str, "
+                        "dir_fd, make)");
+        return NULL;
+    }
+    const char *blob = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t off = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t count = PyLong_AsSsize_t(args[2]);
+    PyObject *joined = args[3];
+    int as_str = PyObject_IsTrue(args[4]);
+    PyObject *dir_fd = args[5], *make = args[6];
+    if ((off == -1 || count == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (as_str < 0) {
+        return NULL;
+    }
+    if (off < 0 || off > end) {
+        PyErr_SetString(PyExc_ValueError, "scan_entries: bad offset");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    while (off < end && PyList_GET_SIZE(out) < count) {
+        struct afc_scan_rec rec;
+        if (end - off < (Py_ssize_t)AFC_SCAN_HEAD_SIZE) {
+            goto bad;
+        }
+        memcpy(&rec, blob + off, AFC_SCAN_HEAD_SIZE);
+        Py_ssize_t at = off + (Py_ssize_t)AFC_SCAN_HEAD_SIZE;
+        Py_ssize_t one = (Py_ssize_t)sizeof(rec.l);
+        Py_ssize_t need = rec.namelen +
+                          ((rec.flags & AFC_SCAN_LSTAT_OK) ? one : 0) +
+                          ((rec.flags & AFC_SCAN_STAT_OK) ? one : 0);
+        if (end - at < need) {
+            goto bad;
+        }
+        PyObject *lv = Py_None, *sv = Py_None;
+        Py_INCREF(lv);
+        Py_INCREF(sv);
+        PyObject *name = NULL, *path = NULL, *entry = NULL;
+        if (rec.flags & AFC_SCAN_LSTAT_OK) {
+            Py_SETREF(lv, scan_fields(blob + at));
+            at += one;
+        }
+        if (lv != NULL && (rec.flags & AFC_SCAN_STAT_OK)) {
+            Py_SETREF(sv, scan_fields(blob + at));
+            at += one;
+        }
+        if (lv != NULL && sv != NULL) {
+            name = as_str ? PyUnicode_DecodeFSDefaultAndSize(blob + at,
+                                                             rec.namelen)
+                          : PyBytes_FromStringAndSize(blob + at,
+                                                      rec.namelen);
+        }
+        if (name != NULL) {
+            if (joined == Py_None) {
+                path = Py_NewRef(name);
+            }
+            else if (as_str) {
+                path = PyUnicode_Concat(joined, name);
+            }
+            else {
+                path = PyNumber_Add(joined, name);
+            }
+        }
+        if (path != NULL) {
+            PyObject *margs[9];
+            margs[0] = name;
+            margs[1] = path;
+            margs[2] = PyLong_FromLong(rec.dtype);
+            margs[3] = PyLong_FromUnsignedLongLong(rec.ino);
+            margs[4] = lv;
+            margs[5] = PyLong_FromLong(rec.lerr);
+            margs[6] = sv;
+            margs[7] = PyLong_FromLong(rec.serr);
+            margs[8] = dir_fd;
+            if (margs[2] != NULL && margs[3] != NULL && margs[5] != NULL &&
+                margs[7] != NULL) {
+                entry = PyObject_Vectorcall(make, margs, 9, NULL);
+            }
+            Py_XDECREF(margs[2]);
+            Py_XDECREF(margs[3]);
+            Py_XDECREF(margs[5]);
+            Py_XDECREF(margs[7]);
+        }
+        Py_XDECREF(lv);
+        Py_XDECREF(sv);
+        Py_XDECREF(name);
+        Py_XDECREF(path);
+        if (entry == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        int rc = PyList_Append(out, entry);
+        Py_DECREF(entry);
+        if (rc < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        off = at + rec.namelen;
+    }
+    if (PyList_Reverse(out) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return Py_BuildValue("(Nn)", out, off);
+bad:
+    Py_DECREF(out);
+    PyErr_SetString(PyExc_ValueError, "scan_entries: truncated record");
+    return NULL;
+}
+
+static PyMethodDef fs_functions[] = {
+    {"scan_stat", (PyCFunction)(void (*)(void))scan_stat, METH_FASTCALL,
+     "A scandir entry's stat done on the loop thread where it cannot wait "
+     "(used by aiofiles_c.os.DirEntry)."},
+    {"scan_entries", (PyCFunction)(void (*)(void))scan_entries,
+     METH_FASTCALL,
+     "Entries of a scandir batch, made by a DirEntry class (used by "
+     "aiofiles_c.os.scandir)."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* The module's constants for aiofiles_c.os (module_exec): the operation
  * codes, the *at() flags and AT_FDCWD, and the scandir record layout
  * (struct afc_scan_rec, pool.h) as struct formats with its flags. */
@@ -421,6 +620,11 @@ afc_fs_add_constants(PyObject *module)
             0 ||
         PyModule_AddIntConstant(module, "SCAN_STAT_OK", AFC_SCAN_STAT_OK) <
             0 ||
+        PyModule_AddIntConstant(module, "SCAN_HEAD_SIZE",
+                                (long)AFC_SCAN_HEAD_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "SCAN_TYPES_UNKNOWN",
+                                AFC_SCAN_TYPES_UNKNOWN) < 0 ||
+        PyModule_AddFunctions(module, fs_functions) < 0 ||
         PyModule_AddIntConstant(module, "DT_UNKNOWN", DT_UNKNOWN) < 0 ||
         PyModule_AddIntConstant(module, "DT_DIR", DT_DIR) < 0 ||
         PyModule_AddIntConstant(module, "DT_REG", DT_REG) < 0 ||

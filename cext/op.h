@@ -155,6 +155,9 @@ struct AsyncFile {
     int fastclose;            /* read-only regular file on a local file
                                  system (fastpath.c): close() here */
     AsyncOp *qhead, *qtail;   /* operations in call order */
+    PyObject *spare;          /* the last finished Operation a write()
+                                 answered at once: reused once nobody
+                                 holds it (afc_file_write_fast) */
     PyObject *weakreflist;
 };
 
@@ -198,6 +201,7 @@ int afc_op_unsupported(AsyncOp *op, const char *msg);
 void afc_set_blocking_error(Py_ssize_t taken);
 PyObject *afc_take_buffered(AsyncFile *f, Py_ssize_t k);
 Py_ssize_t afc_write_capacity(AsyncFile *f);
+PyObject *afc_file_write_fast(AsyncFile *f, PyObject *data);
 
 /* bufread.c: open and the reads */
 int afc_run_open(AsyncOp *op);

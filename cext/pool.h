@@ -79,7 +79,8 @@ enum afc_fs_op {
     AFC_FS_TRUNCATE,   /* truncate(path, off) or ftruncate(fd, off) */
     AFC_FS_SCANDIR,    /* up to len entries of path or fd (dir: the stream
                           from the batch before) with lstat (and, for
-                          symlinks, stat) of each -> out records */
+                          symlinks, stat) of those whose d_type is unknown
+                          or a symlink -> out records */
     AFC_FS_COPYFILE,   /* copy path (or fd, which the job closes) to
                           path2: copy_file_range, sendfile, then
                           read/write; res = bytes copied, err_which = 0
@@ -94,9 +95,11 @@ enum afc_fs_op {
     AFC_FS_COUNT       /* not an operation: one past the last */
 };
 
-/* One scandir entry in a batch (AFC_FS_SCANDIR's out): this record, then
- * namelen bytes of name. Python reads it with the struct formats below,
- * exported by the module (_cext.SCAN_HEAD, SCAN_STAT, SCAN_REC_SIZE). */
+/* One scandir entry in a batch (AFC_FS_SCANDIR's out): the head of this
+ * record (AFC_SCAN_HEAD_SIZE bytes), then l if flags has LSTAT_OK, then s if
+ * it has STAT_OK, then namelen bytes of name. Python reads it with the
+ * struct formats below, exported by the module (_cext.SCAN_HEAD,
+ * SCAN_STAT, SCAN_REC_SIZE: the largest record's head and stats). */
 struct afc_scan_rec {
     uint16_t namelen;
     uint8_t dtype;      /* d_type (DT_UNKNOWN: the file system said none) */
@@ -112,6 +115,10 @@ struct afc_scan_rec {
 };
 #define AFC_SCAN_LSTAT_OK 1
 #define AFC_SCAN_STAT_OK 2
+#define AFC_SCAN_HEAD_SIZE offsetof(struct afc_scan_rec, l)
+/* The SCANDIR job's flags: report every entry's type as unknown (so that
+ * it is stat'ed), as some file systems do; for the tests. */
+#define AFC_SCAN_TYPES_UNKNOWN 1
 /* namelen dtype flags lerr serr pad ino */
 #define AFC_SCAN_HEAD "=HBBiiiQ"
 /* one of l or s: unsigned but for size, the times, blksize and blocks */

@@ -126,8 +126,8 @@ put_stat(uint64_t *v, const struct stat *st)
 }
 
 /* listdir: entries as [type:1][len:2][name] records, . and .. left out.
- * scandir: struct afc_scan_rec + name per entry, with the stats done here so
- * that DirEntry methods never need a system call on the loop thread. */
+ * scandir: per entry, the head of struct afc_scan_rec, the stats it says
+ * were taken, and the name (see below). */
 static int
 list_dir(afc_job *job)
 {
@@ -158,6 +158,14 @@ list_dir(afc_job *job)
     }
     if (d == NULL) {
         return errno;
+    }
+    if (job->fsop == AFC_FS_SCANDIR && job->dir == NULL) {
+        /* The entries' stat() is taken on the loop thread where the
+         * directory's file system allows it (fastpath.c): learn it. */
+        struct stat ds;
+        if (fstat(dirfd(d), &ds) == 0) {
+            afc_fast_learn_fd(dirfd(d), &ds);
+        }
     }
     size_t cap = 4096, len = 0, count = 0;
     char *buf = malloc(cap);
@@ -193,34 +201,48 @@ list_dir(afc_job *job)
             buf = nb;
         }
         if (scan) {
+            /* The record's head, then the stats taken (l, then s), then
+             * the name: an entry whose type the directory gave is not
+             * stat'ed here (os.scandir does not either); one of unknown
+             * type is lstat'ed, and a symlink also stat'ed, so that
+             * is_dir()/is_file() never make a system call. */
             struct afc_scan_rec rec;
             struct stat st;
-            memset(&rec, 0, sizeof(rec));
+            memset(&rec, 0, AFC_SCAN_HEAD_SIZE);
             rec.namelen = (uint16_t)n;
-            rec.dtype = ent->d_type;
+            rec.dtype = (job->flags & AFC_SCAN_TYPES_UNKNOWN) ? DT_UNKNOWN
+                                                              : ent->d_type;
+            size_t at = len + AFC_SCAN_HEAD_SIZE;
             int sr;
-            AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW));
-            if (sr == 0) {
-                rec.flags |= AFC_SCAN_LSTAT_OK;
-                put_stat(rec.l, &st);
-                if (S_ISLNK(st.st_mode)) {
-                    AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, 0));
-                    if (sr == 0) {
-                        rec.flags |= AFC_SCAN_STAT_OK;
-                        put_stat(rec.s, &st);
-                    }
-                    else {
-                        rec.serr = errno;
+            if (rec.dtype == DT_UNKNOWN || rec.dtype == DT_LNK) {
+                AFC_RETRY(sr, fstatat(dirfd(d), nm, &st,
+                                      AT_SYMLINK_NOFOLLOW));
+                if (sr == 0) {
+                    rec.flags |= AFC_SCAN_LSTAT_OK;
+                    put_stat(rec.l, &st);
+                    memcpy(buf + at, rec.l, sizeof(rec.l));
+                    at += sizeof(rec.l);
+                    if (S_ISLNK(st.st_mode)) {
+                        AFC_RETRY(sr, fstatat(dirfd(d), nm, &st, 0));
+                        if (sr == 0) {
+                            rec.flags |= AFC_SCAN_STAT_OK;
+                            put_stat(rec.s, &st);
+                            memcpy(buf + at, rec.s, sizeof(rec.s));
+                            at += sizeof(rec.s);
+                        }
+                        else {
+                            rec.serr = errno;
+                        }
                     }
                 }
-            }
-            else {
-                rec.lerr = errno;
+                else {
+                    rec.lerr = errno;
+                }
             }
             rec.ino = ent->d_ino;
-            memcpy(buf + len, &rec, sizeof(rec));
-            memcpy(buf + len + sizeof(rec), nm, n);
-            len += sizeof(rec) + n;
+            memcpy(buf + len, &rec, AFC_SCAN_HEAD_SIZE);
+            memcpy(buf + at, nm, n);
+            len = at + n;
             count++;
             continue;
         }

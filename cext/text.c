@@ -297,15 +297,35 @@ Text_read(TextObject *self, PyObject *const *args, size_t nargsf,
 }
 
 /* Put bytes into the buffered file's memory if they fit, and finish the
- * write: 1 done, 0 they need the pool, -1 error. */
+ * write: 1 done, 2 done but the pending bytes must go out now, 0 they need
+ * the pool, -1 error. Up to _CHUNK_SIZE bytes wait there, as io's pending
+ * bytes do: io writes them when the next write would take them past that
+ * size, or once they reach it, so its write(2) calls are made by the same
+ * text writes as here. */
 static int
 write_inline(TextObject *self, const char *data, Py_ssize_t n)
 {
-    int r = afc_file_write_nowait(self->st, self->buffer, data, n);
+    int r = afc_file_write_nowait(self->st, self->buffer, data, n,
+                                  self->chunk_size);
     if (r > 0 && afc_text_after_write(self) < 0) {
         return -1;
     }
     return r;
+}
+
+/* The text write whose bytes were buffered finishes with a flush of the
+ * pending bytes (write_inline gave 2): the Python half does it. */
+static PyObject *
+write_then_flush(TextObject *self, Py_ssize_t length)
+{
+    PyObject *arg = Py_BuildValue("(y#nO)", "", (Py_ssize_t)0, length,
+                                  Py_True);
+    if (arg == NULL) {
+        return afc_op_error(self->st);
+    }
+    PyObject *res = go_slow(self, OP_WRITE_BYTES, arg, WHY_BUSY);
+    Py_DECREF(arg);
+    return res;
 }
 
 static PyObject *
@@ -344,6 +364,10 @@ write_text(TextObject *self, PyObject *text)
             }
             if (r > 0) {
                 self->bom_pending = 0;
+                if (r == 2) {
+                    return write_then_flush(self,
+                                            PyUnicode_GET_LENGTH(text));
+                }
                 return text_done(
                     self, PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text)));
             }
@@ -359,8 +383,9 @@ write_text(TextObject *self, PyObject *text)
                              PyBytes_GET_SIZE(bytes));
         if (r != 0) {
             Py_DECREF(bytes);
-            return r < 0 ? afc_op_error(self->st)
-                         : text_done(self, PyLong_FromSsize_t(length));
+            return r < 0    ? afc_op_error(self->st)
+                   : r == 2 ? write_then_flush(self, length)
+                            : text_done(self, PyLong_FromSsize_t(length));
         }
     }
     PyObject *arg = Py_BuildValue("(NnO)", bytes, length,
@@ -505,6 +530,27 @@ Text_encode(TextObject *self, PyObject *text)
         return NULL;
     }
     return Py_BuildValue("(NO)", bytes, flush_after ? Py_True : Py_False);
+}
+
+/* _put(data) -> int, for a write that goes through Python: data put in
+ * the pending bytes as write_inline does (1; 2: they must go out now),
+ * 0 when they do not fit there (the pending bytes go out first, as io's
+ * do), -1 when the buffered file is not an idle regular file (the caller
+ * writes to it as to any file). */
+static PyObject *
+Text_put(TextObject *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "_put() takes bytes");
+        return NULL;
+    }
+    if (self->buffer == NULL ||
+        !afc_file_holds_pending(self->st, self->buffer)) {
+        return PyLong_FromLong(-1);
+    }
+    int r = write_inline(self, PyBytes_AS_STRING(data),
+                         PyBytes_GET_SIZE(data));
+    return r < 0 ? NULL : PyLong_FromLong(r);
 }
 
 static PyObject *
@@ -812,6 +858,7 @@ GUARD_O(Text_return_input)
 GUARD_O(Text_hold)
 GUARD_O(Text_unhold)
 GUARD_O(Text_encode)
+GUARD_O(Text_put)
 GUARD_O(Text_after_write)
 GUARD_O(Text_read_all_start)
 GUARD_O(Text_read_all_finish)
@@ -867,6 +914,7 @@ static PyMethodDef Text_methods[] = {
     M_NONE("_hold", Text_hold),
     M_NONE("_unhold", Text_unhold),
     M_ONE("_encode", Text_encode),
+    M_ONE("_put", Text_put),
     M_NONE("_after_write", Text_after_write),
     M_NONE("_read_all_start", Text_read_all_start),
     M_ONE("_read_all_finish", Text_read_all_finish),

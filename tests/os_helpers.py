@@ -384,7 +384,8 @@ def entry_sig(e):
     entry excluded: reading the directories may move it)."""
     st = outcome_sig(e.stat)
     lst = outcome_sig(e.stat, follow_symlinks=False)
-    volatile = os.path.dirname(os.fsdecode(e.path)) == "/"
+    parent = os.path.dirname(os.fsdecode(e.path))
+    volatile = parent != "" and parent.strip("/") == ""  # "/" or "//"
     sig = _volatile_sig if volatile else (
         lambda x: stat_sig(x, ATIME_FIELDS))
     if st[0] == "ok":

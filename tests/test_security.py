@@ -84,6 +84,11 @@ def _hook_impl_listing(impl, monkeypatch, swapper):
         def __await__(self):
             it = yield from self.it.__await__()
             entries = list(it)
+            # An entry's lstat is taken when first asked for, as
+            # os.DirEntry's: take it now, so that the swap comes after
+            # rmtree has looked at the entry (as with shutil below).
+            for e in entries:
+                e.stat(follow_symlinks=False)
             swapper.after([e.name for e in entries])
             return _Listing(entries)
 
