@@ -562,8 +562,8 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
 
 /* write(data) of a bytes object on an idle buffered file, when run_write
  * would only copy it into the pending writes (it fits, the file is open
- * and writable, nothing is queued, and the file's inline budget is not
- * spent): done here without queueing an op, which costs more than the
+ * and writable, nothing is queued, and the loop iteration's inline
+ * budget is not spent): done here without queueing an op, which costs more than the
  * copy. Returns a finished awaitable (the one the file returned last
  * time when nobody holds it any more); NULL without an exception when the
  * op must be queued (the checks, the flush, the fairness yield are
@@ -576,7 +576,7 @@ afc_file_write_fast(AsyncFile *f, PyObject *data)
     Py_ssize_t wsize = f->bufsize > 0 ? f->bufsize : 8192;
     if (!f->writable || AFC_WRITE_BYPASSES_BUFFER(len, wsize) ||
         (f->pos >= 0 && len > INT64_MAX - f->pos) ||
-        afc_now_ns() - f->inline_since > AFC_BUDGET_NS) {
+        !afc_budget_turn(st)) {
         return NULL;
     }
     int r = afc_file_write_nowait(st, (PyObject *)f, PyBytes_AS_STRING(data),
