@@ -717,8 +717,27 @@ afc_text_readline_step(TextObject *self, Py_ssize_t limit, PyObject **out)
     if (self->g == NULL && afc_text_ensure_open(self) < 0) {
         return STEP_ERROR;
     }
+    if (limit == 0 && self->g == NULL && self->chars != NULL &&
+        PyUnicode_GET_LENGTH(self->chars) > 0) {
+        /* Nothing to take and decoded text at hand (used up or not): io
+         * answers before it decodes anything more (so a truncated
+         * sequence at the end raises nothing here), once it has checked
+         * that the file is readable. Without decoded text, io decodes a
+         * chunk first (the loop below does). */
+        if (afc_text_ensure_readable(self) < 0) {
+            return STEP_ERROR;
+        }
+        *out = PyUnicode_New(0, 0);
+        return *out != NULL ? STEP_DONE : STEP_ERROR;
+    }
     while (1) {
         if (afc_text_unread(self) == 0) {
+            /* All decoded text is used: as io's readline, drop it before
+             * the next chunk, so a chunk that fails to decode leaves tell()
+             * measuring from the mark alone. */
+            if (self->chars != NULL) {
+                afc_text_put_chars(self, NULL);
+            }
             int res = next_chunk(self, 0);
             if (res == CHUNK_NEED) {
                 return STEP_NEED;

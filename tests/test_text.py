@@ -173,6 +173,25 @@ def test_text_ops_match_io(impl, runner, tmp_path, mode, text, junk,
     runner.run(run_text_ops(impl, tmp_path, mode, data, kw, chunk, ops))
 
 
+@pytest.mark.parametrize("case", [
+    # readline(0) with decoded text at hand answers '' before decoding on
+    # (a truncated UTF-16 unit at the end raises nothing) ...
+    ("r", b"\xff\xfe\xffa\x00", "utf-16",
+     [("read", (1,)), ("readline", (0,)), ("tell", ())]),
+    # ... and without any decodes a chunk first (newlines is then known)
+    ("r", b"\r", "utf-8", [("readline", (0,))]),
+    ("a", b"", "utf-8", [("readline", (0,))]),  # not readable
+    # a readline whose next chunk fails leaves tell() at the mark alone
+    ("r", b"\xff\xfe\xffa\x00", "utf-16",
+     [("read", (1,)), ("readline", ()), ("tell", ())]),
+], ids=["readline0-at-hand", "readline0-first", "readline0-unreadable",
+        "readline-fails-then-tell"])
+def test_text_readline_edges_match_io(impl, runner, tmp_path, case):
+    mode, data, encoding, ops = case
+    kw = dict(encoding=encoding, newline=None, errors=None, buffering=-1)
+    runner.run(run_text_ops(impl, tmp_path, mode, data, kw, 0, ops))
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32",
                                       "utf-8-sig", "shift_jis", "gb18030"])
 @pytest.mark.parametrize("newline", NEWLINES)
