@@ -47,8 +47,12 @@ async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     fd, st = await call(_fs.OPENAT, s, flags=os.O_RDONLY, filename=sname)
     try:
         if _stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR),
-                                    sname)
+            e = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR),
+                                  sname)
+            if _SRC_DIR_TOO and not await ospath.exists(dst):
+                raise FileNotFoundError(
+                    f"Directory does not exist: {dst}") from e
+            raise e
         sys.audit("open", dname, "w", _COPY_DST_FLAGS)
         copying = call(_fs.COPYFILE, None, d, fd=fd, filename=sname,
                        filename2=dname)
@@ -58,8 +62,8 @@ async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     try:
         await copying
     except IsADirectoryError as e:
-        # As shutil (3.10+) says it when dst names a directory that is not
-        # there (a trailing slash).
+        # dst names a directory that is not there (a trailing slash):
+        # shutil says so in its own words from 3.9.7 on.
         if _NO_DIR_ERROR and not await ospath.exists(dst):
             raise FileNotFoundError(
                 f"Directory does not exist: {dst}") from e
@@ -67,7 +71,13 @@ async def copyfile(src: Any, dst: Any, *, follow_symlinks: bool = True) -> Any:
     return dst
 
 
-_NO_DIR_ERROR = sys.version_info >= (3, 10)
+# shutil's "Directory does not exist" rewrite of open(dst)'s
+# IsADirectoryError came in 3.10 and 3.9.7 (bpo-43219); before that
+# shutil lets the IsADirectoryError through.
+_NO_DIR_ERROR = sys.version_info >= (3, 9, 7)
+# 3.9.7's rewrite also caught the error of a directory source (bpo-45234,
+# fixed in 3.9.8).
+_SRC_DIR_TOO = sys.version_info[:3] == (3, 9, 7)
 _COPY_SRC_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _COPY_DST_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 

@@ -151,8 +151,8 @@ async def test_metadata_on_fds(impl, twins):
 @pytest.mark.parametrize("src,dst", [
     ("f", "new"), ("g", "new"), ("empty", "new"), ("g", "f"), ("f", "f"),
     ("f", "lf"), ("lf", "new"), ("broken", "new"), ("missing", "new"),
-    ("d", "new"), ("f", "d"), ("f", "missing/new"), ("fifo", "new"),
-    ("f", "fifo"), ("ld", "new"),
+    ("d", "new"), ("f", "d"), ("f", "missing/new"), ("f", "missing/"),
+    ("fifo", "new"), ("f", "fifo"), ("ld", "new"),
 ])
 @pytest.mark.parametrize("follow", [True, False])
 async def test_copy_family(impl, twins, fn, src, dst, follow):
