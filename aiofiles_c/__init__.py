@@ -45,7 +45,13 @@ __version__ = "0.1.0"
 if _NATIVE:
     set_pool_size = _cext.set_pool_size
     pool_size = _cext.pool_size
+    set_inline_reads = _cext.set_inline_reads
 else:
+    def set_inline_reads(on: bool) -> None:
+        """Nothing runs on the loop thread on the pure-Python backend
+        (every call goes to the executor): accepted and ignored."""
+        bool(on)
+
     def set_pool_size(n: int) -> None:
         """No pool of our own on the pure-Python backend (the loop's
         executor runs everything): the size is checked and ignored."""
@@ -60,5 +66,6 @@ else:
 __all__ = ["open", "os", "ospath", "tempfile", "threadpool", "stdin",
            "stdout", "stderr", "stdin_bytes", "stdout_bytes", "stderr_bytes",
            "AiofilesContextManager", "install", "set_pool_size", "pool_size",
+           "set_inline_reads",
            "Path", "read_bytes", "read_text", "write_bytes", "write_text",
            "atomic_write", "backend", "__version__"]

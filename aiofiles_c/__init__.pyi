@@ -22,8 +22,9 @@ from .threadpool import stdout_bytes as stdout_bytes
 __all__ = ["open", "os", "ospath", "tempfile", "threadpool", "stdin",
            "stdout", "stderr", "stdin_bytes", "stdout_bytes", "stderr_bytes",
            "AiofilesContextManager", "install", "set_pool_size", "pool_size",
-           "Path", "read_bytes", "read_text", "write_bytes", "write_text",
+           "set_inline_reads", "Path", "read_bytes", "read_text", "write_bytes", "write_text",
            "atomic_write"]
 
 def set_pool_size(n: int, /) -> None: ...
 def pool_size() -> int: ...
+def set_inline_reads(on: bool, /) -> None: ...

@@ -664,3 +664,27 @@ def test_open_argument_check_matches_io(mode, file, buffering, closefd):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 'U' on 3.9/3.10
         assert _open_outcome(ours) == _open_outcome(theirs)
+
+
+@pytest.mark.asyncio
+async def test_public_switch_sends_everything_to_the_pool(tmp_path, fast):
+    """aiofiles_c.set_inline_reads (the README's switch): off, a cached
+    open and stat are the pool's; on again, they are inline."""
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    await learn(aiofiles_c, p)
+    aiofiles_c.set_inline_reads(False)
+    try:
+        before = counts(fast)
+        async with aiofiles_c.open(p, "rb") as f:
+            assert await f.read() == b"abc"
+        assert (await aos.stat(p)).st_size == 3
+        assert counts(fast) == before
+    finally:
+        aiofiles_c.set_inline_reads(True)
+    before = counts(fast)
+    async with aiofiles_c.open(p, "rb") as f:
+        assert await f.read() == b"abc"
+    assert counts(fast)[0] > before[0]
