@@ -35,11 +35,6 @@ typedef struct {
                                         the window on the loop's next
                                         iteration ... */
     int budget_tick_pending;         /* ... scheduled there already */
-    int64_t pos_window;              /* positional reads (posio.c): the
-                                        inline budget's start ... */
-    int64_t pos_last;                /* ... the last inline read ... */
-    int pos_yield;                   /* ... spent: pool, no spinning, until
-                                        the loop has run a callback */
     int no_inline_reads;             /* set_inline_reads(False): files
                                         opened from now on read through the
                                         pool only (no RWF_NOWAIT) */
@@ -140,7 +135,6 @@ void afc_posio_prepare(afc_job *job, PyObject *ctx);
 int afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait);
 PyObject *afc_posio_result(afc_job *job, PyObject *ctx);
 int afc_posio_dup(int fd);
-int afc_posio_budget(PyObject *file);  /* 1: inline reads may go on */
 /* file.c, for posio.c */
 int afc_pos_refused(PyObject *file, int writing);
 PyObject *afc_pos_op(PyObject *file, PyObject *ctx);   /* steals ctx */

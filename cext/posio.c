@@ -230,7 +230,7 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
     return NULL;
 #else
     int fd = afc_pos_inline_fd(self, 0);
-    if (fd < 0 || !afc_posio_budget(self)) {
+    if (fd < 0) {
         return NULL;
     }
     PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
@@ -246,7 +246,13 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
         if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
             return NULL;
         }
-        return afc_op_done(PyType_GetModuleState(Py_TYPE(self)), bytes);
+        afc_state *st = PyType_GetModuleState(Py_TYPE(self));
+        PyObject *done = afc_op_done(st, bytes);
+        if (done != NULL) {
+            /* past the iteration's budget: its task waits an iteration */
+            ((AsyncOp *)done)->yield_first = !afc_budget_turn(st);
+        }
+        return done;
     }
     if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
         afc_pos_inline_fd(self, 1);
@@ -401,75 +407,6 @@ PyObject *
 afc_File_write_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return many(self, args, nargs, 1);
-}
-
-/* ---- fairness ----
- *
- * Cached positional reads are answered on the loop thread, and a task that
- * awaits them never yields. Many tasks reading one after another would
- * each take a slice, so the budget is shared by all of them: the window
- * opens when the loop has run (a callback it ran, or a pause in the reads)
- * and once AFC_POS_BUDGET_NS of it is spent, reads go to the pool and their
- * tasks park, with no spinning, until the loop has run the callback. */
-
-#define AFC_POS_BUDGET_NS (500 * 1000)
-#define AFC_POS_IDLE_NS (1000 * 1000)   /* a pause this long: a new window */
-#define AFC_POS_STALE_NS (20 * 1000 * 1000)  /* a callback never run */
-
-static PyObject *
-pos_tick(PyObject *file, PyObject *Py_UNUSED(ignored))
-{
-    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
-    if (st != NULL) {
-        st->pos_yield = 0;
-        st->pos_window = afc_now_ns();
-    }
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef pos_tick_def = {"_pos_tick", pos_tick, METH_NOARGS, NULL};
-
-int
-afc_posio_budget(PyObject *file)
-{
-    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
-    if (st == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    int64_t now = afc_now_ns();
-    if (st->pos_yield) {
-        if (now - st->pos_last < AFC_POS_STALE_NS) {
-            return 0;
-        }
-        /* The loop that was to run the callback stopped (or this is
-         * another loop): do not wait for it. */
-        st->pos_yield = 0;
-        st->pos_window = now;
-    }
-    if (now - st->pos_last > AFC_POS_IDLE_NS) {
-        st->pos_window = now;
-    }
-    st->pos_last = now;
-    if (now - st->pos_window <= AFC_POS_BUDGET_NS) {
-        return 1;
-    }
-    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
-    PyObject *cb = loop != NULL && loop != Py_None
-                       ? PyCFunction_New(&pos_tick_def, file) : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
-                                   loop, st->str_call_soon, cb)
-                             : NULL;
-    Py_XDECREF(h);
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
-    if (h == NULL) {
-        PyErr_Clear();
-        st->pos_window = now;  /* no loop to wait for: carry on */
-        return 1;
-    }
-    st->pos_yield = 1;
-    return 0;
 }
 
 /* ---- running a batch ---- */
@@ -664,32 +601,13 @@ pos_finish(AsyncOp *op)
     return afc_op_finish(op, r);
 }
 
-/* The inline read budget is spent (posio.c): let the loop run once, then
- * read here. op->whence marks a positional op that has yielded. */
-static int
-pos_yield(AsyncOp *op)
-{
-    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
-    PyObject *cb = loop != NULL && loop != Py_None
-                       ? PyObject_GetAttrString((PyObject *)op, "_resume")
-                       : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
-                                   loop, op->st->str_call_soon, cb)
-                             : NULL;
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
-    if (h == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(h);
-    op->whence = 1;
-    op->phase = P_YIELD;
-    return 1;
-}
-
 /* Start the work: inline when it can all be done here, else one pool job
- * (queued: at the FIFO head, with the pending writes in front). */
+ * (queued: at the FIFO head, with the pending writes in front). Reads
+ * from the page cache on the loop thread share the loop iteration's
+ * budget (afc_budget_turn) with every other call answered on the spot:
+ * past it, a call made now is still read here and its task waits an
+ * iteration (yield_first); one that waited in the FIFO (its task is
+ * parked already) goes to the pool instead. */
 static int
 pos_begin(AsyncOp *op, int queued)
 {
@@ -701,17 +619,17 @@ pos_begin(AsyncOp *op, int queued)
     afc_posio_prepare(j, op->arg);
     if (f->wlen == 0) {
         int nowait = f->nowait && !j->flags;
-        if (nowait && !afc_posio_budget((PyObject *)f)) {
-            nowait = 0;
-            if (!queued && !op->whence && pos_yield(op)) {
-                return RUN_WAIT;
-            }
+        int within = 1;
+        if (nowait) {
+            within = afc_budget_turn(op->st);
+            nowait = within || !queued;
         }
         int r = afc_posio_inline(j, op->arg, f->fd, nowait);
         if (r < 0) {
             f->nowait = 0;  /* the file system has no RWF_NOWAIT */
         }
         else if (r == 1) {
+            op->yield_first = !within;
             return pos_finish(op);
         }
     }
@@ -731,12 +649,11 @@ pos_begin(AsyncOp *op, int queued)
     return r;
 }
 
-/* The op's run (see AsyncOp): at the head of the FIFO, back from a yield,
- * or back from the pool after the flush its job carried. */
+/* The op's run (see AsyncOp): at the head of the FIFO, or back from the
+ * pool after the flush its job carried. */
 static int
 pos_run_queued(AsyncOp *op)
 {
-    AsyncFile *f = op->file;
     if (op->phase == P_NONE) {
         int r = afc_op_check(op);  /* a closed or detached file */
         if (r != -1) {
@@ -744,16 +661,7 @@ pos_run_queued(AsyncOp *op)
         }
     }
     if (op->phase != P_FLUSH) {
-        if (f->qhead == op) {
-            return pos_begin(op, 1);
-        }
-        /* Back from a yield. */
-        if (pos_must_queue(f)) {
-            op->state = S_QUEUED;
-            Py_XDECREF(afc_file_start(f, op));
-            return RUN_WAIT;
-        }
-        return pos_begin(op, 0);
+        return pos_begin(op, 1);  /* at the head of the FIFO */
     }
     pos_close_dup(&op->job);
     if (afc_fold_flush(op) < 0) {
