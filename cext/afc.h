@@ -95,6 +95,9 @@ enum afc_arg_kind {
     AFC_ARG_FILENO,  /* an int or an object with fileno() (fsync) */
     AFC_ARG_UID,
     AFC_ARG_GID,
+    AFC_ARG_LENGTH,  /* a Py_ssize_t length; negative: OSError(EINVAL), as
+                        os.pread's kernel call gives it (read_at) */
+    AFC_ARG_OBJECT,  /* in afc_int_args' kinds: not an integer, left alone */
 };
 int afc_int_arg(PyObject *obj, int kind, int64_t *out);
 /* A method's positional integers: min to max of them (io's TypeError when
@@ -103,6 +106,18 @@ int afc_int_arg(PyObject *obj, int kind, int64_t *out);
 int afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
                  Py_ssize_t min, Py_ssize_t max, const int *kinds,
                  int64_t *out);
+/* The words of a wrong argument count, by the parser the method mirrors:
+ * io's ("f expected at most 1 argument, got 2"), the METH_VARARGS ones
+ * ("f() takes exactly 2 arguments (1 given)"), METH_O's ("f() takes
+ * exactly one argument (0 given)"), or argument clinic's, which are io's
+ * before Python 3.12 and the METH_VARARGS ones from then on. */
+enum { AFC_COUNT_IO, AFC_COUNT_TAKES, AFC_COUNT_ONE, AFC_COUNT_CLINIC };
+int afc_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t min,
+              Py_ssize_t max, int words);
+/* afc_int_args with the count's words chosen (afc_int_args: io's). */
+int afc_int_args_worded(const char *fname, int words, PyObject *const *args,
+                        Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max,
+                        const int *kinds, int64_t *out);
 PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
                          Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */

@@ -111,23 +111,13 @@ batch_of(PyObject *ctx)
     return (afc_batch *)PyCapsule_GetPointer(ctx, AFC_POS_CAPSULE);
 }
 
-/* ---- arguments, converted as os.pread/os.pwrite convert them ---- */
-
-static int
-conv_length(PyObject *o, Py_ssize_t *out)
-{
-    int64_t v;
-    if (afc_int_arg(o, AFC_ARG_SSIZE, &v) < 0) {
-        return -1;
-    }
-    if (v < 0) {
-        errno = EINVAL;  /* os.pread lets the kernel refuse it */
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    *out = (Py_ssize_t)v;
-    return 0;
-}
+/* ---- arguments, converted as os.pread/os.pwrite convert them ----
+ *
+ * The integers and the count go through args.c (an offset is an off_t, a
+ * length a Py_ssize_t that the kernel would refuse if negative); the
+ * buffers are pinned here. */
+static const int offset_length[] = {AFC_ARG_LONG, AFC_ARG_LENGTH};
+static const int offset_buffer[] = {AFC_ARG_LONG, AFC_ARG_OBJECT};
 
 static int
 pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
@@ -146,17 +136,6 @@ pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
                      "object, not %.100s",
                      fname, Py_TYPE(o)->tp_name);
     }
-    return -1;
-}
-
-static int
-nargs_is(const char *fname, Py_ssize_t nargs, Py_ssize_t want)
-{
-    if (nargs == want) {
-        return 0;
-    }
-    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s "
-                 "(%zd given)", fname, want, want == 1 ? "" : "s", nargs);
     return -1;
 }
 
@@ -266,14 +245,14 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
 PyObject *
 afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t off;
-    Py_ssize_t n;
+    int64_t v[2];
     afc_batch *b;
-    if (nargs_is("read_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0 ||
-        conv_length(args[1], &n) < 0) {
+    if (afc_int_args_worded("read_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
+                            offset_length, v) < 0) {
         return refuse(self);
     }
+    int64_t off = v[0];
+    Py_ssize_t n = (Py_ssize_t)v[1];
     if (off >= 0 && n > 0 && n <= AFC_POS_INLINE_MAX) {
         PyObject *r = read_at_here(self, off, n);
         if (r != NULL || PyErr_Occurred()) {
@@ -295,12 +274,13 @@ PyObject *
 afc_File_readinto_at(PyObject *self, PyObject *const *args,
                      Py_ssize_t nargs)
 {
-    int64_t off;
+    int64_t v[2];
     afc_batch *b;
-    if (nargs_is("readinto_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
+    if (afc_int_args_worded("readinto_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
+                            offset_buffer, v) < 0) {
         return refuse(self);
     }
+    int64_t off = v[0];
     PyObject *ctx = batch_new(1, 0, SHAPE_INT, 1, &b);
     if (ctx == NULL) {
         return refuse(self);
@@ -317,12 +297,13 @@ afc_File_readinto_at(PyObject *self, PyObject *const *args,
 PyObject *
 afc_File_write_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t off;
+    int64_t v[2];
     afc_batch *b;
-    if (nargs_is("write_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
+    if (afc_int_args_worded("write_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
+                            offset_buffer, v) < 0) {
         return refuse(self);
     }
+    int64_t off = v[0];
     PyObject *ctx = batch_new(1, 1, SHAPE_INT, 1, &b);
     if (ctx == NULL) {
         return refuse(self);
@@ -343,7 +324,7 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
     const char *fname = writing ? "write_many" : "read_many";
     PyObject *seq = NULL, *ctx = NULL;
     afc_batch *b;
-    if (nargs_is(fname, nargs, 1) < 0) {
+    if (afc_nargs(fname, nargs, 1, 1, AFC_COUNT_TAKES) < 0) {
         return refuse(self);
     }
     seq = PySequence_Fast(args[0], writing
@@ -371,9 +352,13 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
         }
         pair[0] = PyTuple_GET_ITEM(item, 0);
         pair[1] = PyTuple_GET_ITEM(item, 1);
-        if (afc_int_arg(pair[0], AFC_ARG_LONG, &off) < 0) {
+        int64_t v[2];
+        if (afc_int_args_worded(fname, AFC_COUNT_TAKES, pair, 2, 2, 2,
+                                writing ? offset_buffer : offset_length,
+                                v) < 0) {
             goto error;
         }
+        off = v[0];
         if (writing) {
             if (pin(pair[1], &b->views[i], 0, fname) < 0) {
                 goto error;
@@ -382,9 +367,7 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
             seg_view(b, i, off);
         }
         else {
-            Py_ssize_t len;
-            if (conv_length(pair[1], &len) < 0 ||
-                seg_new_bytes(b, i, off, len) < 0) {
+            if (seg_new_bytes(b, i, off, (Py_ssize_t)v[1]) < 0) {
                 goto error;
             }
         }
