@@ -396,6 +396,8 @@ static const struct {
 /* The module's constants for aiofiles_c.os (module_exec): the operation
  * codes, the *at() flags and AT_FDCWD, and the scandir record layout
  * (struct afc_scan_rec, pool.h) as struct formats with its flags. */
+static int fs_add_os_calls(PyObject *module);
+
 int
 afc_fs_add_constants(PyObject *module)
 {
@@ -424,11 +426,34 @@ afc_fs_add_constants(PyObject *module)
         PyModule_AddIntConstant(module, "DT_UNKNOWN", DT_UNKNOWN) < 0 ||
         PyModule_AddIntConstant(module, "DT_DIR", DT_DIR) < 0 ||
         PyModule_AddIntConstant(module, "DT_REG", DT_REG) < 0 ||
-        PyModule_AddIntConstant(module, "DT_LNK", DT_LNK) < 0) {
+        PyModule_AddIntConstant(module, "DT_LNK", DT_LNK) < 0 ||
+        fs_add_os_calls(module) < 0) {
         return -1;
     }
     return 0;
 }
+
+/* One file-system call, as afc_fs_call and the os entry points below
+ * describe it (the objects are borrowed). */
+typedef struct {
+    int fsop, fd, fd2, dir_fd, dir_fd2, flags, mode, as_str;
+    long long off;
+    Py_ssize_t length;
+    long long times[4];
+    PyObject *path, *path2, *fn1, *fn2, *handle;
+} fs_req;
+
+static void
+fs_req_init(fs_req *r, int fsop)
+{
+    *r = (fs_req){.fsop = fsop, .fd = -1, .fd2 = -1, .dir_fd = AT_FDCWD,
+                  .dir_fd2 = AT_FDCWD, .as_str = 1, .off = -1,
+                  .times = {0, -1, 0, -1}, .path = Py_None,
+                  .path2 = Py_None, .fn1 = Py_None, .fn2 = Py_None,
+                  .handle = Py_None};
+}
+
+static PyObject *fs_start(afc_state *st, const fs_req *r);
 
 /* _cext.fs(op, path=None, path2=None, fd=-1, fd2=-1, dir_fd=AT_FDCWD,
  *          dir_fd2=AT_FDCWD, flags=0, mode=0, off=-1, length=0,
@@ -446,22 +471,24 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
         "op",      "path",     "path2",     "fd",     "fd2",   "dir_fd",
         "dir_fd2", "flags",    "mode",      "off",    "length", "filename",
         "filename2", "as_str", "times",     "handle", NULL};
-    afc_state *st = afc_get_state(module);
-    int fsop, fd = -1, fd2 = -1, dir_fd = AT_FDCWD, dir_fd2 = AT_FDCWD;
-    int flags = 0, mode = 0, as_str = 1;
-    long long off = -1;
-    Py_ssize_t length = 0;
-    PyObject *path = Py_None, *path2 = Py_None;
-    PyObject *fn1 = Py_None, *fn2 = Py_None;
-    long long times[4] = {0, -1, 0, -1};
-    PyObject *handle = Py_None;
+    fs_req r;
+    fs_req_init(&r, 0);
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "i|OOiiiiiiLnOOp(LLLL)O:fs", kwlist, &fsop, &path,
-            &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode, &off,
-            &length, &fn1, &fn2, &as_str, &times[0], &times[1], &times[2],
-            &times[3], &handle)) {
+            args, kwds, "i|OOiiiiiiLnOOp(LLLL)O:fs", kwlist, &r.fsop,
+            &r.path, &r.path2, &r.fd, &r.fd2, &r.dir_fd, &r.dir_fd2,
+            &r.flags, &r.mode, &r.off, &r.length, &r.fn1, &r.fn2, &r.as_str,
+            &r.times[0], &r.times[1], &r.times[2], &r.times[3],
+            &r.handle)) {
         return NULL;
     }
+    return fs_start(afc_get_state(module), &r);
+}
+
+static PyObject *
+fs_start(afc_state *st, const fs_req *r)
+{
+    int fsop = r->fsop, fd = r->fd, flags = r->flags, dir_fd = r->dir_fd;
+    PyObject *path = r->path, *path2 = r->path2, *handle = r->handle;
     void *dir = NULL;
     if (handle != Py_None) {
         dir = PyCapsule_GetPointer(handle, AFC_DIR_CAPSULE);
@@ -520,9 +547,9 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     }
     op->state = S_RUNNING;
-    op->n = as_str;
+    op->n = r->as_str;
     /* The tuple keeps alive what the worker uses: the paths, the stream. */
-    op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);
+    op->arg = PyTuple_Pack(5, path, path2, r->fn1, r->fn2, handle);
     PyObject_GC_Track(op);
     if (op->arg == NULL) {
         Py_DECREF(op);
@@ -536,16 +563,16 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     j->path = path == Py_None ? NULL : PyBytes_AS_STRING(path);
     j->path2 = path2 == Py_None ? NULL : PyBytes_AS_STRING(path2);
     j->fd = fd;
-    j->fd2 = fd2;
+    j->fd2 = r->fd2;
     j->dir_fd = dir_fd;
-    j->dir_fd2 = dir_fd2;
+    j->dir_fd2 = r->dir_fd2;
     j->flags = flags;
-    j->mode = mode;
-    j->off = off;
-    j->len = (size_t)length;
+    j->mode = r->mode;
+    j->off = r->off;
+    j->len = (size_t)r->length;
     j->woff = -1;
     for (int i = 0; i < 4; i++) {
-        j->times[i] = times[i];
+        j->times[i] = r->times[i];
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see afc_job_drop_fd) */
@@ -578,3 +605,592 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     return (PyObject *)op;
 }
 
+
+/* ---- aiofiles_c.os: each call's arguments, checked as os checks them ----
+ *
+ * One row per os function: its parameters in order (the first npos
+ * positional-or-keyword, the rest keyword-only, the first `required` of
+ * them required), each with the converter os applies to it. _cext.os_args
+ * binds a call's arguments to a row with the words of os's own argument
+ * parser, converts them, and gives one value per parameter:
+ *   path ('p', 'f': or an fd, 'n': or an fd or None) -> (bytes or None,
+ *       fd or -1, names come back as str, the name an OSError carries)
+ *   dir_fd ('d') -> an int (AT_FDCWD for None)
+ *   'b' -> bool (truth value), 'i' C int, 'l' off_t, 'L' off_t or None,
+ *   's' Py_ssize_t, 'u'/'g' uid/gid, 'F' fd or fileno(), 'o' as given.
+ * aiofiles' own keywords loop= and executor= are accepted and ignored. */
+typedef struct {
+    const char *name;
+    char kind;
+    int dflt;  /* an absent optional's value ('o', 'L', 'n', 'd': None) */
+} os_param;
+
+typedef struct {
+    const char *name;
+    int npos, required;
+    os_param p[6];
+} os_sig;
+
+enum {
+    OS_STAT, OS_LSTAT, OS_FSTAT, OS_ACCESS, OS_LISTDIR, OS_SCANDIR,
+    OS_MKDIR, OS_RMDIR, OS_REMOVE, OS_UNLINK, OS_RENAME, OS_REPLACE,
+    OS_LINK, OS_SYMLINK, OS_READLINK, OS_STATVFS, OS_SENDFILE, OS_FSYNC,
+    OS_FDATASYNC, OS_CHMOD, OS_CHOWN, OS_UTIME, OS_TRUNCATE, OS_COUNT
+};
+
+#define DIR_FD(n) {n, 'd', 0}
+#define FOLLOW {"follow_symlinks", 'b', 1}
+
+static const os_sig os_sigs[OS_COUNT] = {
+    [OS_STAT] = {"stat", 1, 1, {{"path", 'f', 0}, DIR_FD("dir_fd"), FOLLOW}},
+    [OS_LSTAT] = {"lstat", 1, 1, {{"path", 'p', 0}, DIR_FD("dir_fd")}},
+    [OS_FSTAT] = {"fstat", 1, 1, {{"fd", 'i', 0}}},
+    [OS_ACCESS] = {"access", 2, 2,
+                   {{"path", 'p', 0}, {"mode", 'i', 0}, DIR_FD("dir_fd"),
+                    {"effective_ids", 'b', 0}, FOLLOW}},
+    [OS_LISTDIR] = {"listdir", 1, 0, {{"path", 'n', 0}}},
+    [OS_SCANDIR] = {"scandir", 1, 0, {{"path", 'n', 0}}},
+    [OS_MKDIR] = {"mkdir", 2, 1,
+                  {{"path", 'p', 0}, {"mode", 'i', 0777}, DIR_FD("dir_fd")}},
+    [OS_RMDIR] = {"rmdir", 1, 1, {{"path", 'p', 0}, DIR_FD("dir_fd")}},
+    [OS_REMOVE] = {"remove", 1, 1, {{"path", 'p', 0}, DIR_FD("dir_fd")}},
+    [OS_UNLINK] = {"unlink", 1, 1, {{"path", 'p', 0}, DIR_FD("dir_fd")}},
+    [OS_RENAME] = {"rename", 2, 2,
+                   {{"src", 'p', 0}, {"dst", 'p', 0}, DIR_FD("src_dir_fd"),
+                    DIR_FD("dst_dir_fd")}},
+    [OS_REPLACE] = {"replace", 2, 2,
+                    {{"src", 'p', 0}, {"dst", 'p', 0}, DIR_FD("src_dir_fd"),
+                     DIR_FD("dst_dir_fd")}},
+    [OS_LINK] = {"link", 2, 2,
+                 {{"src", 'p', 0}, {"dst", 'p', 0}, DIR_FD("src_dir_fd"),
+                  DIR_FD("dst_dir_fd"), FOLLOW}},
+    [OS_SYMLINK] = {"symlink", 3, 2,
+                    {{"src", 'p', 0}, {"dst", 'p', 0},
+                     {"target_is_directory", 'b', 0}, DIR_FD("dir_fd")}},
+    [OS_READLINK] = {"readlink", 1, 1, {{"path", 'p', 0}, DIR_FD("dir_fd")}},
+    [OS_STATVFS] = {"statvfs", 1, 1, {{"path", 'f', 0}}},
+    [OS_SENDFILE] = {"sendfile", 4, 4,
+                     {{"out_fd", 'i', 0}, {"in_fd", 'i', 0},
+                      {"offset", 'L', 0}, {"count", 's', 0}}},
+    [OS_FSYNC] = {"fsync", 1, 1, {{"fd", 'F', 0}}},
+    [OS_FDATASYNC] = {"fdatasync", 1, 1, {{"fd", 'F', 0}}},
+    [OS_CHMOD] = {"chmod", 2, 2,
+                  {{"path", 'f', 0}, {"mode", 'i', 0}, DIR_FD("dir_fd"),
+                   FOLLOW}},
+    [OS_CHOWN] = {"chown", 3, 3,
+                  {{"path", 'f', 0}, {"uid", 'u', 0}, {"gid", 'g', 0},
+                   DIR_FD("dir_fd"), FOLLOW}},
+    [OS_UTIME] = {"utime", 2, 1,
+                  {{"path", 'f', 0}, {"times", 'o', 0}, {"ns", 'o', 0},
+                   DIR_FD("dir_fd"), FOLLOW}},
+    [OS_TRUNCATE] = {"truncate", 2, 2, {{"path", 'f', 0}, {"length", 'l', 0}}},
+};
+
+static int
+os_nparams(const os_sig *sig)
+{
+    int n = 0;
+    while (n < 6 && sig->p[n].name != NULL) {
+        n++;
+    }
+    return n;
+}
+
+/* What a path argument may be, in os's words. */
+static const char *
+path_kinds(int allow_fd, int allow_none)
+{
+    if (allow_fd && allow_none) {
+        return "string, bytes, os.PathLike, integer or None";
+    }
+    if (allow_fd) {
+        return "string, bytes, os.PathLike or integer";
+    }
+    if (allow_none) {
+        return "string, bytes, os.PathLike or None";
+    }
+    return "string, bytes or os.PathLike";
+}
+
+static int
+has_nul(PyObject *bytes)
+{
+    return strlen(PyBytes_AS_STRING(bytes)) !=
+           (size_t)PyBytes_GET_SIZE(bytes);
+}
+
+static PyObject *
+nul_refused(const char *func, const char *arg, int from_str)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    if (from_str) {
+        PyErr_SetString(PyExc_ValueError, "embedded null byte");
+        return NULL;
+    }
+#else
+    (void)from_str;
+#endif
+    PyErr_Format(PyExc_ValueError, "%s: embedded null character in %s",
+                 func, arg);
+    return NULL;
+}
+
+/* A path argument as os takes it: (bytes or None, fd or -1, whether names
+ * come back as str, the name an OSError carries: the path after fspath,
+ * or the fd). New reference. */
+static PyObject *
+os_path(const char *func, const char *arg, PyObject *value, int allow_fd,
+        int allow_none)
+{
+    if (allow_none && value == Py_None) {
+        return Py_BuildValue("(yiOs)", ".", -1, Py_True, ".");
+    }
+    if (allow_fd && PyIndex_Check(value)) {
+        int64_t fd;
+        if (afc_int_arg(value, AFC_ARG_FD, &fd) < 0) {
+            return NULL;
+        }
+        return Py_BuildValue("(OLOO)", Py_None, (long long)fd, Py_True,
+                             value);
+    }
+    PyObject *p = PyOS_FSPath(value);
+    if (p == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            return NULL;
+        }
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        int has = PyObject_HasAttrString((PyObject *)Py_TYPE(value),
+                                         "__fspath__");
+        if (has) {
+            PyErr_Restore(et, ev, tb);
+            return NULL;  /* its __fspath__ failed: os's own words */
+        }
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+#if PY_VERSION_HEX < 0x030C0000
+        /* other bytes-like objects: taken, with a warning, until 3.12 */
+        if (PyObject_CheckBuffer(value)) {
+            PyObject *b = PyBytes_FromObject(value);
+            if (b == NULL) {
+                return NULL;
+            }
+            if (PyErr_WarnFormat(PyExc_DeprecationWarning, 1,
+                                 "%s: %s should be %s, not %.200s", func,
+                                 arg, path_kinds(allow_fd, allow_none),
+                                 _PyType_Name(Py_TYPE(value))) < 0) {
+                Py_DECREF(b);
+                return NULL;
+            }
+            if (has_nul(b)) {
+                Py_DECREF(b);
+                return nul_refused(func, arg, 0);
+            }
+            PyObject *r = Py_BuildValue("(NiOO)", b, -1, Py_False, value);
+            return r;
+        }
+#endif
+        PyErr_Format(PyExc_TypeError, "%s: %s should be %s, not %.200s",
+                     func, arg, path_kinds(allow_fd, allow_none),
+                     _PyType_Name(Py_TYPE(value)));
+        return NULL;
+    }
+    if (PyUnicode_Check(p)) {
+        PyObject *b = PyUnicode_EncodeFSDefault(p);
+        if (b == NULL) {
+            Py_DECREF(p);
+            return NULL;
+        }
+        if (has_nul(b)) {
+            Py_DECREF(b);
+            Py_DECREF(p);
+            return nul_refused(func, arg, 1);
+        }
+        return Py_BuildValue("(NiON)", b, -1, Py_True, p);
+    }
+    if (has_nul(p)) {
+        Py_DECREF(p);
+        return nul_refused(func, arg, 0);
+    }
+    return Py_BuildValue("(OiON)", p, -1, Py_False, p);
+}
+
+static int
+os_dir_fd(PyObject *value, int *out)
+{
+    if (value == Py_None) {
+        *out = AT_FDCWD;
+        return 0;
+    }
+    if (!PyIndex_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "argument should be integer or None, not %.200s",
+                     _PyType_Name(Py_TYPE(value)));
+        return -1;
+    }
+    int64_t v;
+    if (afc_int_arg(value, AFC_ARG_FD, &v) < 0) {
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* One parameter's value, converted (value NULL: absent). New reference. */
+static PyObject *
+os_convert(const os_sig *sig, const os_param *pp, PyObject *value)
+{
+    int kind = 0;
+    switch (pp->kind) {
+    case 'p':
+    case 'f':
+    case 'n':
+        if (value == NULL) {
+            value = Py_None;
+        }
+        return os_path(sig->name, pp->name, value, pp->kind != 'p',
+                       pp->kind == 'n');
+    case 'd': {
+        int fd;
+        if (os_dir_fd(value == NULL ? Py_None : value, &fd) < 0) {
+            return NULL;
+        }
+        return PyLong_FromLong(fd);
+    }
+    case 'b': {
+        int b = value == NULL ? pp->dflt : PyObject_IsTrue(value);
+        return b < 0 ? NULL : PyBool_FromLong(b);
+    }
+    case 'o':
+        return Py_NewRef(value == NULL ? Py_None : value);
+    case 'L':
+        if (value == NULL || value == Py_None) {
+            Py_RETURN_NONE;
+        }
+        kind = AFC_ARG_LONG;
+        break;
+    case 'i':
+        kind = AFC_ARG_INT;
+        break;
+    case 'l':
+        kind = AFC_ARG_LONG;
+        break;
+    case 's':
+        kind = AFC_ARG_SSIZE;
+        break;
+    case 'u':
+        kind = AFC_ARG_UID;
+        break;
+    case 'g':
+        kind = AFC_ARG_GID;
+        break;
+    case 'F':
+        kind = AFC_ARG_FILENO;
+        break;
+    }
+    if (value == NULL) {
+        return PyLong_FromLong(pp->dflt);
+    }
+    int64_t v;
+    if (afc_int_arg(value, kind, &v) < 0) {
+        return NULL;
+    }
+    return PyLong_FromLongLong(v);
+}
+
+/* Bind args (a tuple) and kwargs (a dict or None) to sig's parameters in
+ * the words of os's argument parser: vals[i] is the i-th parameter's
+ * object, or NULL when absent (borrowed). */
+static int
+os_bind(const os_sig *sig, PyObject *args, PyObject *kwargs,
+        PyObject **vals)
+{
+    int n = os_nparams(sig);
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    for (int i = 0; i < n; i++) {
+        vals[i] = i < nargs ? PyTuple_GET_ITEM(args, i) : NULL;
+    }
+    Py_ssize_t nkw = 0, taken = 0;
+    if (kwargs != NULL && kwargs != Py_None) {
+        nkw = PyDict_GET_SIZE(kwargs);
+        /* aiofiles' own keywords */
+        for (int k = 0; k < 2; k++) {
+            PyObject *v = PyDict_GetItemString(kwargs,
+                                               k ? "executor" : "loop");
+            nkw -= v != NULL;
+        }
+    }
+    if (nargs + nkw > n) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %d %sargument%s (%zd given)",
+                     sig->name, n, nargs == 0 ? "keyword " : "",
+                     n == 1 ? "" : "s", nargs + nkw);
+        return -1;
+    }
+    if (nargs > sig->npos) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes %s %d positional argument%s (%zd given)",
+                     sig->name, sig->required < sig->npos ? "at most"
+                                                         : "exactly",
+                     sig->npos, sig->npos == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (int i = (int)nargs; i < n && nkw > 0; i++) {
+        PyObject *v = PyDict_GetItemString(kwargs, sig->p[i].name);
+        if (v != NULL) {
+            vals[i] = v;
+            taken++;
+        }
+    }
+    for (int i = (int)nargs; i < sig->required; i++) {
+        if (vals[i] == NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() missing required argument '%s' (pos %d)",
+                         sig->name, sig->p[i].name, i + 1);
+            return -1;
+        }
+    }
+    if (taken == nkw) {
+        return 0;
+    }
+    /* A keyword that names no parameter left: one given twice, or one os
+     * does not know. */
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        if (k == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        for (int i = 0; i < nargs && i < sig->npos; i++) {
+            if (strcmp(k, sig->p[i].name) == 0) {
+                PyErr_Format(PyExc_TypeError,
+                             "argument for %s() given by name ('%s') and "
+                             "position (%d)", sig->name, k, i + 1);
+                return -1;
+            }
+        }
+    }
+    pos = 0;
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        int known = k != NULL && (strcmp(k, "loop") == 0 ||
+                                  strcmp(k, "executor") == 0);
+        for (int i = (int)nargs; k != NULL && !known && i < n; i++) {
+            known = strcmp(k, sig->p[i].name) == 0;
+        }
+        if (!known) {
+#if PY_VERSION_HEX >= 0x030D0000
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%S'",
+                         sig->name, key);
+#else
+            PyErr_Format(PyExc_TypeError,
+                         "'%S' is an invalid keyword argument for %s()", key,
+                         sig->name);
+#endif
+            return -1;
+        }
+    }
+    PyErr_SetString(PyExc_SystemError, "os_bind: keywords unaccounted for");
+    return -1;
+}
+
+/* The values of a call's parameters, bound and converted (a new tuple). */
+static PyObject *
+os_values(int call, PyObject *args, PyObject *kwargs)
+{
+    if (call < 0 || call >= OS_COUNT || !PyTuple_Check(args) ||
+        (kwargs != Py_None && !PyDict_Check(kwargs))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "os_args(call, args: tuple, kwargs: dict | None)");
+        return NULL;
+    }
+    const os_sig *sig = &os_sigs[call];
+    PyObject *vals[6];
+    if (os_bind(sig, args, kwargs, vals) < 0) {
+        return NULL;
+    }
+    int n = os_nparams(sig);
+    PyObject *out = PyTuple_New(n);
+    for (int i = 0; out != NULL && i < n; i++) {
+        PyObject *v = os_convert(sig, &sig->p[i], vals[i]);
+        if (v == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyTuple_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+/* _cext.os_args(call, args, kwargs): see the table above. */
+static PyObject *
+os_args_py(PyObject *Py_UNUSED(module), PyObject *const *args,
+           Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "os_args takes 3 arguments");
+        return NULL;
+    }
+    int call = PyLong_Check(args[0]) ? PyLong_AsLong(args[0]) : -1;
+    if (call == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return os_values(call, args[1], args[2]);
+}
+
+/* _cext.path_arg(func, arg, value, allow_fd, allow_none): one path
+ * argument, as os_args converts it (for the shutil-like calls). */
+static PyObject *
+path_arg_py(PyObject *Py_UNUSED(module), PyObject *const *args,
+            Py_ssize_t nargs)
+{
+    const char *func, *arg;
+    if (nargs != 5 || (func = PyUnicode_AsUTF8(args[0])) == NULL ||
+        (arg = PyUnicode_AsUTF8(args[1])) == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "path_arg takes 5 arguments");
+        }
+        return NULL;
+    }
+    int allow_fd = PyObject_IsTrue(args[3]);
+    int allow_none = PyObject_IsTrue(args[4]);
+    if (allow_fd < 0 || allow_none < 0) {
+        return NULL;
+    }
+    return os_path(func, arg, args[2], allow_fd, allow_none);
+}
+
+/* _cext.dir_fd_arg(value): a dir_fd argument (None: AT_FDCWD). */
+static PyObject *
+dir_fd_arg_py(PyObject *Py_UNUSED(module), PyObject *value)
+{
+    int fd;
+    if (os_dir_fd(value, &fd) < 0) {
+        return NULL;
+    }
+    return PyLong_FromLong(fd);
+}
+
+/* os's answer to a path given as the descriptor -1 ("no path"): the call
+ * fails with EFAULT, naming -1. */
+static PyObject *
+null_fd_refused(void)
+{
+    PyObject *minus1 = PyLong_FromLong(-1);
+    if (minus1 != NULL) {
+        errno = EFAULT;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, minus1);
+        Py_DECREF(minus1);
+    }
+    return NULL;
+}
+
+/* _cext.os_stat(call, args, kwargs): os.stat, os.lstat, os.fstat, all in
+ * C: the arguments bound and checked as os does, then the stat (on the
+ * spot for a cached path on a local file system, else in the pool). */
+static PyObject *
+os_stat_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int call = nargs == 3 && PyLong_Check(args[0])
+                   ? (int)PyLong_AsLong(args[0]) : -1;
+    if (call != OS_STAT && call != OS_LSTAT && call != OS_FSTAT) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "os_stat(call, args, kwargs)");
+        return NULL;
+    }
+    fs_req r;
+    fs_req_init(&r, AFC_FS_STAT);
+    PyObject *a = args[1];
+    PyObject *path = NULL;
+    /* the common call, os.stat(str): nothing to bind */
+    if (call == OS_STAT && args[2] == Py_None && PyTuple_Check(a) &&
+        PyTuple_GET_SIZE(a) == 1 &&
+        PyUnicode_CheckExact(PyTuple_GET_ITEM(a, 0))) {
+        PyObject *s = PyTuple_GET_ITEM(a, 0);
+        PyObject *b = PyUnicode_EncodeFSDefault(s);
+        if (b == NULL) {
+            return NULL;
+        }
+        if (has_nul(b)) {
+            Py_DECREF(b);
+            return nul_refused("stat", "path", 1);
+        }
+        r.path = b;
+        r.fn1 = s;
+        PyObject *op = fs_start(afc_get_state(module), &r);
+        Py_DECREF(b);
+        return op;
+    }
+    PyObject *v = os_values(call, a, args[2]);
+    if (v == NULL) {
+        return NULL;
+    }
+    if (call == OS_FSTAT) {
+        r.fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 0));
+    }
+    else {
+        path = PyTuple_GET_ITEM(v, 0);
+        r.path = PyTuple_GET_ITEM(path, 0);
+        r.fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(path, 1));
+        r.fn1 = PyTuple_GET_ITEM(path, 3);
+        r.dir_fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 1));
+        int follow = call == OS_STAT && PyTuple_GET_ITEM(v, 2) == Py_True;
+        r.flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
+        if (r.path == Py_None) {
+            /* a descriptor: os's checks, in its order */
+            const char *bad = NULL;
+            if (r.dir_fd != AT_FDCWD) {
+                bad = "stat: can't specify dir_fd without matching path";
+            }
+            else if (r.fd > 0 && !follow) {
+                bad = "stat: cannot use fd and follow_symlinks together";
+            }
+            if (bad != NULL || r.fd == -1) {
+                Py_DECREF(v);
+                if (bad != NULL) {
+                    PyErr_SetString(PyExc_ValueError, bad);
+                    return NULL;
+                }
+                return null_fd_refused();
+            }
+        }
+    }
+    PyObject *op = fs_start(afc_get_state(module), &r);
+    Py_DECREF(v);
+    return op;
+}
+
+static PyMethodDef fs_methods[] = {
+    {"os_args", (PyCFunction)(void (*)(void))os_args_py, METH_FASTCALL,
+     "os_args(call, args, kwargs): a call's arguments bound and converted "
+     "as os does it."},
+    {"os_stat", (PyCFunction)(void (*)(void))os_stat_py, METH_FASTCALL,
+     "os_stat(call, args, kwargs): os.stat/lstat/fstat, off the loop."},
+    {"path_arg", (PyCFunction)(void (*)(void))path_arg_py, METH_FASTCALL,
+     "path_arg(func, arg, value, allow_fd, allow_none): a path argument."},
+    {"dir_fd_arg", dir_fd_arg_py, METH_O,
+     "dir_fd_arg(value): a dir_fd argument (None: AT_FDCWD)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* The entry points above and the os calls' numbers (_cext.OS_<NAME>). */
+static int
+fs_add_os_calls(PyObject *module)
+{
+    char name[32];
+    for (int c = 0; c < OS_COUNT; c++) {
+        int k = PyOS_snprintf(name, sizeof(name), "OS_%s", os_sigs[c].name);
+        for (int i = 3; i < k; i++) {
+            name[i] = (char)(name[i] - ('a' <= name[i] && name[i] <= 'z'
+                                            ? 'a' - 'A' : 0));
+        }
+        if (PyModule_AddIntConstant(module, name, c) < 0) {
+            return -1;
+        }
+    }
+    return PyModule_AddFunctions(module, fs_methods);
+}
