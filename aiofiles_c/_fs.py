@@ -70,21 +70,6 @@ def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
     return result
 
 
-# The integer conversions are the C helper's (cext/args.c afc_int_arg),
-# which the file methods use too: one place for the ranges and the words.
-_int_arg = _cext.int_arg
-
-
-def time_arg(value: Any) -> int:
-    """Whole seconds as a time_t."""
-    return _int_arg("time", value)
-
-
-def c_long(value: Any) -> int:
-    """An argument os converts to a C long (utime's nanoseconds)."""
-    return _int_arg("long", value)
-
-
 # Start one call in the native pool; await the result. The arguments and
 # their defaults are the C entry point's (cext/fs.c afc_fs_call), which
 # checks them against its call table before a job is built.

@@ -13,7 +13,6 @@ shutil-like calls are in _shutil; this module exports them.
 from __future__ import annotations
 
 import errno
-import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -358,47 +357,11 @@ async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
                flags=_fs.follow_flag(follow_symlinks), filename=fname)
 
 
-def _to_timespec(t: Any) -> tuple[int, int]:
-    if isinstance(t, float):
-        if math.isnan(t):
-            raise ValueError("Invalid value NaN (not a number)")
-        frac, whole = math.modf(t)
-        ns = math.floor(frac * 1e9)
-        sec = int(whole)
-        if ns >= 1_000_000_000:
-            ns -= 1_000_000_000
-            sec += 1
-        elif ns < 0:
-            ns += 1_000_000_000
-            sec -= 1
-        if not -2 ** 63 <= sec <= 2 ** 63:
-            raise OverflowError("timestamp out of range for platform time_t")
-        return sec, int(ns)
-    return _fs.time_arg(t), 0
-
-
 @os_call(_cext.OS_UTIME)
 async def utime(path: Any, times: Any = None, *, ns: Any = None,
                 dir_fd: Any = None, follow_symlinks: bool = True) -> None:
     """os.utime, off the loop."""
-    if times is not None and ns is not None:
-        raise ValueError("utime: you may specify either 'times' or 'ns' but "
-                         "not both")
-    if times is not None:
-        if not isinstance(times, tuple) or len(times) != 2:
-            raise TypeError("utime: 'times' must be either a tuple of two "
-                            "ints or None")
-        (a_s, a_ns), (m_s, m_ns) = map(_to_timespec, times)
-        tms = (a_s, a_ns, m_s, m_ns)
-    elif ns is not None:
-        if not isinstance(ns, tuple) or len(ns) != 2:
-            raise TypeError("utime: 'ns' must be a tuple of two ints")
-        a, m = (divmod(v, 1_000_000_000) for v in ns)
-        # The nanoseconds as os converts them (a C long).
-        tms = (_fs.time_arg(a[0]), _fs.c_long(a[1]), _fs.time_arg(m[0]),
-               _fs.c_long(m[1]))
-    else:
-        tms = (0, -1, 0, -1)  # now
+    times, tms = times  # as given, and converted (see _cext.os_args)
     p, fd, _, fname = path
     sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     if p is None and fd == -1:

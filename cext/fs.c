@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -617,7 +618,8 @@ fs_start(afc_state *st, const fs_req *r)
  *       fd or -1, names come back as str, the name an OSError carries)
  *   dir_fd ('d') -> an int (AT_FDCWD for None)
  *   'b' -> bool (truth value), 'i' C int, 'l' off_t, 'L' off_t or None,
- *   's' Py_ssize_t, 'u'/'g' uid/gid, 'F' fd or fileno(), 'o' as given.
+ *   's' Py_ssize_t, 'u'/'g' uid/gid, 'F' fd or fileno(), 'o' as given;
+ *   utime's times -> (times as given, (atime s, ns, mtime s, ns)).
  * aiofiles' own keywords loop= and executor= are accepted and ignored. */
 typedef struct {
     const char *name;
@@ -625,10 +627,20 @@ typedef struct {
     int dflt;  /* an absent optional's value ('o', 'L', 'n', 'd': None) */
 } os_param;
 
+/* os's checks of a descriptor given as the path (its fd_* helpers): a
+ * dir_fd given with it, or follow_symlinks=False with a positive one. */
+enum {
+    FD_NO_DIR_FD = 1,      /* "can't specify dir_fd without matching path" */
+    FD_NOT_BOTH = 2,       /* "can't specify both dir_fd and fd" */
+    FD_FOLLOWS = 4,        /* "cannot use fd and follow_symlinks together" */
+    UTIME_TIMES = 8,       /* utime's times and ns, checked before these */
+};
+
 typedef struct {
     const char *name;
     int npos, required;
     os_param p[6];
+    int checks;
 } os_sig;
 
 enum {
@@ -679,10 +691,12 @@ static const os_sig os_sigs[OS_COUNT] = {
                    FOLLOW}},
     [OS_CHOWN] = {"chown", 3, 3,
                   {{"path", 'f', 0}, {"uid", 'u', 0}, {"gid", 'g', 0},
-                   DIR_FD("dir_fd"), FOLLOW}},
+                   DIR_FD("dir_fd"), FOLLOW},
+                  FD_NOT_BOTH | FD_FOLLOWS},
     [OS_UTIME] = {"utime", 2, 1,
                   {{"path", 'f', 0}, {"times", 'o', 0}, {"ns", 'o', 0},
-                   DIR_FD("dir_fd"), FOLLOW}},
+                   DIR_FD("dir_fd"), FOLLOW},
+                  UTIME_TIMES | FD_NO_DIR_FD | FD_NOT_BOTH | FD_FOLLOWS},
     [OS_TRUNCATE] = {"truncate", 2, 2, {{"path", 'f', 0}, {"length", 'l', 0}}},
 };
 
@@ -998,6 +1012,154 @@ os_bind(const os_sig *sig, PyObject *args, PyObject *kwargs,
     return -1;
 }
 
+/* One of utime's times as (seconds, nanoseconds): a float is split as
+ * os splits it (the nanoseconds rounded down), anything else is whole
+ * seconds. */
+static int
+utime_one(PyObject *t, long long *sec, long long *nsec)
+{
+    if (PyFloat_Check(t)) {
+        double d = PyFloat_AS_DOUBLE(t);
+        if (isnan(d)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "Invalid value NaN (not a number)");
+            return -1;
+        }
+        double whole;
+        double ns = floor(modf(d, &whole) * 1e9);
+        if (!(whole >= -9223372036854775808.0 &&
+              whole < 9223372036854775808.0)) {
+            PyErr_SetString(PyExc_OverflowError,
+                            "timestamp out of range for platform time_t");
+            return -1;
+        }
+        *sec = (long long)whole;
+        *nsec = (long long)ns;
+        if (*nsec >= 1000000000) {
+            *nsec -= 1000000000;
+            *sec += 1;
+        }
+        else if (*nsec < 0) {
+            *nsec += 1000000000;
+            *sec -= 1;
+        }
+        return 0;
+    }
+    int64_t v;
+    if (afc_int_arg(t, AFC_ARG_TIME, &v) < 0) {
+        return -1;
+    }
+    *sec = v;
+    *nsec = 0;
+    return 0;
+}
+
+/* One of utime's ns: whole nanoseconds split into seconds (a time_t) and
+ * the rest (a C long), as os converts them. */
+static int
+utime_one_ns(PyObject *v, long long *sec, long long *nsec)
+{
+    PyObject *billion = PyLong_FromLong(1000000000L);
+    PyObject *qr = billion != NULL ? PyNumber_Divmod(v, billion) : NULL;
+    Py_XDECREF(billion);
+    if (qr == NULL) {
+        return -1;
+    }
+    int64_t s, n;
+    int rc = -1;
+    if (PyTuple_Check(qr) && PyTuple_GET_SIZE(qr) == 2 &&
+        afc_int_arg(PyTuple_GET_ITEM(qr, 0), AFC_ARG_TIME, &s) == 0 &&
+        afc_int_arg(PyTuple_GET_ITEM(qr, 1), AFC_ARG_LONG, &n) == 0) {
+        *sec = s;
+        *nsec = n;
+        rc = 0;
+    }
+    Py_DECREF(qr);
+    return rc;
+}
+
+/* utime's times and ns, checked and converted in os's order: the times
+ * value becomes (times as given, (atime s, ns, mtime s, ns)), ns < 0
+ * meaning "now". */
+static int
+utime_times(PyObject *out)
+{
+    PyObject *times = PyTuple_GET_ITEM(out, 1);
+    PyObject *ns = PyTuple_GET_ITEM(out, 2);
+    long long t[4] = {0, -1, 0, -1};
+    if (times != Py_None && ns != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "utime: you may specify either "
+                                          "'times' or 'ns' but not both");
+        return -1;
+    }
+    if (times != Py_None) {
+        if (!PyTuple_CheckExact(times) || PyTuple_GET_SIZE(times) != 2) {
+            PyErr_SetString(PyExc_TypeError, "utime: 'times' must be either "
+                                             "a tuple of two ints or None");
+            return -1;
+        }
+        if (utime_one(PyTuple_GET_ITEM(times, 0), &t[0], &t[1]) < 0 ||
+            utime_one(PyTuple_GET_ITEM(times, 1), &t[2], &t[3]) < 0) {
+            return -1;
+        }
+    }
+    else if (ns != Py_None) {
+        if (!PyTuple_CheckExact(ns) || PyTuple_GET_SIZE(ns) != 2) {
+            PyErr_SetString(PyExc_TypeError,
+                            "utime: 'ns' must be a tuple of two ints");
+            return -1;
+        }
+        if (utime_one_ns(PyTuple_GET_ITEM(ns, 0), &t[0], &t[1]) < 0 ||
+            utime_one_ns(PyTuple_GET_ITEM(ns, 1), &t[2], &t[3]) < 0) {
+            return -1;
+        }
+    }
+    PyObject *pair = Py_BuildValue("(O(LLLL))", times, t[0], t[1], t[2],
+                                   t[3]);
+    if (pair == NULL) {
+        return -1;
+    }
+    PyTuple_SET_ITEM(out, 1, pair);
+    Py_DECREF(times);
+    return 0;
+}
+
+/* os's checks of a descriptor given as the path, after the conversions
+ * (sig->checks says which the call makes). */
+static int
+fd_checks(const os_sig *sig, PyObject *out)
+{
+    PyObject *path = PyTuple_GET_ITEM(out, 0);
+    long fd = PyLong_AsLong(PyTuple_GET_ITEM(path, 1));
+    int n = os_nparams(sig);
+    long dir_fd = AT_FDCWD;
+    int follow = 1;
+    for (int i = 1; i < n; i++) {
+        if (sig->p[i].kind == 'd') {
+            dir_fd = PyLong_AsLong(PyTuple_GET_ITEM(out, i));
+        }
+        else if (strcmp(sig->p[i].name, "follow_symlinks") == 0) {
+            follow = PyTuple_GET_ITEM(out, i) == Py_True;
+        }
+    }
+    const char *bad = NULL;
+    if ((sig->checks & FD_NO_DIR_FD) &&
+        PyTuple_GET_ITEM(path, 0) == Py_None && dir_fd != AT_FDCWD) {
+        bad = "can't specify dir_fd without matching path";
+    }
+    else if ((sig->checks & FD_NOT_BOTH) && fd != -1 && dir_fd != AT_FDCWD) {
+        bad = "can't specify both dir_fd and fd";
+    }
+    else if ((sig->checks & FD_FOLLOWS) && fd > 0 && !follow) {
+        bad = "cannot use fd and follow_symlinks together";
+    }
+    if (bad != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: %s", sig->name, bad);
+        return -1;
+    }
+    return 0;
+}
+
 /* The values of a call's parameters, bound and converted (a new tuple). */
 static PyObject *
 os_values(int call, PyObject *args, PyObject *kwargs)
@@ -1022,6 +1184,11 @@ os_values(int call, PyObject *args, PyObject *kwargs)
             break;
         }
         PyTuple_SET_ITEM(out, i, v);
+    }
+    if (out != NULL &&
+        (((sig->checks & UTIME_TIMES) && utime_times(out) < 0) ||
+         ((sig->checks & ~UTIME_TIMES) && fd_checks(sig, out) < 0))) {
+        Py_CLEAR(out);
     }
     return out;
 }
