@@ -1,5 +1,7 @@
-"""Argument conversion for the file-system calls, done as the os module does
-it, and the call into the native pool (``_cext.fs``)."""
+"""The file-system calls' Python side: the extension's constants, the
+decorator that hands a call's arguments to the C table (``_cext.os_args``,
+which binds and converts them as the os module does), and the call into
+the native pool (``_cext.fs``)."""
 from __future__ import annotations
 
 import errno
