@@ -270,51 +270,43 @@ afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return start(self, ctx, 0);
 }
 
-PyObject *
-afc_File_readinto_at(PyObject *self, PyObject *const *args,
-                     Py_ssize_t nargs)
+/* readinto_at/write_at: one offset and the caller's buffer (the file's
+ * data goes into it, or comes from it). */
+static PyObject *
+at_with_buffer(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+               int writing)
 {
+    const char *fname = writing ? "write_at" : "readinto_at";
     int64_t v[2];
     afc_batch *b;
-    if (afc_int_args_worded("readinto_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
+    if (afc_int_args_worded(fname, AFC_COUNT_TAKES, args, nargs, 2, 2,
                             offset_buffer, v) < 0) {
         return refuse(self);
     }
-    int64_t off = v[0];
-    PyObject *ctx = batch_new(1, 0, SHAPE_INT, 1, &b);
+    PyObject *ctx = batch_new(1, writing, SHAPE_INT, 1, &b);
     if (ctx == NULL) {
         return refuse(self);
     }
-    if (pin(args[1], &b->views[0], 1, "readinto_at") < 0) {
+    if (pin(args[1], &b->views[0], !writing, fname) < 0) {
         Py_DECREF(ctx);
         return refuse(self);
     }
     b->nviews = 1;
-    seg_view(b, 0, off);
-    return start(self, ctx, 0);
+    seg_view(b, 0, v[0]);
+    return start(self, ctx, writing);
+}
+
+PyObject *
+afc_File_readinto_at(PyObject *self, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+    return at_with_buffer(self, args, nargs, 0);
 }
 
 PyObject *
 afc_File_write_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t v[2];
-    afc_batch *b;
-    if (afc_int_args_worded("write_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
-                            offset_buffer, v) < 0) {
-        return refuse(self);
-    }
-    int64_t off = v[0];
-    PyObject *ctx = batch_new(1, 1, SHAPE_INT, 1, &b);
-    if (ctx == NULL) {
-        return refuse(self);
-    }
-    if (pin(args[1], &b->views[0], 0, "write_at") < 0) {
-        Py_DECREF(ctx);
-        return refuse(self);
-    }
-    b->nviews = 1;
-    seg_view(b, 0, off);
-    return start(self, ctx, 1);
+    return at_with_buffer(self, args, nargs, 1);
 }
 
 /* read_many/write_many: one pair (offset, n or data) per segment. */
