@@ -1304,6 +1304,8 @@ async def test_bad_arguments_converted_in_c(aos, ro_tree, fds):
     paths, _ = ro_tree
     diffs = Diffs()
     for _, name, args, kwargs in _converted_arg_cases(paths, fds):
+        if not hasattr(aos, name):
+            continue  # aiofiles_c's additions, under --impl aiofiles
         exp = call_sync(getattr(os, name), *args, **kwargs)
         act = await call_async(getattr(aos, name), *args, **kwargs)
         diffs.check(norm_outcome(act), norm_outcome(exp),
