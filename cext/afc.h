@@ -118,6 +118,24 @@ int afc_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t min,
 int afc_int_args_worded(const char *fname, int words, PyObject *const *args,
                         Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max,
                         const int *kinds, int64_t *out);
+
+/* osargs.c: aiofiles_c.os's calls, one row each in its table of os's
+ * parameters (exported as _cext.OS_<NAME>). */
+enum {
+    OS_STAT, OS_LSTAT, OS_FSTAT, OS_ACCESS, OS_LISTDIR, OS_SCANDIR,
+    OS_MKDIR, OS_RMDIR, OS_REMOVE, OS_UNLINK, OS_RENAME, OS_REPLACE,
+    OS_LINK, OS_SYMLINK, OS_READLINK, OS_STATVFS, OS_SENDFILE, OS_FSYNC,
+    OS_FDATASYNC, OS_CHMOD, OS_CHOWN, OS_UTIME, OS_TRUNCATE, OS_COUNT
+};
+/* A call's arguments (a tuple, a dict or None) bound and converted as os
+ * does it: one value per parameter (a new tuple), or NULL. */
+PyObject *afc_os_values(int call, PyObject *args, PyObject *kwargs);
+/* Whether a path's bytes hold a NUL; os's ValueError for one (from_str:
+ * the path was a str). */
+int afc_has_nul(PyObject *bytes);
+PyObject *afc_nul_refused(const char *func, const char *arg, int from_str);
+/* _cext.os_args, path_arg, dir_fd_arg and the OS_* numbers. */
+int afc_os_args_add(PyObject *module);
 PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
                          Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */
