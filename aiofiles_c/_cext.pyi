@@ -1,5 +1,6 @@
 """The native extension (cext/): the pool, the completion queues and the
 native file types. Stubs for the names the Python layer uses."""
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, Generic, TypeVar, final
 
@@ -195,6 +196,40 @@ DT_DIR: int
 DT_REG: int
 DT_LNK: int
 def int_arg(kind: str, value: Any, /) -> int: ...
+
+# aiofiles_c.os: each call's arguments bound and converted as os does it
+# (cext/fs.c's table), one row per os function.
+OS_STAT: int
+OS_LSTAT: int
+OS_FSTAT: int
+OS_ACCESS: int
+OS_LISTDIR: int
+OS_SCANDIR: int
+OS_MKDIR: int
+OS_RMDIR: int
+OS_REMOVE: int
+OS_UNLINK: int
+OS_RENAME: int
+OS_REPLACE: int
+OS_LINK: int
+OS_SYMLINK: int
+OS_READLINK: int
+OS_STATVFS: int
+OS_SENDFILE: int
+OS_FSYNC: int
+OS_FDATASYNC: int
+OS_CHMOD: int
+OS_CHOWN: int
+OS_UTIME: int
+OS_TRUNCATE: int
+def os_args(call: int, args: tuple[Any, ...],
+            kwargs: dict[str, Any] | None, /) -> tuple[Any, ...]: ...
+def os_stat(call: int, args: tuple[Any, ...],
+            kwargs: dict[str, Any] | None, /) -> Awaitable[os.stat_result]: ...
+def path_arg(func: str, arg: str, value: Any, allow_fd: bool,
+             allow_none: bool, /) -> tuple[bytes | None, int, bool, Any]: ...
+def dir_fd_arg(value: Any, /) -> int: ...
+
 def set_inline_reads(on: bool, /) -> None: ...
 def _fast_counts() -> tuple[int, int, int, bool]: ...
 def _budget_spend() -> None: ...

@@ -1,5 +1,7 @@
-"""Argument conversion for the file-system calls, done as the os module does
-it, and the call into the native pool (``_cext.fs``)."""
+"""The file-system calls' Python side: the extension's constants, the
+decorator that hands a call's arguments to the C table (``_cext.os_args``,
+which binds and converts them as the os module does), and the call into
+the native pool (``_cext.fs``)."""
 from __future__ import annotations
 
 import errno
@@ -7,8 +9,7 @@ import functools
 import inspect
 import os
 import sys
-import warnings
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from . import _cext
 
@@ -49,120 +50,26 @@ CLOSE: int = _cext.FS_CLOSE
 READFILE: int = _cext.FS_READFILE
 
 
-# What os says about a str path with a NUL, and whether it takes bytearray
-# and other bytes-like paths (with a DeprecationWarning), by Python version.
-_STR_NUL = ("{func}: embedded null character in {arg}"
-            if sys.version_info >= (3, 13) else "embedded null byte")
-_BYTES_LIKE_PATHS = sys.version_info < (3, 12)
+# Whether os.utime's errors name the file (from Python 3.13 on).
 UTIME_NAMES_FILE = sys.version_info >= (3, 13)
-_BAD_KEYWORD = ("{fname} got an unexpected keyword argument '{bad}'"
-                if sys.version_info >= (3, 13)
-                else "'{bad}' is an invalid keyword argument for {fname}")
+
+# Each aiofiles_c.os call's arguments are bound and converted in C, as os
+# does it (cext/fs.c's table: _cext.os_args(call, args, kwargs) gives one
+# value per parameter; a path is (bytes or None, fd or -1, names come back
+# as str, the name an OSError carries), a dir_fd an int, AT_FDCWD for None).
+os_args = _cext.os_args
+# os.stat, os.lstat and os.fstat are C all the way (_cext.os_stat).
+os_stat = _cext.os_stat
+dir_fd_arg = _cext.dir_fd_arg
 
 
 def path_arg(func: str, arg: str, value: Any, *, allow_fd: bool = False,
              allow_none: bool = False) -> tuple[bytes | None, int, bool, Any]:
-    """(path bytes or None, fd or -1, whether names come back as str, the
-    name an OSError carries: the path after os.fspath, or the fd)."""
-    if allow_none and value is None:
-        return b".", -1, True, "."
-    if allow_fd and _is_index(value):
-        fd = _fd_value(value)
-        return None, fd, True, value
-    try:
-        p = os.fspath(value)
-    except TypeError:
-        if hasattr(type(value), "__fspath__"):
-            raise  # its __fspath__ returned a wrong type: os's own words
-        try:
-            # Other bytes-like objects: refused from Python 3.12 on.
-            p = bytes(memoryview(value)) if _BYTES_LIKE_PATHS else None
-        except TypeError:
-            p = None
-        if p is not None:
-            # os still takes other bytes-like objects, with a warning.
-            warnings.warn(f"{func}: {arg} should be {_kinds(allow_fd, allow_none)}, "
-                          f"not {type(value).__name__}", DeprecationWarning,
-                          stacklevel=4)
-            if b"\0" in p:
-                raise ValueError(f"{func}: embedded null character in {arg}")
-            return p, -1, False, value
-        raise TypeError(f"{func}: {arg} should be "
-                        f"{_kinds(allow_fd, allow_none)}, "
-                        f"not {type(value).__name__}") from None
-    if isinstance(p, str):
-        b = os.fsencode(p)
-        if b"\0" in b:
-            raise ValueError(_STR_NUL.format(func=func, arg=arg))
-        return b, -1, True, p
-    if b"\0" in p:
-        raise ValueError(f"{func}: embedded null character in {arg}")
-    return p, -1, False, p
-
-
-def _kinds(allow_fd: bool, allow_none: bool) -> str:
-    kinds = "string, bytes, os.PathLike"
-    if allow_fd and allow_none:
-        return kinds + ", integer or None"
-    if allow_fd:
-        return kinds + " or integer"
-    if allow_none:
-        return kinds + " or None"
-    return "string, bytes or os.PathLike"
-
-
-def _is_index(value: Any) -> bool:
-    """Whether os takes ``value`` as an integer (it has __index__)."""
-    return hasattr(type(value), "__index__")
-
-
-# The integer conversions are the C helper's (cext/args.c afc_int_arg),
-# which the file methods use too: one place for the ranges and the words.
-_int_arg = _cext.int_arg
-
-
-def _fd_value(value: Any) -> int:
-    """A descriptor given as a path or dir_fd argument."""
-    return _int_arg("fd", value)
-
-
-def c_int(value: Any) -> int:
-    """An argument os converts to a C int (mode bits, a plain fd)."""
-    return _int_arg("int", value)
-
-
-def c_long(value: Any) -> int:
-    """An argument os converts to an off_t (lengths, offsets)."""
-    return _int_arg("long", value)
-
-
-def c_ssize(value: Any) -> int:
-    """An argument os converts to a Py_ssize_t (counts)."""
-    return _int_arg("ssize", value)
-
-
-def fileno_arg(value: Any) -> int:
-    """An int or an object with fileno(), as os.fsync takes it."""
-    return _int_arg("fileno", value)
-
-
-def id_arg(kind: str, value: Any) -> int:
-    """A uid or gid ("uid"/"gid"): -1 leaves it alone."""
-    return _int_arg(kind, value)
-
-
-def time_arg(value: Any) -> int:
-    """Whole seconds as a time_t."""
-    return _int_arg("time", value)
-
-
-def dir_fd_arg(value: Any) -> int:
-    if value is None:
-        return AT_FDCWD
-    if not _is_index(value):
-        raise TypeError("argument should be integer or None, not "
-                        f"{type(value).__name__}")
-    return _fd_value(value)
+    """One path argument, converted as os_args converts it (the calls not
+    in the table: the shutil-like ones, scandir's stream)."""
+    result: tuple[bytes | None, int, bool, Any] = _cext.path_arg(
+        func, arg, value, allow_fd, allow_none)
+    return result
 
 
 # Start one call in the native pool; await the result. The arguments and
@@ -171,9 +78,9 @@ def dir_fd_arg(value: Any) -> int:
 call = _cext.fs
 
 
-def audit_fd(dir_fd: Any) -> int:
-    """A dir_fd as os's audit events carry it: -1 when not given."""
-    return -1 if dir_fd is None else dir_fd
+def audit_fd(dir_fd: int) -> int:
+    """A converted dir_fd as os's audit events carry it: -1 for none."""
+    return -1 if dir_fd == AT_FDCWD else dir_fd
 
 
 def follow_flag(follow_symlinks: bool) -> int:
@@ -187,91 +94,29 @@ def null_fd_error(fd: int) -> None:
         raise OSError(errno.EFAULT, os.strerror(errno.EFAULT), -1)
 
 
-async def stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
-               func: str = "stat") -> os.stat_result:
-    if func == "fstat":
-        fd = c_int(path)
-        p, fname = None, None
-    else:
-        p, fd, _, fname = path_arg(func, "path", path, allow_fd=func == "stat")
-    dfd = dir_fd_arg(dir_fd)
-    if p is None and func == "stat":
-        # os's checks, in its order (an fd of -1 means "no path" to it).
-        if dfd != AT_FDCWD:
-            raise ValueError(f"{func}: can't specify dir_fd without "
-                             "matching path")
-        if fd > 0 and not follow_symlinks:
-            raise ValueError(f"{func}: cannot use fd and follow_symlinks "
-                             "together")
-        null_fd_error(fd)
-    result: os.stat_result = await call(
-        STAT, p, fd=fd, dir_fd=dfd, flags=follow_flag(follow_symlinks),
-        filename=fname)
-    return result
+_STAT_CALLS = {"stat": _cext.OS_STAT, "lstat": _cext.OS_LSTAT,
+               "fstat": _cext.OS_FSTAT}
 
 
-def os_signature(name: str, params: str, required: int,
-                 kwonly: str = "") -> Callable[[F], F]:
-    """Check a call's arguments as the os function's C argument parser does
-    (same TypeError messages), then call the coroutine function with them by
-    name. ``params`` are the positional-or-keyword names, the first
-    ``required`` of them required; ``kwonly`` the keyword-only names.
-    ``loop`` and ``executor`` (aiofiles' own keywords) are accepted."""
-    pos = params.split()
-    kwo = kwonly.split()
-    allnames = pos + kwo
+def stat(path: Any, func: str = "stat") -> Awaitable[os.stat_result]:
+    """os.stat (or os.lstat, os.fstat: ``func``) of one argument: an
+    awaitable."""
+    return os_stat(_STAT_CALLS[func], (path,), None)
 
+
+def os_call(call_id: int) -> Callable[[F], F]:
+    """The aiofiles_c.os function for row ``call_id`` of the C table. The
+    caller's arguments go to _cext.os_args, which binds and converts them
+    as os does; the decorated function, whose signature is what callers
+    see, is then called with the converted values, by name."""
     def deco(impl: F) -> F:
-        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
-                 ) -> dict[str, Any]:
-            if not kwargs and required <= len(args) <= len(pos):
-                return dict(zip(pos, args))  # the common call: positional
-            kwargs.pop("loop", None)
-            kwargs.pop("executor", None)
-            nargs, nkw = len(args), len(kwargs)
-            fname = f"{name}()"
-            if nargs + nkw > len(allnames):
-                raise TypeError(
-                    f"{fname} takes at most {len(allnames)} "
-                    f"{'keyword ' if nargs == 0 else ''}argument"
-                    f"{'' if len(allnames) == 1 else 's'} "
-                    f"({nargs + nkw} given)")
-            if nargs > len(pos):
-                raise TypeError(
-                    f"{fname} takes "
-                    f"{'at most' if required < len(pos) else 'exactly'} "
-                    f"{len(pos)} positional argument"
-                    f"{'' if len(pos) == 1 else 's'} ({nargs} given)")
-            bound = dict(zip(pos, args))
-            left = dict(kwargs)
-            for i, nm in enumerate(pos[nargs:], start=nargs):
-                if nm in left:
-                    bound[nm] = left.pop(nm)
-                elif i < required:
-                    raise TypeError(f"{fname} missing required argument "
-                                    f"'{nm}' (pos {i + 1})")
-            for nm in kwo:
-                if nm in left:
-                    bound[nm] = left.pop(nm)
-            if left:
-                for i, nm in enumerate(pos[:nargs]):
-                    if nm in left:
-                        raise TypeError(f"argument for {fname} given by name "
-                                        f"('{nm}') and position ({i + 1})")
-                bad = next(iter(left))
-                raise TypeError(_BAD_KEYWORD.format(bad=bad, fname=fname))
-            return bound
-
-        if not inspect.iscoroutinefunction(impl):
-            @functools.wraps(impl)
-            def call_checked_sync(*args: Any, **kwargs: Any) -> Any:
-                return impl(**bind(args, kwargs))
-
-            return call_checked_sync  # type: ignore[return-value]
+        names = [n for n in inspect.signature(impl).parameters
+                 if n not in ("loop", "executor")]
 
         @functools.wraps(impl)
         async def call_checked(*args: Any, **kwargs: Any) -> Any:
-            return await impl(**bind(args, kwargs))
+            return await impl(**dict(zip(names, os_args(call_id, args,
+                                                        kwargs))))
 
         return call_checked  # type: ignore[return-value]
 

@@ -13,8 +13,6 @@ shutil-like calls are in _shutil; this module exports them.
 from __future__ import annotations
 
 import errno
-import functools
-import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,7 +23,7 @@ from .base import wrap
 from ._scandir import DirEntry, Scandir
 from ._fs import (ACCESS, GETCWD, LINK, LISTDIR, MKDIR, READLINK, RENAME,
                   RMDIR, SENDFILE, STATVFS, SYMLINK, UNLINK, audit_fd, call,
-                  dir_fd_arg, null_fd_error, os_signature, path_arg)
+                  null_fd_error, os_call)
 
 __all__ = [
     "path", "stat", "rename", "renames", "replace", "remove", "unlink",
@@ -36,31 +34,20 @@ __all__ = [
     "rmtree", "move", "DirEntry",
 ]
 
+# Each call's arguments are bound, checked and converted in C, as os does
+# it (cext/fs.c's table, _cext.os_args; see _fs.os_call): the signatures
+# below are what callers see, and the bodies get the converted values, a
+# path as (bytes or None, fd or -1, names as str, the name an OSError
+# carries) and a dir_fd as an int (AT_FDCWD for None).
 
-@os_signature("stat", "path", 1, "dir_fd follow_symlinks")
-async def _stat(path: Any, *, dir_fd: Any = None, follow_symlinks: bool = True,
-                loop: Any = None, executor: Any = None) -> os.stat_result:
-    """os.stat, off the loop."""
-    return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+_os_stat = _cext.os_stat
+_OS_STAT, _OS_LSTAT = _cext.OS_STAT, _cext.OS_LSTAT
 
 
-_STAT, _AT_FDCWD = _fs.STAT, _fs.AT_FDCWD
-
-
-async def _stat_fast(*args: Any, **kwargs: Any) -> os.stat_result:
-    if not kwargs and len(args) == 1:
-        path = args[0]
-        if type(path) is str and "\0" not in path:
-            # the common call, without the argument binding and checks (a
-            # str with no NUL passes all of them) nor a second coroutine:
-            # a cached path's stat is a few microseconds on the loop thread,
-            # and those cost a third as much again
-            st: os.stat_result = await _cext.fs(
-                _STAT, os.fsencode(path), None, -1, -1, _AT_FDCWD, _AT_FDCWD,
-                0, 0, -1, 0, path)
-            return st
-    res: os.stat_result = await _stat(*args, **kwargs)
-    return res
+def _path_given(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The path argument as given (listdir's and scandir's audit events
+    carry None for none)."""
+    return args[0] if args else kwargs.get("path")
 
 
 if TYPE_CHECKING:
@@ -68,31 +55,63 @@ if TYPE_CHECKING:
                    follow_symlinks: bool = True, loop: Any = None,
                    executor: Any = None) -> os.stat_result:
         ...
+
+    async def lstat(path: Any, *, dir_fd: Any = None, loop: Any = None,
+                    executor: Any = None) -> os.stat_result:
+        ...
+
+    async def listdir(path: Any = None, *, loop: Any = None,
+                      executor: Any = None) -> list[Any]:
+        ...
+
+    def scandir(path: Any = None) -> Scandir:
+        ...
 else:
-    stat = functools.update_wrapper(_stat_fast, _stat)
-    stat.__name__ = stat.__qualname__ = "stat"
+    async def stat(*args, **kwargs):
+        """os.stat, off the loop: all of it in C (_cext.os_stat)."""
+        return await _os_stat(_OS_STAT, args, kwargs or None)
+
+    async def lstat(*args, **kwargs):
+        """os.lstat, off the loop."""
+        return await _os_stat(_OS_LSTAT, args, kwargs or None)
+
+    async def listdir(*args, **kwargs):
+        """os.listdir, off the loop."""
+        (path,) = _fs.os_args(_cext.OS_LISTDIR, args, kwargs)
+        p, fd, as_str, fname = path
+        if fd == -1 and p is None:
+            p, fname = b".", "."  # os takes an fd of -1 as no path
+        sys.audit("os.listdir",
+                  None if _path_given(args, kwargs) is None else fname)
+        return await call(LISTDIR, p, fd=fd, filename=fname, as_str=as_str)
+
+    def scandir(*args, **kwargs):
+        """os.scandir, off the loop: ``await scandir(p)`` gives an iterator like
+        os.scandir's; ``async for entry in scandir(p)`` and ``async with
+        scandir(p) as it`` work too. The entries answer is_dir(), is_file()
+        and is_symlink() from the listing (d_type, as os.scandir's); stat()
+        is taken when first asked for, as os.DirEntry's (see
+        _scandir.DirEntry)."""
+        if kwargs or len(args) != 1:
+            # os's words for the binding (Scandir converts the path itself)
+            _fs.os_args(_cext.OS_SCANDIR, args, kwargs)
+        arg = _path_given(args, kwargs)
+        it = Scandir(arg)  # the listing starts later
+        sys.audit("os.scandir", None if arg is None else it._job[2])
+        return it
 
 
-@os_signature("lstat", "path", 1, "dir_fd")
-async def lstat(path: Any, *, dir_fd: Any = None, loop: Any = None,
-                executor: Any = None) -> os.stat_result:
-    """os.lstat, off the loop."""
-    return await _fs.stat(path, dir_fd=dir_fd, follow_symlinks=False,
-                          func="lstat")
-
-
-@os_signature("access", "path mode", 2, "dir_fd effective_ids follow_symlinks")
+@os_call(_cext.OS_ACCESS)
 async def access(path: Any, mode: int, *, dir_fd: Any = None,
                  effective_ids: bool = False, follow_symlinks: bool = True,
                  loop: Any = None, executor: Any = None) -> bool:
     """os.access, off the loop."""
-    p, _, _, fname = path_arg("access", "path", path)
-    mode = _fs.c_int(mode)
+    p, _, _, fname = path
     flags = _fs.follow_flag(follow_symlinks)
     if effective_ids:
         flags |= _fs._AT_EACCESS
-    result: bool = await call(ACCESS, p, dir_fd=dir_fd_arg(dir_fd),
-                              flags=flags, mode=mode, filename=fname)
+    result: bool = await call(ACCESS, p, dir_fd=dir_fd, flags=flags,
+                              mode=mode, filename=fname)
     return result
 
 
@@ -108,30 +127,13 @@ async def getcwd(*args: Any, loop: Any = None, executor: Any = None,
     return result
 
 
-@os_signature("listdir", "path", 0)
-async def listdir(path: Any = None, *, loop: Any = None,
-                  executor: Any = None) -> list[Any]:
-    """os.listdir, off the loop."""
-    p, fd, as_str, fname = path_arg("listdir", "path", path, allow_fd=True,
-                                    allow_none=True)
-    if fd == -1 and p is None:
-        p, fname = b".", "."  # os takes an fd of -1 as no path
-    sys.audit("os.listdir", None if path is None else fname)
-    result: list[Any] = await call(LISTDIR, p, fd=fd,
-                                   filename=fname,
-                                   as_str=as_str)
-    return result
-
-
-@os_signature("mkdir", "path mode", 1, "dir_fd")
+@os_call(_cext.OS_MKDIR)
 async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: Any = None,
                 loop: Any = None, executor: Any = None) -> None:
     """os.mkdir, off the loop."""
-    p, _, _, fname = path_arg("mkdir", "path", path)
-    mode = _fs.c_int(mode)
-    dfd = dir_fd_arg(dir_fd)
+    p, _, _, fname = path
     sys.audit("os.mkdir", fname, mode, audit_fd(dir_fd))
-    await call(MKDIR, p, dir_fd=dfd, mode=mode, filename=fname)
+    await call(MKDIR, p, dir_fd=dir_fd, mode=mode, filename=fname)
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
@@ -157,14 +159,13 @@ async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *,
             raise
 
 
-@os_signature("rmdir", "path", 1, "dir_fd")
+@os_call(_cext.OS_RMDIR)
 async def rmdir(path: Any, *, dir_fd: Any = None, loop: Any = None,
                 executor: Any = None) -> None:
     """os.rmdir, off the loop."""
-    p, _, _, fname = path_arg("rmdir", "path", path)
-    dfd = dir_fd_arg(dir_fd)
+    p, _, _, fname = path
     sys.audit("os.rmdir", fname, audit_fd(dir_fd))
-    await call(RMDIR, p, dir_fd=dfd, filename=fname)
+    await call(RMDIR, p, dir_fd=dir_fd, filename=fname)
 
 
 async def removedirs(name: Any, *, loop: Any = None,
@@ -182,52 +183,52 @@ async def removedirs(name: Any, *, loop: Any = None,
         head, tail = os.path.split(head)
 
 
-async def _unlink(func: str, path: Any, dir_fd: Any) -> None:
-    p, _, _, fname = path_arg(func, "path", path)
-    dfd = dir_fd_arg(dir_fd)
+async def _unlink(path: Any, dir_fd: int) -> None:
+    """remove and unlink, on converted arguments."""
+    p, _, _, fname = path
     sys.audit("os.remove", fname, audit_fd(dir_fd))  # unlink's too
-    await call(UNLINK, p, dir_fd=dfd, filename=fname)
+    await call(UNLINK, p, dir_fd=dir_fd, filename=fname)
 
 
-@os_signature("remove", "path", 1, "dir_fd")
+@os_call(_cext.OS_REMOVE)
 async def remove(path: Any, *, dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
     """os.remove, off the loop."""
-    await _unlink("remove", path, dir_fd)
+    await _unlink(path, dir_fd)
 
 
-@os_signature("unlink", "path", 1, "dir_fd")
+@os_call(_cext.OS_UNLINK)
 async def unlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
     """os.unlink, off the loop."""
-    await _unlink("unlink", path, dir_fd)
+    await _unlink(path, dir_fd)
 
 
-async def _rename(func: str, src: Any, dst: Any, src_dir_fd: Any,
-                  dst_dir_fd: Any) -> None:
-    s, _, _, sname = path_arg(func, "src", src)
-    d, _, _, dname = path_arg(func, "dst", dst)
-    sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
+async def _rename(src: Any, dst: Any, src_dir_fd: int,
+                  dst_dir_fd: int) -> None:
+    """rename and replace, on converted arguments."""
+    s, _, _, sname = src
+    d, _, _, dname = dst
     sys.audit("os.rename", sname, dname, audit_fd(src_dir_fd),
               audit_fd(dst_dir_fd))  # replace's too
-    await call(RENAME, s, d, dir_fd=sfd, dir_fd2=dfd, filename=sname,
-               filename2=dname)
+    await call(RENAME, s, d, dir_fd=src_dir_fd, dir_fd2=dst_dir_fd,
+               filename=sname, filename2=dname)
 
 
-@os_signature("rename", "src dst", 2, "src_dir_fd dst_dir_fd")
+@os_call(_cext.OS_RENAME)
 async def rename(src: Any, dst: Any, *, src_dir_fd: Any = None,
                  dst_dir_fd: Any = None, loop: Any = None,
                  executor: Any = None) -> None:
     """os.rename, off the loop."""
-    await _rename("rename", src, dst, src_dir_fd, dst_dir_fd)
+    await _rename(src, dst, src_dir_fd, dst_dir_fd)
 
 
-@os_signature("replace", "src dst", 2, "src_dir_fd dst_dir_fd")
+@os_call(_cext.OS_REPLACE)
 async def replace(src: Any, dst: Any, *, src_dir_fd: Any = None,
                   dst_dir_fd: Any = None, loop: Any = None,
                   executor: Any = None) -> None:
     """os.replace, off the loop."""
-    await _rename("replace", src, dst, src_dir_fd, dst_dir_fd)
+    await _rename(src, dst, src_dir_fd, dst_dir_fd)
 
 
 async def renames(old: Any, new: Any, *, loop: Any = None,
@@ -245,64 +246,59 @@ async def renames(old: Any, new: Any, *, loop: Any = None,
             pass
 
 
-@os_signature("link", "src dst", 2, "src_dir_fd dst_dir_fd follow_symlinks")
+@os_call(_cext.OS_LINK)
 async def link(src: Any, dst: Any, *, src_dir_fd: Any = None,
                dst_dir_fd: Any = None, follow_symlinks: bool = True,
                loop: Any = None, executor: Any = None) -> None:
     """os.link, off the loop."""
-    s, _, _, sname = path_arg("link", "src", src)
-    d, _, _, dname = path_arg("link", "dst", dst)
-    sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
-    sys.audit("os.link", sname, dname, audit_fd(src_dir_fd), audit_fd(dst_dir_fd))
+    s, _, _, sname = src
+    d, _, _, dname = dst
+    sys.audit("os.link", sname, dname, audit_fd(src_dir_fd),
+              audit_fd(dst_dir_fd))
     # As os does: plain link(2), which does not follow a symlink, unless a
     # dir_fd or follow_symlinks=False asks for linkat(2).
-    at = sfd != _fs.AT_FDCWD or dfd != _fs.AT_FDCWD or not follow_symlinks
-    await call(LINK, s, d, dir_fd=sfd, dir_fd2=dfd,
+    at = (src_dir_fd != _fs.AT_FDCWD or dst_dir_fd != _fs.AT_FDCWD
+          or not follow_symlinks)
+    await call(LINK, s, d, dir_fd=src_dir_fd, dir_fd2=dst_dir_fd,
                flags=_fs._AT_SYMLINK_FOLLOW if at and follow_symlinks else 0,
                filename=sname, filename2=dname)
 
 
-@os_signature("symlink", "src dst target_is_directory", 2, "dir_fd")
+@os_call(_cext.OS_SYMLINK)
 async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
                   dir_fd: Any = None, loop: Any = None,
                   executor: Any = None) -> None:
     """os.symlink, off the loop."""
-    s, _, _, sname = path_arg("symlink", "src", src)
-    d, _, _, dname = path_arg("symlink", "dst", dst)
-    dfd = dir_fd_arg(dir_fd)
+    s, _, _, sname = src
+    d, _, _, dname = dst
     sys.audit("os.symlink", sname, dname, audit_fd(dir_fd))
-    await call(SYMLINK, s, d, dir_fd2=dfd, filename=sname, filename2=dname)
+    await call(SYMLINK, s, d, dir_fd2=dir_fd, filename=sname, filename2=dname)
 
 
-@os_signature("readlink", "path", 1, "dir_fd")
+@os_call(_cext.OS_READLINK)
 async def readlink(path: Any, *, dir_fd: Any = None, loop: Any = None,
                    executor: Any = None) -> Any:
     """os.readlink, off the loop."""
-    p, _, as_str, fname = path_arg("readlink", "path", path)
-    return await call(READLINK, p, dir_fd=dir_fd_arg(dir_fd), filename=fname,
+    p, _, as_str, fname = path
+    return await call(READLINK, p, dir_fd=dir_fd, filename=fname,
                       as_str=as_str)
 
 
-@os_signature("statvfs", "path", 1)
+@os_call(_cext.OS_STATVFS)
 async def statvfs(path: Any, *, loop: Any = None,
                   executor: Any = None) -> os.statvfs_result:
     """os.statvfs, off the loop."""
-    p, fd, _, fname = path_arg("statvfs", "path", path, allow_fd=True)
+    p, fd, _, fname = path
     if p is None:
         null_fd_error(fd)
     result: os.statvfs_result = await call(STATVFS, p, fd=fd, filename=fname)
     return result
 
 
-@os_signature("sendfile", "out_fd in_fd offset count", 4)
+@os_call(_cext.OS_SENDFILE)
 async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
                    *, loop: Any = None, executor: Any = None) -> int:
     """os.sendfile, off the loop."""
-    out_fd = _fs.c_int(out_fd)
-    in_fd = _fs.c_int(in_fd)
-    if offset is not None:
-        offset = _fs.c_long(offset)
-    count = _fs.c_ssize(count)
     if offset is not None and offset < 0:
         # The kernel refuses a negative offset; -1 means "none" to the job.
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
@@ -312,131 +308,78 @@ async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int,
     return result
 
 
-@os_signature("scandir", "path", 0)
-def scandir(path: Any = None) -> Scandir:
-    """os.scandir, off the loop: ``await scandir(p)`` gives an iterator like
-    os.scandir's; ``async for entry in scandir(p)`` and ``async with
-    scandir(p) as it`` work too. The entries answer is_dir(), is_file()
-    and is_symlink() from the listing (d_type, as os.scandir's); stat() is
-    taken when first asked for, as os.DirEntry's (see _scandir.DirEntry)."""
-    it = Scandir(path)  # checks the argument; the listing starts later
-    sys.audit("os.scandir", None if path is None else it._job[2])
-    return it
-
 # ---- beyond aiofiles: more os calls, natively ----
 
-@os_signature("fsync", "fd", 1)
+@os_call(_cext.OS_FSYNC)
 async def fsync(fd: Any) -> None:
     """os.fsync, off the loop."""
-    await call(_fs.FSYNC, fd=_fs.fileno_arg(fd))
+    await call(_fs.FSYNC, fd=fd)
 
 
-@os_signature("fdatasync", "fd", 1)
+@os_call(_cext.OS_FDATASYNC)
 async def fdatasync(fd: Any) -> None:
     """os.fdatasync, off the loop."""
-    await call(_fs.FDATASYNC, fd=_fs.fileno_arg(fd))
+    await call(_fs.FDATASYNC, fd=fd)
 
 
-@os_signature("chmod", "path mode", 2, "dir_fd follow_symlinks")
+@os_call(_cext.OS_CHMOD)
 async def chmod(path: Any, mode: int, *, dir_fd: Any = None,
                 follow_symlinks: bool = True) -> None:
     """os.chmod, off the loop."""
-    p, fd, _, fname = path_arg("chmod", "path", path, allow_fd=True)
-    mode = _fs.c_int(mode)
-    dfd = dir_fd_arg(dir_fd)
+    p, fd, _, fname = path
     sys.audit("os.chmod", fname, mode, audit_fd(dir_fd))
     if p is None:
         null_fd_error(fd)
     try:
-        await call(_fs.CHMOD, p, fd=fd, dir_fd=dfd, mode=mode,
+        await call(_fs.CHMOD, p, fd=fd, dir_fd=dir_fd, mode=mode,
                    flags=_fs.follow_flag(follow_symlinks), filename=fname)
     except OSError as e:
         if follow_symlinks or e.errno != errno.EOPNOTSUPP:
             raise
         # Linux cannot chmod a symlink itself: os says so this way.
-        if dfd != _fs.AT_FDCWD:
+        if dir_fd != _fs.AT_FDCWD:
             raise ValueError("chmod: cannot use dir_fd and follow_symlinks "
                              "together") from None
         raise NotImplementedError("chmod: follow_symlinks unavailable on "
                                   "this platform") from None
 
 
-@os_signature("chown", "path uid gid", 3, "dir_fd follow_symlinks")
+@os_call(_cext.OS_CHOWN)
 async def chown(path: Any, uid: int, gid: int, *, dir_fd: Any = None,
                 follow_symlinks: bool = True) -> None:
     """os.chown, off the loop."""
-    p, fd, _, fname = path_arg("chown", "path", path, allow_fd=True)
+    p, fd, _, fname = path
     # os's event carries the ids as uid_t/gid_t: -1 is 2**32 - 1.
-    uid = _fs.id_arg("uid", uid) & 0xFFFFFFFF
-    gid = _fs.id_arg("gid", gid) & 0xFFFFFFFF
-    dfd = dir_fd_arg(dir_fd)
+    uid &= 0xFFFFFFFF
+    gid &= 0xFFFFFFFF
     sys.audit("os.chown", fname, uid, gid, audit_fd(dir_fd))
     if p is None:
         null_fd_error(fd)
-    await call(_fs.CHOWN, p, fd=fd, dir_fd=dfd, off=uid, length=gid,
+    await call(_fs.CHOWN, p, fd=fd, dir_fd=dir_fd, off=uid, length=gid,
                flags=_fs.follow_flag(follow_symlinks), filename=fname)
 
 
-def _to_timespec(t: Any) -> tuple[int, int]:
-    if isinstance(t, float):
-        if math.isnan(t):
-            raise ValueError("Invalid value NaN (not a number)")
-        frac, whole = math.modf(t)
-        ns = math.floor(frac * 1e9)
-        sec = int(whole)
-        if ns >= 1_000_000_000:
-            ns -= 1_000_000_000
-            sec += 1
-        elif ns < 0:
-            ns += 1_000_000_000
-            sec -= 1
-        if not -2 ** 63 <= sec <= 2 ** 63:
-            raise OverflowError("timestamp out of range for platform time_t")
-        return sec, int(ns)
-    return _fs.time_arg(t), 0
-
-
-@os_signature("utime", "path times", 1, "ns dir_fd follow_symlinks")
+@os_call(_cext.OS_UTIME)
 async def utime(path: Any, times: Any = None, *, ns: Any = None,
                 dir_fd: Any = None, follow_symlinks: bool = True) -> None:
     """os.utime, off the loop."""
-    if times is not None and ns is not None:
-        raise ValueError("utime: you may specify either 'times' or 'ns' but "
-                         "not both")
-    if times is not None:
-        if not isinstance(times, tuple) or len(times) != 2:
-            raise TypeError("utime: 'times' must be either a tuple of two "
-                            "ints or None")
-        (a_s, a_ns), (m_s, m_ns) = map(_to_timespec, times)
-        tms = (a_s, a_ns, m_s, m_ns)
-    elif ns is not None:
-        if not isinstance(ns, tuple) or len(ns) != 2:
-            raise TypeError("utime: 'ns' must be a tuple of two ints")
-        a, m = (divmod(v, 1_000_000_000) for v in ns)
-        # The nanoseconds as os converts them (a C long).
-        tms = (_fs.time_arg(a[0]), _fs.c_long(a[1]), _fs.time_arg(m[0]),
-               _fs.c_long(m[1]))
-    else:
-        tms = (0, -1, 0, -1)  # now
-    p, fd, _, fname = path_arg("utime", "path", path, allow_fd=True)
-    dfd = dir_fd_arg(dir_fd)
+    times, tms = times  # as given, and converted (see _cext.os_args)
+    p, fd, _, fname = path
     sys.audit("os.utime", fname, times, ns, audit_fd(dir_fd))
     if p is None and fd == -1:
         # No path and no descriptor: utimensat() refuses it. os.utime's
         # errors name the file (here the fd) from Python 3.13 on only.
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL),
                       *((fname,) if _fs.UTIME_NAMES_FILE else ()))
-    await _cext.fs(_fs.UTIME, p, None, fd, -1, dfd,
-                       _fs.AT_FDCWD, _fs.follow_flag(follow_symlinks), 0, -1,
-                       0, fname if _fs.UTIME_NAMES_FILE else None, None,
-                       True, tms)
+    await call(_fs.UTIME, p, fd=fd, dir_fd=dir_fd,
+               flags=_fs.follow_flag(follow_symlinks),
+               filename=fname if _fs.UTIME_NAMES_FILE else None, times=tms)
 
 
-@os_signature("truncate", "path length", 2)
+@os_call(_cext.OS_TRUNCATE)
 async def truncate(path: Any, length: int) -> None:
     """os.truncate, off the loop."""
-    p, fd, _, fname = path_arg("truncate", "path", path, allow_fd=True)
-    length = _fs.c_long(length)
+    p, fd, _, fname = path
     sys.audit("os.truncate", fname, length)
     if p is None:
         null_fd_error(fd)

@@ -23,8 +23,7 @@ __all__ = [
 
 async def _stat_or_none(path: Any, follow: bool = True) -> Any:
     try:
-        return await _fs.stat(path, follow_symlinks=follow,
-                              func="stat" if follow else "lstat")
+        return await _fs.stat(path, "stat" if follow else "lstat")
     except (OSError, ValueError):
         return None
 
@@ -93,8 +92,8 @@ async def samefile(f1: Any, f2: Any, *, loop: Any = None,
 async def sameopenfile(fp1: int, fp2: int, *, loop: Any = None,
                        executor: Any = None) -> bool:
     """os.path.sameopenfile, off the loop."""
-    s1 = await _fs.stat(fp1, func="fstat")
-    s2 = await _fs.stat(fp2, func="fstat")
+    s1 = await _fs.stat(fp1, "fstat")
+    s2 = await _fs.stat(fp2, "fstat")
     return os.path.samestat(s1, s2)
 
 

@@ -48,11 +48,6 @@ typedef struct {
     int64_t budget_ns;               /* the window's length: AFC_BUDGET_NS
                                         less what the last iterations ran
                                         past it (afc_budget_close) */
-    int64_t pos_window;              /* positional reads (posio.c): the
-                                        inline budget's start ... */
-    int64_t pos_last;                /* ... the last inline read ... */
-    int pos_yield;                   /* ... spent: pool, no spinning, until
-                                        the loop has run a callback */
     int no_inline_reads;             /* set_inline_reads(False): files
                                         opened from now on read through the
                                         pool only (no RWF_NOWAIT) */
@@ -140,6 +135,9 @@ enum afc_arg_kind {
     AFC_ARG_FILENO,  /* an int or an object with fileno() (fsync) */
     AFC_ARG_UID,
     AFC_ARG_GID,
+    AFC_ARG_LENGTH,  /* a Py_ssize_t length; negative: OSError(EINVAL), as
+                        os.pread's kernel call gives it (read_at) */
+    AFC_ARG_OBJECT,  /* in afc_int_args' kinds: not an integer, left alone */
 };
 int afc_int_arg(PyObject *obj, int kind, int64_t *out);
 /* A method's positional integers: min to max of them (io's TypeError when
@@ -148,6 +146,36 @@ int afc_int_arg(PyObject *obj, int kind, int64_t *out);
 int afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
                  Py_ssize_t min, Py_ssize_t max, const int *kinds,
                  int64_t *out);
+/* The words of a wrong argument count, by the parser the method mirrors:
+ * io's ("f expected at most 1 argument, got 2"), the METH_VARARGS ones
+ * ("f() takes exactly 2 arguments (1 given)"), METH_O's ("f() takes
+ * exactly one argument (0 given)"), or argument clinic's, which are io's
+ * before Python 3.12 and the METH_VARARGS ones from then on. */
+enum { AFC_COUNT_IO, AFC_COUNT_TAKES, AFC_COUNT_ONE, AFC_COUNT_CLINIC };
+int afc_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t min,
+              Py_ssize_t max, int words);
+/* afc_int_args with the count's words chosen (afc_int_args: io's). */
+int afc_int_args_worded(const char *fname, int words, PyObject *const *args,
+                        Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max,
+                        const int *kinds, int64_t *out);
+
+/* osargs.c: aiofiles_c.os's calls, one row each in its table of os's
+ * parameters (exported as _cext.OS_<NAME>). */
+enum {
+    OS_STAT, OS_LSTAT, OS_FSTAT, OS_ACCESS, OS_LISTDIR, OS_SCANDIR,
+    OS_MKDIR, OS_RMDIR, OS_REMOVE, OS_UNLINK, OS_RENAME, OS_REPLACE,
+    OS_LINK, OS_SYMLINK, OS_READLINK, OS_STATVFS, OS_SENDFILE, OS_FSYNC,
+    OS_FDATASYNC, OS_CHMOD, OS_CHOWN, OS_UTIME, OS_TRUNCATE, OS_COUNT
+};
+/* A call's arguments (a tuple, a dict or None) bound and converted as os
+ * does it: one value per parameter (a new tuple), or NULL. */
+PyObject *afc_os_values(int call, PyObject *args, PyObject *kwargs);
+/* Whether a path's bytes hold a NUL; os's ValueError for one (from_str:
+ * the path was a str). */
+int afc_has_nul(PyObject *bytes);
+PyObject *afc_nul_refused(const char *func, const char *arg, int from_str);
+/* _cext.os_args, path_arg, dir_fd_arg and the OS_* numbers. */
+int afc_os_args_add(PyObject *module);
 PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
                          Py_ssize_t nargs);
 /* The exception a coroutine's throw(typ[, val[, tb]]) raises (new ref). */
@@ -180,7 +208,6 @@ void afc_posio_prepare(afc_job *job, PyObject *ctx);
 int afc_posio_inline(afc_job *job, PyObject *ctx, int fd, int nowait);
 PyObject *afc_posio_result(afc_job *job, PyObject *ctx);
 int afc_posio_dup(int fd);
-int afc_posio_budget(PyObject *file);  /* 1: inline reads may go on */
 /* file.c, for posio.c */
 int afc_pos_refused(PyObject *file, int writing);
 PyObject *afc_pos_op(PyObject *file, PyObject *ctx);   /* steals ctx */

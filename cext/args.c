@@ -3,6 +3,7 @@
  * (_cext.int_arg). */
 #include "afc.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -82,13 +83,25 @@ id_from_index(PyObject *obj, const char *what, int64_t *out)
 int
 afc_int_arg(PyObject *obj, int kind, int64_t *out)
 {
-    if ((kind == AFC_ARG_SSIZE || kind == AFC_ARG_INT) &&
+    if ((kind == AFC_ARG_SSIZE || kind == AFC_ARG_LENGTH ||
+         kind == AFC_ARG_INT) &&
         afc_refuse_float(obj, AFC_FLOAT_ARG_MSG)) {
         return -1;
     }
     switch (kind) {
     case AFC_ARG_SSIZE:
         return ssize_from_index(obj, out);
+    case AFC_ARG_LENGTH:
+        if (ssize_from_index(obj, out) < 0) {
+            return -1;
+        }
+        if (*out < 0) {
+            /* os.pread passes it on and the kernel refuses it */
+            errno = EINVAL;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        return 0;
     case AFC_ARG_SIZE: {
         if (obj == Py_None) {
             *out = -1;
@@ -205,24 +218,65 @@ afc_int_arg(PyObject *obj, int kind, int64_t *out)
 }
 
 int
-afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-             Py_ssize_t min, Py_ssize_t max, const int *kinds, int64_t *out)
+afc_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t min,
+          Py_ssize_t max, int words)
 {
-    if (nargs < min || nargs > max) {
-        /* io's methods count their arguments with these words. */
-        Py_ssize_t bound = nargs < min ? min : max;
+    if (nargs >= min && nargs <= max) {
+        return 0;
+    }
+    Py_ssize_t bound = nargs < min ? min : max;
+    const char *s = bound == 1 ? "" : "s";
+    const char *how = min == max ? "" : nargs < min ? "at least "
+                                                    : "at most ";
+#if PY_VERSION_HEX >= 0x030C0000
+    if (words == AFC_COUNT_CLINIC) {
+        words = AFC_COUNT_TAKES;
+    }
+#else
+    if (words == AFC_COUNT_CLINIC) {
+        words = AFC_COUNT_IO;
+    }
+#endif
+    switch (words) {
+    case AFC_COUNT_TAKES:
+        PyErr_Format(PyExc_TypeError, "%s() takes %s%zd argument%s "
+                     "(%zd given)", fname, min == max ? "exactly " : how,
+                     bound, s, nargs);
+        break;
+    case AFC_COUNT_ONE:
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly one argument "
+                     "(%zd given)", fname, nargs);
+        break;
+    default:
         PyErr_Format(PyExc_TypeError, "%s expected %s%zd argument%s, got %zd",
-                     fname,
-                     min == max ? "" : nargs < min ? "at least " : "at most ",
-                     bound, bound == 1 ? "" : "s", nargs);
+                     fname, how, bound, s, nargs);
+    }
+    return -1;
+}
+
+int
+afc_int_args_worded(const char *fname, int words, PyObject *const *args,
+                    Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max,
+                    const int *kinds, int64_t *out)
+{
+    if (afc_nargs(fname, nargs, min, max, words) < 0) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (afc_int_arg(args[i], kinds[i], &out[i]) < 0) {
+        if (kinds[i] != AFC_ARG_OBJECT &&
+            afc_int_arg(args[i], kinds[i], &out[i]) < 0) {
             return -1;
         }
     }
     return 0;
+}
+
+int
+afc_int_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+             Py_ssize_t min, Py_ssize_t max, const int *kinds, int64_t *out)
+{
+    return afc_int_args_worded(fname, AFC_COUNT_IO, args, nargs, min, max,
+                               kinds, out);
 }
 
 /* _cext.int_arg(kind, value): the os calls written in Python convert their
@@ -237,6 +291,7 @@ afc_int_arg_py(PyObject *Py_UNUSED(module), PyObject *const *args,
         [AFC_ARG_TIME] = "time", [AFC_ARG_INT] = "int",
         [AFC_ARG_FD] = "fd", [AFC_ARG_FILENO] = "fileno",
         [AFC_ARG_UID] = "uid", [AFC_ARG_GID] = "gid",
+        [AFC_ARG_LENGTH] = "length",
     };
     if (nargs != 2 || !PyUnicode_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "int_arg(kind: str, value)");

@@ -851,7 +851,6 @@ op_wait_briefly(AsyncOp *op)
     afc_cq *cq = op->job.cq;
     afc_state *st = op->st;
     if (!op->in_pool || cq == NULL || cq->inflight != 1 ||
-        (op->kind == K_POS && st->pos_yield) ||
         op->thread != PyThread_get_thread_ident()) {
         return 0;  /* (another thread's op: its queue is another loop's) */
     }

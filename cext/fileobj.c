@@ -128,7 +128,7 @@ sized_op(AsyncFile *f, int kind, PyObject *const *args, Py_ssize_t nargs,
         }
     }
     else if ((f->raw_mode && kind == K_READ &&
-              afc_clinic_at_most_1(fname, nargs) < 0) ||
+              afc_nargs(fname, nargs, 0, 1, AFC_COUNT_CLINIC) < 0) ||
              afc_int_args(fname, args, nargs, 0, 1, size_kind, &n) < 0) {
         return op_error(f);
     }
@@ -282,10 +282,9 @@ one_arg(AsyncFile *f, const char *meth, Py_ssize_t nargs)
         afc_clinic_one_arg(meth, nargs) < 0) {
         return -1;
     }
-    PyErr_Format(PyExc_TypeError,
-                 "%s.%s() takes exactly one argument (%zd given)",
-                 io_class_name(f), meth, nargs);
-    return -1;
+    char name[64];
+    PyOS_snprintf(name, sizeof(name), "%s.%s", io_class_name(f), meth);
+    return afc_nargs(name, nargs, 1, 1, AFC_COUNT_ONE);
 }
 
 static PyObject *
@@ -364,14 +363,14 @@ File_seek(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 File_truncate(AsyncFile *f, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (afc_clinic_at_most_1("truncate", nargs) < 0) {
+    if (afc_nargs("truncate", nargs, 0, 1, AFC_COUNT_CLINIC) < 0) {
         return op_error(f);
     }
     int64_t size = 0;
-    int has = nargs == 1 && args[0] != Py_None;
-    if (has && (!f->writable || (f->raw_mode && f->closed))) {
-        has = 0;  /* io.FileIO checks the mode before the argument */
-    }
+    /* None: the current position; io.FileIO checks the mode before it
+     * looks at the size (a refused call then fails on the mode). */
+    int has = nargs == 1 && args[0] != Py_None && f->writable &&
+              !(f->raw_mode && f->closed);
     if (has && afc_int_arg(args[0], AFC_ARG_LONG, &size) < 0) {
         return op_error(f);
     }

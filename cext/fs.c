@@ -595,6 +595,8 @@ static PyMethodDef fs_functions[] = {
 /* The module's constants for aiofiles_c.os (module_exec): the operation
  * codes, the *at() flags and AT_FDCWD, and the scandir record layout
  * (struct afc_scan_rec, pool.h) as struct formats with its flags. */
+static int fs_add_os_calls(PyObject *module);
+
 int
 afc_fs_add_constants(PyObject *module)
 {
@@ -628,11 +630,34 @@ afc_fs_add_constants(PyObject *module)
         PyModule_AddIntConstant(module, "DT_UNKNOWN", DT_UNKNOWN) < 0 ||
         PyModule_AddIntConstant(module, "DT_DIR", DT_DIR) < 0 ||
         PyModule_AddIntConstant(module, "DT_REG", DT_REG) < 0 ||
-        PyModule_AddIntConstant(module, "DT_LNK", DT_LNK) < 0) {
+        PyModule_AddIntConstant(module, "DT_LNK", DT_LNK) < 0 ||
+        fs_add_os_calls(module) < 0) {
         return -1;
     }
     return 0;
 }
+
+/* One file-system call, as afc_fs_call and the os entry points below
+ * describe it (the objects are borrowed). */
+typedef struct {
+    int fsop, fd, fd2, dir_fd, dir_fd2, flags, mode, as_str;
+    long long off;
+    Py_ssize_t length;
+    long long times[4];
+    PyObject *path, *path2, *fn1, *fn2, *handle;
+} fs_req;
+
+static void
+fs_req_init(fs_req *r, int fsop)
+{
+    *r = (fs_req){.fsop = fsop, .fd = -1, .fd2 = -1, .dir_fd = AT_FDCWD,
+                  .dir_fd2 = AT_FDCWD, .as_str = 1, .off = -1,
+                  .times = {0, -1, 0, -1}, .path = Py_None,
+                  .path2 = Py_None, .fn1 = Py_None, .fn2 = Py_None,
+                  .handle = Py_None};
+}
+
+static PyObject *fs_start(afc_state *st, const fs_req *r);
 
 /* _cext.fs(op, path=None, path2=None, fd=-1, fd2=-1, dir_fd=AT_FDCWD,
  *          dir_fd2=AT_FDCWD, flags=0, mode=0, off=-1, length=0,
@@ -650,22 +675,24 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
         "op",      "path",     "path2",     "fd",     "fd2",   "dir_fd",
         "dir_fd2", "flags",    "mode",      "off",    "length", "filename",
         "filename2", "as_str", "times",     "handle", NULL};
-    afc_state *st = afc_get_state(module);
-    int fsop, fd = -1, fd2 = -1, dir_fd = AT_FDCWD, dir_fd2 = AT_FDCWD;
-    int flags = 0, mode = 0, as_str = 1;
-    long long off = -1;
-    Py_ssize_t length = 0;
-    PyObject *path = Py_None, *path2 = Py_None;
-    PyObject *fn1 = Py_None, *fn2 = Py_None;
-    long long times[4] = {0, -1, 0, -1};
-    PyObject *handle = Py_None;
+    fs_req r;
+    fs_req_init(&r, 0);
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "i|OOiiiiiiLnOOp(LLLL)O:fs", kwlist, &fsop, &path,
-            &path2, &fd, &fd2, &dir_fd, &dir_fd2, &flags, &mode, &off,
-            &length, &fn1, &fn2, &as_str, &times[0], &times[1], &times[2],
-            &times[3], &handle)) {
+            args, kwds, "i|OOiiiiiiLnOOp(LLLL)O:fs", kwlist, &r.fsop,
+            &r.path, &r.path2, &r.fd, &r.fd2, &r.dir_fd, &r.dir_fd2,
+            &r.flags, &r.mode, &r.off, &r.length, &r.fn1, &r.fn2, &r.as_str,
+            &r.times[0], &r.times[1], &r.times[2], &r.times[3],
+            &r.handle)) {
         return NULL;
     }
+    return fs_start(afc_get_state(module), &r);
+}
+
+static PyObject *
+fs_start(afc_state *st, const fs_req *r)
+{
+    int fsop = r->fsop, fd = r->fd, flags = r->flags, dir_fd = r->dir_fd;
+    PyObject *path = r->path, *path2 = r->path2, *handle = r->handle;
     void *dir = NULL;
     if (handle != Py_None) {
         dir = PyCapsule_GetPointer(handle, AFC_DIR_CAPSULE);
@@ -724,9 +751,9 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     }
     op->state = S_RUNNING;
-    op->n = as_str;
+    op->n = r->as_str;
     /* The tuple keeps alive what the worker uses: the paths, the stream. */
-    op->arg = PyTuple_Pack(5, path, path2, fn1, fn2, handle);
+    op->arg = PyTuple_Pack(5, path, path2, r->fn1, r->fn2, handle);
     PyObject_GC_Track(op);
     if (op->arg == NULL) {
         Py_DECREF(op);
@@ -740,16 +767,16 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     j->path = path == Py_None ? NULL : PyBytes_AS_STRING(path);
     j->path2 = path2 == Py_None ? NULL : PyBytes_AS_STRING(path2);
     j->fd = fd;
-    j->fd2 = fd2;
+    j->fd2 = r->fd2;
     j->dir_fd = dir_fd;
-    j->dir_fd2 = dir_fd2;
+    j->dir_fd2 = r->dir_fd2;
     j->flags = flags;
-    j->mode = mode;
-    j->off = off;
-    j->len = (size_t)length;
+    j->mode = r->mode;
+    j->off = r->off;
+    j->len = (size_t)r->length;
     j->woff = -1;
     for (int i = 0; i < 4; i++) {
-        j->times[i] = times[i];
+        j->times[i] = r->times[i];
     }
     j->dir = dir;
     j->res = -1;  /* OPENAT: no descriptor yet (see afc_job_drop_fd) */
@@ -789,3 +816,108 @@ afc_fs_call(PyObject *module, PyObject *args, PyObject *kwds)
     return (PyObject *)op;
 }
 
+
+/* os's answer to a path given as the descriptor -1 ("no path"): the call
+ * fails with EFAULT, naming -1. */
+static PyObject *
+null_fd_refused(void)
+{
+    PyObject *minus1 = PyLong_FromLong(-1);
+    if (minus1 != NULL) {
+        errno = EFAULT;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, minus1);
+        Py_DECREF(minus1);
+    }
+    return NULL;
+}
+
+/* _cext.os_stat(call, args, kwargs): os.stat, os.lstat, os.fstat, all in
+ * C: the arguments bound and checked as os does, then the stat (on the
+ * spot for a cached path on a local file system, else in the pool). */
+static PyObject *
+os_stat_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int call = nargs == 3 && PyLong_Check(args[0])
+                   ? (int)PyLong_AsLong(args[0]) : -1;
+    if (call != OS_STAT && call != OS_LSTAT && call != OS_FSTAT) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "os_stat(call, args, kwargs)");
+        return NULL;
+    }
+    fs_req r;
+    fs_req_init(&r, AFC_FS_STAT);
+    PyObject *a = args[1];
+    PyObject *path = NULL;
+    /* the common call, os.stat(str): nothing to bind */
+    if (call == OS_STAT && args[2] == Py_None && PyTuple_Check(a) &&
+        PyTuple_GET_SIZE(a) == 1 &&
+        PyUnicode_CheckExact(PyTuple_GET_ITEM(a, 0))) {
+        PyObject *s = PyTuple_GET_ITEM(a, 0);
+        PyObject *b = PyUnicode_EncodeFSDefault(s);
+        if (b == NULL) {
+            return NULL;
+        }
+        if (afc_has_nul(b)) {
+            Py_DECREF(b);
+            return afc_nul_refused("stat", "path", 1);
+        }
+        r.path = b;
+        r.fn1 = s;
+        PyObject *op = fs_start(afc_get_state(module), &r);
+        Py_DECREF(b);
+        return op;
+    }
+    PyObject *v = afc_os_values(call, a, args[2]);
+    if (v == NULL) {
+        return NULL;
+    }
+    if (call == OS_FSTAT) {
+        r.fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 0));
+    }
+    else {
+        path = PyTuple_GET_ITEM(v, 0);
+        r.path = PyTuple_GET_ITEM(path, 0);
+        r.fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(path, 1));
+        r.fn1 = PyTuple_GET_ITEM(path, 3);
+        r.dir_fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(v, 1));
+        int follow = call == OS_STAT && PyTuple_GET_ITEM(v, 2) == Py_True;
+        r.flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
+        if (r.path == Py_None) {
+            /* a descriptor: os's checks, in its order */
+            const char *bad = NULL;
+            if (r.dir_fd != AT_FDCWD) {
+                bad = "stat: can't specify dir_fd without matching path";
+            }
+            else if (r.fd > 0 && !follow) {
+                bad = "stat: cannot use fd and follow_symlinks together";
+            }
+            if (bad != NULL || r.fd == -1) {
+                Py_DECREF(v);
+                if (bad != NULL) {
+                    PyErr_SetString(PyExc_ValueError, bad);
+                    return NULL;
+                }
+                return null_fd_refused();
+            }
+        }
+    }
+    PyObject *op = fs_start(afc_get_state(module), &r);
+    Py_DECREF(v);
+    return op;
+}
+
+static PyMethodDef fs_methods[] = {
+    {"os_stat", (PyCFunction)(void (*)(void))os_stat_py, METH_FASTCALL,
+     "os_stat(call, args, kwargs): os.stat/lstat/fstat, off the loop."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* _cext.os_stat, and the os calls' table (osargs.c). */
+static int
+fs_add_os_calls(PyObject *module)
+{
+    if (afc_os_args_add(module) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, fs_methods);
+}

@@ -111,23 +111,13 @@ batch_of(PyObject *ctx)
     return (afc_batch *)PyCapsule_GetPointer(ctx, AFC_POS_CAPSULE);
 }
 
-/* ---- arguments, converted as os.pread/os.pwrite convert them ---- */
-
-static int
-conv_length(PyObject *o, Py_ssize_t *out)
-{
-    int64_t v;
-    if (afc_int_arg(o, AFC_ARG_SSIZE, &v) < 0) {
-        return -1;
-    }
-    if (v < 0) {
-        errno = EINVAL;  /* os.pread lets the kernel refuse it */
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    *out = (Py_ssize_t)v;
-    return 0;
-}
+/* ---- arguments, converted as os.pread/os.pwrite convert them ----
+ *
+ * The integers and the count go through args.c (an offset is an off_t, a
+ * length a Py_ssize_t that the kernel would refuse if negative); the
+ * buffers are pinned here. */
+static const int offset_length[] = {AFC_ARG_LONG, AFC_ARG_LENGTH};
+static const int offset_buffer[] = {AFC_ARG_LONG, AFC_ARG_OBJECT};
 
 static int
 pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
@@ -146,17 +136,6 @@ pin(PyObject *o, Py_buffer *view, int writable, const char *fname)
                      "object, not %.100s",
                      fname, Py_TYPE(o)->tp_name);
     }
-    return -1;
-}
-
-static int
-nargs_is(const char *fname, Py_ssize_t nargs, Py_ssize_t want)
-{
-    if (nargs == want) {
-        return 0;
-    }
-    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s "
-                 "(%zd given)", fname, want, want == 1 ? "" : "s", nargs);
     return -1;
 }
 
@@ -230,8 +209,13 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
     return NULL;
 #else
     int fd = afc_pos_inline_fd(self, 0);
-    if (fd < 0 || !afc_posio_budget(self)) {
+    if (fd < 0) {
         return NULL;
+    }
+    afc_state *st = PyType_GetModuleState(Py_TYPE(self));
+    int spot = afc_budget_spot(st);
+    if (spot == AFC_SPOT_POOL) {
+        return NULL;  /* past the budget, and a task waits already */
     }
     PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
     if (bytes == NULL) {
@@ -246,7 +230,12 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
         if (r == 0 && _PyBytes_Resize(&bytes, 0) < 0) {
             return NULL;
         }
-        return afc_op_done(PyType_GetModuleState(Py_TYPE(self)), bytes);
+        PyObject *done = afc_op_done(st, bytes);
+        if (done != NULL) {
+            /* past the iteration's budget: its task waits an iteration */
+            ((AsyncOp *)done)->yield_first = spot == AFC_SPOT_LAST;
+        }
+        return done;
     }
     if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM)) {
         afc_pos_inline_fd(self, 1);
@@ -260,14 +249,14 @@ read_at_here(PyObject *self, int64_t off, Py_ssize_t n)
 PyObject *
 afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t off;
-    Py_ssize_t n;
+    int64_t v[2];
     afc_batch *b;
-    if (nargs_is("read_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0 ||
-        conv_length(args[1], &n) < 0) {
+    if (afc_int_args_worded("read_at", AFC_COUNT_TAKES, args, nargs, 2, 2,
+                            offset_length, v) < 0) {
         return refuse(self);
     }
+    int64_t off = v[0];
+    Py_ssize_t n = (Py_ssize_t)v[1];
     if (off >= 0 && n > 0 && n <= AFC_POS_INLINE_MAX) {
         PyObject *r = read_at_here(self, off, n);
         if (r != NULL || PyErr_Occurred()) {
@@ -285,49 +274,43 @@ afc_File_read_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return start(self, ctx, 0);
 }
 
-PyObject *
-afc_File_readinto_at(PyObject *self, PyObject *const *args,
-                     Py_ssize_t nargs)
+/* readinto_at/write_at: one offset and the caller's buffer (the file's
+ * data goes into it, or comes from it). */
+static PyObject *
+at_with_buffer(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+               int writing)
 {
-    int64_t off;
+    const char *fname = writing ? "write_at" : "readinto_at";
+    int64_t v[2];
     afc_batch *b;
-    if (nargs_is("readinto_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
+    if (afc_int_args_worded(fname, AFC_COUNT_TAKES, args, nargs, 2, 2,
+                            offset_buffer, v) < 0) {
         return refuse(self);
     }
-    PyObject *ctx = batch_new(1, 0, SHAPE_INT, 1, &b);
+    PyObject *ctx = batch_new(1, writing, SHAPE_INT, 1, &b);
     if (ctx == NULL) {
         return refuse(self);
     }
-    if (pin(args[1], &b->views[0], 1, "readinto_at") < 0) {
+    if (pin(args[1], &b->views[0], !writing, fname) < 0) {
         Py_DECREF(ctx);
         return refuse(self);
     }
     b->nviews = 1;
-    seg_view(b, 0, off);
-    return start(self, ctx, 0);
+    seg_view(b, 0, v[0]);
+    return start(self, ctx, writing);
+}
+
+PyObject *
+afc_File_readinto_at(PyObject *self, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+    return at_with_buffer(self, args, nargs, 0);
 }
 
 PyObject *
 afc_File_write_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    int64_t off;
-    afc_batch *b;
-    if (nargs_is("write_at", nargs, 2) < 0 ||
-        afc_int_arg(args[0], AFC_ARG_LONG, &off) < 0) {
-        return refuse(self);
-    }
-    PyObject *ctx = batch_new(1, 1, SHAPE_INT, 1, &b);
-    if (ctx == NULL) {
-        return refuse(self);
-    }
-    if (pin(args[1], &b->views[0], 0, "write_at") < 0) {
-        Py_DECREF(ctx);
-        return refuse(self);
-    }
-    b->nviews = 1;
-    seg_view(b, 0, off);
-    return start(self, ctx, 1);
+    return at_with_buffer(self, args, nargs, 1);
 }
 
 /* read_many/write_many: one pair (offset, n or data) per segment. */
@@ -337,7 +320,7 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
     const char *fname = writing ? "write_many" : "read_many";
     PyObject *seq = NULL, *ctx = NULL;
     afc_batch *b;
-    if (nargs_is(fname, nargs, 1) < 0) {
+    if (afc_nargs(fname, nargs, 1, 1, AFC_COUNT_TAKES) < 0) {
         return refuse(self);
     }
     seq = PySequence_Fast(args[0], writing
@@ -365,9 +348,13 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
         }
         pair[0] = PyTuple_GET_ITEM(item, 0);
         pair[1] = PyTuple_GET_ITEM(item, 1);
-        if (afc_int_arg(pair[0], AFC_ARG_LONG, &off) < 0) {
+        int64_t v[2];
+        if (afc_int_args_worded(fname, AFC_COUNT_TAKES, pair, 2, 2, 2,
+                                writing ? offset_buffer : offset_length,
+                                v) < 0) {
             goto error;
         }
+        off = v[0];
         if (writing) {
             if (pin(pair[1], &b->views[i], 0, fname) < 0) {
                 goto error;
@@ -376,9 +363,7 @@ many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int writing)
             seg_view(b, i, off);
         }
         else {
-            Py_ssize_t len;
-            if (conv_length(pair[1], &len) < 0 ||
-                seg_new_bytes(b, i, off, len) < 0) {
+            if (seg_new_bytes(b, i, off, (Py_ssize_t)v[1]) < 0) {
                 goto error;
             }
         }
@@ -401,75 +386,6 @@ PyObject *
 afc_File_write_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     return many(self, args, nargs, 1);
-}
-
-/* ---- fairness ----
- *
- * Cached positional reads are answered on the loop thread, and a task that
- * awaits them never yields. Many tasks reading one after another would
- * each take a slice, so the budget is shared by all of them: the window
- * opens when the loop has run (a callback it ran, or a pause in the reads)
- * and once AFC_POS_BUDGET_NS of it is spent, reads go to the pool and their
- * tasks park, with no spinning, until the loop has run the callback. */
-
-#define AFC_POS_BUDGET_NS (500 * 1000)
-#define AFC_POS_IDLE_NS (1000 * 1000)   /* a pause this long: a new window */
-#define AFC_POS_STALE_NS (20 * 1000 * 1000)  /* a callback never run */
-
-static PyObject *
-pos_tick(PyObject *file, PyObject *Py_UNUSED(ignored))
-{
-    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
-    if (st != NULL) {
-        st->pos_yield = 0;
-        st->pos_window = afc_now_ns();
-    }
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef pos_tick_def = {"_pos_tick", pos_tick, METH_NOARGS, NULL};
-
-int
-afc_posio_budget(PyObject *file)
-{
-    afc_state *st = PyType_GetModuleState(Py_TYPE(file));
-    if (st == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    int64_t now = afc_now_ns();
-    if (st->pos_yield) {
-        if (now - st->pos_last < AFC_POS_STALE_NS) {
-            return 0;
-        }
-        /* The loop that was to run the callback stopped (or this is
-         * another loop): do not wait for it. */
-        st->pos_yield = 0;
-        st->pos_window = now;
-    }
-    if (now - st->pos_last > AFC_POS_IDLE_NS) {
-        st->pos_window = now;
-    }
-    st->pos_last = now;
-    if (now - st->pos_window <= AFC_POS_BUDGET_NS) {
-        return 1;
-    }
-    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
-    PyObject *cb = loop != NULL && loop != Py_None
-                       ? PyCFunction_New(&pos_tick_def, file) : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
-                                   loop, st->str_call_soon, cb)
-                             : NULL;
-    Py_XDECREF(h);
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
-    if (h == NULL) {
-        PyErr_Clear();
-        st->pos_window = now;  /* no loop to wait for: carry on */
-        return 1;
-    }
-    st->pos_yield = 1;
-    return 0;
 }
 
 /* ---- running a batch ---- */
@@ -664,32 +580,13 @@ pos_finish(AsyncOp *op)
     return afc_op_finish(op, r);
 }
 
-/* The inline read budget is spent (posio.c): let the loop run once, then
- * read here. op->whence marks a positional op that has yielded. */
-static int
-pos_yield(AsyncOp *op)
-{
-    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
-    PyObject *cb = loop != NULL && loop != Py_None
-                       ? PyObject_GetAttrString((PyObject *)op, "_resume")
-                       : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethodOneArg(
-                                   loop, op->st->str_call_soon, cb)
-                             : NULL;
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
-    if (h == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    Py_DECREF(h);
-    op->whence = 1;
-    op->phase = P_YIELD;
-    return 1;
-}
-
 /* Start the work: inline when it can all be done here, else one pool job
- * (queued: at the FIFO head, with the pending writes in front). */
+ * (queued: at the FIFO head, with the pending writes in front). Reads
+ * from the page cache on the loop thread share the loop iteration's
+ * budget with every other call answered on the spot (afc_budget_spot):
+ * past it, the first call made now is still read here and its task waits
+ * an iteration (yield_first); the others, and one that waited in the FIFO
+ * (its task is parked already), go to the pool instead. */
 static int
 pos_begin(AsyncOp *op, int queued)
 {
@@ -701,17 +598,18 @@ pos_begin(AsyncOp *op, int queued)
     afc_posio_prepare(j, op->arg);
     if (f->wlen == 0) {
         int nowait = f->nowait && !j->flags;
-        if (nowait && !afc_posio_budget((PyObject *)f)) {
-            nowait = 0;
-            if (!queued && !op->whence && pos_yield(op)) {
-                return RUN_WAIT;
-            }
+        int spot = AFC_SPOT_OK;
+        if (nowait) {
+            spot = afc_budget_spot(op->st);
+            nowait = spot == AFC_SPOT_OK ||
+                     (spot == AFC_SPOT_LAST && !queued);
         }
         int r = afc_posio_inline(j, op->arg, f->fd, nowait);
         if (r < 0) {
             f->nowait = 0;  /* the file system has no RWF_NOWAIT */
         }
         else if (r == 1) {
+            op->yield_first = spot != AFC_SPOT_OK;
             return pos_finish(op);
         }
     }
@@ -731,12 +629,11 @@ pos_begin(AsyncOp *op, int queued)
     return r;
 }
 
-/* The op's run (see AsyncOp): at the head of the FIFO, back from a yield,
- * or back from the pool after the flush its job carried. */
+/* The op's run (see AsyncOp): at the head of the FIFO, or back from the
+ * pool after the flush its job carried. */
 static int
 pos_run_queued(AsyncOp *op)
 {
-    AsyncFile *f = op->file;
     if (op->phase == P_NONE) {
         int r = afc_op_check(op);  /* a closed or detached file */
         if (r != -1) {
@@ -744,16 +641,7 @@ pos_run_queued(AsyncOp *op)
         }
     }
     if (op->phase != P_FLUSH) {
-        if (f->qhead == op) {
-            return pos_begin(op, 1);
-        }
-        /* Back from a yield. */
-        if (pos_must_queue(f)) {
-            op->state = S_QUEUED;
-            Py_XDECREF(afc_file_start(f, op));
-            return RUN_WAIT;
-        }
-        return pos_begin(op, 0);
+        return pos_begin(op, 1);  /* at the head of the FIFO */
     }
     pos_close_dup(&op->job);
     if (afc_fold_flush(op) < 0) {

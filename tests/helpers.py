@@ -633,3 +633,49 @@ async def run_differential(impl, path_impl, path_twin, mode, buffering,
         f"final file content differs (len impl={len(data_impl)} "
         f"stdlib={len(data_twin)})\n  impl:   {data_impl[:200]!r}\n"
         f"  stdlib: {data_twin[:200]!r}")
+
+
+# ---- descriptors and jobs in flight ----
+
+def open_fds() -> set:
+    """This process's open descriptors (Linux: /proc/self/fd)."""
+    return set(os.listdir("/proc/self/fd"))
+
+
+def in_flight() -> int:
+    """The running loop's jobs still in the native pool (0 where there is
+    no pool: the pure-Python backend's executor calls end with the task
+    that awaits them, and aiofiles has none)."""
+    if not IS_C:
+        return 0
+    from aiofiles_c import _loop
+    return _loop.completion_for(asyncio.get_running_loop())._inflight
+
+
+async def settled_fds(before: set, timeout: float = 10.0) -> set:
+    """The open descriptors once every job of this loop is back and none
+    beyond ``before`` is open, or at ``timeout``: a job a worker still runs
+    (a cancelled copy, an open whose result nobody takes) closes or brings
+    back its descriptor later, so one look is not enough; a real leak
+    stays until the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        fds = open_fds()
+        if (fds <= before and not in_flight()) or loop.time() >= deadline:
+            return fds
+        await asyncio.sleep(0.005)
+
+
+async def cancel_after(aw, turns: int):
+    """Start ``aw`` as a task, let the loop run ``turns`` times, cancel it
+    and wait for it to end; returns its result if it finished first, else
+    None (its cancellation is swallowed, any other error is raised)."""
+    task = asyncio.ensure_future(aw)
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None

@@ -406,7 +406,14 @@ BAD_ARG_OPS = [
     ("call", ("readinto", (b"immutable",))), ("call", ("readinto", (1,))),
     ("call", ("readinto", ())),
     ("call", ("writelines", ([1],))), ("call", ("writelines", (1,))),
-    ("call", ("writelines", (["str"],))), ("tell", ()),
+    ("call", ("writelines", (["str"],))),
+    # argument counts, each in the words of the parser io uses there
+    ("call", ("truncate", (1, 2))), ("call", ("truncate", (None,))),
+    ("call", ("truncate", (1.5,))), ("call", ("write", (b"a", b"b"))),
+    ("call", ("readinto", (bytearray(2), 1))),
+    ("call", ("writelines", ())), ("call", ("writelines", ([], []))),
+    ("call", ("read1", (1, 2))), ("call", ("peek", (1, 2))),
+    ("tell", ()),
 ]
 
 

@@ -11,13 +11,9 @@ import textwrap
 
 import pytest
 
-import aiofiles_c
+from tests.helpers import cancel_after, open_fds, settled_fds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _fds():
-    return set(os.listdir("/proc/self/fd"))
 
 
 async def _fds_warm(impl, path):
@@ -26,27 +22,7 @@ async def _fds_warm(impl, path):
     listing, since a cached path's stat may be answered on the loop
     thread)."""
     await impl.os.listdir(path)
-    return _fds()
-
-
-def _in_flight():
-    """This loop's jobs still in the native pool (none on the pure-Python
-    backend, whose executor calls end with the awaiting task's)."""
-    if aiofiles_c.backend == "python":
-        return 0
-    from aiofiles_c import _loop
-    return _loop.completion_for(asyncio.get_running_loop())._inflight
-
-
-async def _settled(before, timeout=10.0):
-    """The open descriptors, once the pool has given back what it took
-    (a cancelled copy finishes in its worker and closes there; an open
-    still in flight brings a descriptor back, which the drain closes)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (not _fds() <= before or _in_flight()) and loop.time() < deadline:
-        await asyncio.sleep(0.005)
-    return _fds()
+    return open_fds()
 
 
 @pytest.fixture
@@ -77,7 +53,7 @@ async def test_copyfile_leaves_no_descriptor(impl, tree, src, dst):
     except OSError as e:
         got = type(e)
     assert got == expected
-    assert await _settled(before) <= before
+    assert await settled_fds(before) <= before
 
 
 # The handoff of the source descriptor between two pool jobs is the native
@@ -90,16 +66,8 @@ async def test_copyfile_leaves_no_descriptor(impl, tree, src, dst):
 @pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
 async def test_cancelled_copyfile_leaves_no_descriptor(impl, tree, turns):
     before = await _fds_warm(impl, tree)
-    task = asyncio.ensure_future(
-        impl.os.copyfile(tree / "big", tree / "copy"))
-    for _ in range(turns):
-        await asyncio.sleep(0)
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    assert await _settled(before) <= before
+    await cancel_after(impl.os.copyfile(tree / "big", tree / "copy"), turns)
+    assert await settled_fds(before) <= before
 
 
 @pytest.mark.native
@@ -123,7 +91,7 @@ async def test_copy_job_not_submitted_closes_the_source(impl, tree,
     before = await _fds_warm(impl, tree)
     with pytest.raises(BlockingIOError):
         await impl.os.copyfile(tree / "f", tree / "c")
-    assert _fds() <= before
+    assert open_fds() <= before
     assert not (tree / "c").exists()
 
 

@@ -688,3 +688,65 @@ async def test_public_switch_sends_everything_to_the_pool(tmp_path, fast):
     async with aiofiles_c.open(p, "rb") as f:
         assert await f.read() == b"abc"
     assert counts(fast)[0] > before[0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("spender", ["read_at", "stat"])
+async def test_positional_and_other_inline_calls_share_one_budget(
+        tmp_path, fast, spender):
+    """Cached positional reads and the other calls answered on the loop
+    thread (here a stat of a cached path) draw on one budget per loop
+    iteration: once either kind has spent it, a call of the other kind in
+    the same iteration makes its task wait an iteration."""
+    import time
+
+    import aiofiles_c
+    import aiofiles_c.os as aos
+    cx = aiofiles_c._cext
+    p = tmp_path / "f"
+    p.write_bytes(b"y" * 65536)
+    await learn(aiofiles_c, p)
+    ticks = 0
+    stop = False
+
+    async def ticker():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def waits_an_iteration(aw):
+        before = ticks
+        await aw
+        return ticks != before
+
+    t = asyncio.ensure_future(ticker())
+    async with aiofiles_c.open(p, "rb") as f:
+        assert await f.read_at(0, 16) == b"y" * 16
+        for _ in range(3):
+            await asyncio.sleep(0)  # a fresh iteration, no window open
+            # spend the budget (0.5 ms) and a little more, in this
+            # iteration, on calls that are answered at once but not awaited
+            # (the window must stay younger than the 20 ms after which a
+            # call takes it for stale and opens a new one)
+            spent = []
+            end = time.perf_counter() + 0.001
+            while time.perf_counter() < end:
+                if spender == "read_at":
+                    spent.append(f.read_at(0, 16))
+                else:
+                    spent.append(cx.fs(cx.FS_STAT, os.fsencode(p),
+                                       filename=str(p)))
+            if spender == "read_at":
+                waited = await waits_an_iteration(aos.stat(p))
+            else:
+                waited = await waits_an_iteration(f.read_at(0, 16))
+            for op in spent:
+                op.close()
+            assert waited
+            # and within a fresh budget neither waits
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert not await waits_an_iteration(f.read_at(0, 16))
+    stop = True
+    await t

@@ -45,7 +45,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import (Outcome, assert_same_outcome, call_async, call_sync,
+from tests.helpers import (IS_C, Outcome, assert_same_outcome, call_async, call_sync,
                      examples, gen_bytes)
 from tests.os_helpers import (ROOT_TOKEN, STATVFS_FIELDS, STATVFS_VOLATILE, Diffs,
                         Lit, Paths, build_tree, consume_scandir,
@@ -1167,3 +1167,169 @@ async def test_concurrent_calls(aos, apath, ro_tree):
         diffs.check(norm_outcome(act), norm_outcome(call_sync(os_fn, p)),
                     label)
     diffs.assert_clean()
+
+
+class _BadBool:
+    def __bool__(self):
+        raise ZeroDivisionError("no truth value")
+
+
+class _FsPath:
+    def __init__(self, value):
+        self.value = value
+
+    def __fspath__(self):
+        return self.value
+
+
+class _Fileno:
+    def __init__(self, value):
+        self.value = value
+
+    def fileno(self):
+        return self.value
+
+
+def _converted_arg_cases(paths, fds):
+    """Arguments the C table (cext/fs.c, _cext.os_args) binds and converts:
+    wrong types, out-of-range integers, negative descriptors, NUL bytes,
+    dir_fd where os takes none or cannot use one, and the binder's own
+    words."""
+    P = paths.value("f0", "abs")
+    M = paths.value("missing/n", "abs")   # any creation there fails
+    rfd = paths.root_fd()
+    nul = ["a\0b", b"a\0b", _FsPath("x\0"), _FsPath(b"\0")]
+    c = []
+    for v in nul:
+        c += [
+            ("stat", (v,), {}), ("lstat", (v,), {}), ("access", (v, 4), {}),
+            ("mkdir", (v,), {}), ("rmdir", (v,), {}), ("remove", (v,), {}),
+            ("unlink", (v,), {}), ("rename", (v, M), {}),
+            ("rename", (M, v), {}), ("replace", (M, v), {}),
+            ("link", (P, v), {}), ("symlink", (v, M), {}),
+            ("symlink", ("x", v), {}), ("readlink", (v,), {}),
+            ("listdir", (v,), {}), ("scandir", (v,), {}),
+            ("statvfs", (v,), {}), ("chmod", (v, 0o644), {}),
+            ("chown", (v, -1, -1), {}), ("utime", (v,), {}),
+            ("truncate", (v, 0), {}),
+        ]
+    c += [
+        ("stat", (_FsPath(3),), {}), ("stat", (_FsPath(None),), {}),
+        ("stat", (2 ** 31,), {}), ("stat", (-(2 ** 31) - 1,), {}),
+        ("stat", (2 ** 70,), {}), ("stat", (-1,), {}), ("stat", (-5,), {}),
+        ("stat", (True,), {}) if sys.version_info < (3, 13) else
+        ("stat", (P,), {}),
+        ("lstat", (3,), {}), ("lstat", (P,), {"follow_symlinks": False}),
+        ("access", (P, 2 ** 31), {}), ("access", (P, -(2 ** 31) - 1), {}),
+        ("access", (P, 4), {"follow_symlinks": _BadBool()}),
+        ("access", (P, 4), {"effective_ids": _BadBool()}),
+        ("mkdir", (M, 2 ** 31), {}), ("mkdir", (M,), {"mode": "x"}),
+        ("chmod", (M, 2 ** 32), {}), ("chmod", (M, -1), {}),
+        ("chown", (M, 2 ** 32, 0), {}), ("chown", (M, -2, 0), {}),
+        ("chown", (M, 0, 2 ** 70), {}), ("chown", (M, -1, -1), {}),
+        ("chown", (M, 0, -(2 ** 70)), {}), ("chown", (M, "0", 0), {}),
+        ("chown", (M, 1.0, 0), {}),
+        ("truncate", (M, 2 ** 63), {}), ("truncate", (M, -1), {}),
+        ("truncate", (M, "x"), {}), ("truncate", (M, 1.5), {}),
+        ("truncate", (-1, 0), {}), ("truncate", (2 ** 40, 0), {}),
+        ("truncate", (M, 0), {"dir_fd": rfd}),
+        ("fsync", (-1,), {}), ("fsync", (2 ** 31,), {}), ("fsync", ("x",), {}),
+        ("fsync", (1.5,), {}), ("fsync", (_Fileno(-1),), {}),
+        ("fsync", (_Fileno("x"),), {}), ("fdatasync", (None,), {}),
+        ("fdatasync", (), {"fd": -3}),
+        ("sendfile", (fds[6], fds[0], -1, 1), {}),
+        ("sendfile", (fds[6], fds[0], 2 ** 63, 1), {}),
+        ("sendfile", (fds[6], fds[0], 0, -1), {}),
+        ("sendfile", (fds[6], fds[0], 0, 2 ** 63), {}),
+        ("sendfile", (fds[6], 2 ** 31, 0, 1), {}),
+        ("statvfs", (-1,), {}), ("statvfs", (-3,), {}),
+        ("chmod", (-1, 0o644), {}), ("chown", (-5, -1, -1), {}),
+        ("utime", (-1,), {}), ("utime", (-7,), {}),
+        ("readlink", (-1,), {}), ("rmdir", (3,), {}),
+        # dir_fd: out of range, negative, of the wrong type, or where os
+        # takes none
+        ("mkdir", (M,), {"dir_fd": 2 ** 40}),
+        ("rmdir", ("x",), {"dir_fd": -1}), ("unlink", ("x",), {"dir_fd": -7}),
+        ("access", (P, 4), {"dir_fd": 1.5}),
+        ("link", (P, M), {"src_dir_fd": -3}),
+        ("rename", (M, M), {"dst_dir_fd": 2 ** 31}),
+        ("symlink", ("x", M), {"dir_fd": []}),
+        ("readlink", ("x",), {"dir_fd": -(2 ** 31) - 1}),
+        ("chown", (M, 0, 0), {"dir_fd": -5}),
+        ("utime", (M,), {"dir_fd": "x"}),
+        ("fsync", (0,), {"dir_fd": rfd}),
+        # a descriptor as the path, with a dir_fd or follow_symlinks=False
+        ("utime", (fds[0],), {"dir_fd": rfd}),
+        ("utime", (fds[0],), {"follow_symlinks": False}),
+        ("utime", (fds[0],), {"times": 1, "dir_fd": rfd}),
+        ("utime", (-1,), {"dir_fd": rfd}),
+        ("chown", (fds[0], -1, -1), {"dir_fd": rfd}),
+        ("chown", (fds[0], -1, -1), {"follow_symlinks": False}),
+        ("chown", (fds[0], -1, -1), {"dir_fd": rfd,
+                                     "follow_symlinks": False}),
+        ("chown", (-1, -1, -1), {"dir_fd": rfd}),
+        ("stat", (fds[0],), {"follow_symlinks": False}),
+        ("chmod", (fds[0], 0o644), {"dir_fd": rfd}),
+        # utime's times and ns
+        ("utime", (M, (1.5, "x")), {}), ("utime", (M, (float("nan"), 0)), {}),
+        ("utime", (M, (1e300, 0)), {}), ("utime", (M, (-1e300, 0)), {}),
+        ("utime", (M, (2 ** 70, 0)), {}), ("utime", (M, (1.75, -0.25)), {}),
+        ("utime", (M,), {"ns": (1, 2.5)}), ("utime", (M,), {"ns": (2 ** 70, 0)}),
+        ("utime", (M,), {"ns": ("x", 0)}), ("utime", (M, [1, 2]), {}),
+        ("utime", (M,), {"ns": [1, 2]}), ("utime", (M, (1, 2)), {"ns": (1, 2)}),
+        ("utime", (M, (1, 2, 3)), {}), ("utime", (M,), {"ns": (1,)}),
+        ("utime", (fds[0], (1.5, "x")), {"dir_fd": rfd}),
+        # the binder's words
+        ("stat", (), {"path": P}), ("stat", (P,), {"path": P}),
+        ("stat", (), {"path": P, "dir_fd": None, "follow_symlinks": True,
+                      "x": 1}),
+        ("mkdir", (), {"path": M, "mode": 1.5}),
+        ("access", (), {"path": P}), ("access", (), {"mode": 4}),
+        ("rename", (), {"src": M}), ("rename", (M,), {"dst": M, "src": M}),
+        ("chown", (M, 0), {"gid": 0, "uid": 0}),
+        ("chown", (M, 0, 0, 0), {}), ("utime", (M, None, None), {}),
+        ("utime", (M,), {"times": None, "ns": None, "x": 0}),
+        ("truncate", (M,), {}), ("truncate", (), {"length": 0}),
+        ("sendfile", (), {"out_fd": 1}), ("symlink", ("x", M, True, 0), {}),
+        ("link", (P, M), {"follow_symlinks": _BadBool()}),
+    ]
+    return [("os", *x) for x in c]
+
+
+@pytest.mark.asyncio
+async def test_bad_arguments_converted_in_c(aos, ro_tree, fds):
+    """os's exception, type and words, for each bad argument the C table
+    converts (the same checks as test_bad_arguments, over the converters'
+    edges)."""
+    paths, _ = ro_tree
+    diffs = Diffs()
+    for _, name, args, kwargs in _converted_arg_cases(paths, fds):
+        if not hasattr(aos, name):
+            continue  # aiofiles_c's additions, under --impl aiofiles
+        exp = call_sync(getattr(os, name), *args, **kwargs)
+        act = await call_async(getattr(aos, name), *args, **kwargs)
+        diffs.check(norm_outcome(act), norm_outcome(exp),
+                    fmt_call(name, args, kwargs))
+    diffs.assert_clean()
+
+
+def test_table_parameters_are_os_parameters():
+    """Each call bound by the C table takes os's parameters, in os's order
+    (the decorated functions get the converted values by these names)."""
+    import inspect
+
+    import aiofiles_c.os as aos
+    if not IS_C:
+        pytest.skip("the native table")
+    for name in ("access", "mkdir", "rmdir", "remove", "unlink", "rename",
+                 "replace", "link", "symlink", "readlink", "statvfs",
+                 "sendfile", "fsync", "fdatasync", "chmod", "chown", "utime",
+                 "truncate"):
+        ours = [n for n in inspect.signature(getattr(aos, name)).parameters
+                if n not in ("loop", "executor")]
+        try:
+            theirs = list(inspect.signature(getattr(os, name)).parameters)
+        except ValueError:  # os.utime's text signature is not parsable
+            theirs = {"utime": ["path", "times", "ns", "dir_fd",
+                                "follow_symlinks"]}[name]
+        assert ours == theirs, name

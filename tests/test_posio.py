@@ -219,6 +219,54 @@ async def test_bad_arity_raises_when_awaited(datafile):
             await f.read_many()
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("buffering", [-1, 0])
+async def test_bad_arguments_as_os_pread_and_pwrite(datafile, buffering):
+    """Offsets and lengths are refused as os.pread/os.pwrite refuse them
+    (same exception type, same words), in read_at, readinto_at, write_at
+    and in each pair of read_many/write_many."""
+    def outcome(fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001
+            return type(e), str(e)
+        return None
+
+    async def outcome_async(aw):
+        try:
+            await aw
+        except Exception as e:  # noqa: BLE001
+            return type(e), str(e)
+        return None
+
+    fd = os.open(datafile, os.O_RDWR)
+    try:
+        async with aiofiles_c.open(datafile, "r+b", buffering) as f:
+            for n in (-1, -(2 ** 63), 2 ** 63, "x", 1.5, None):
+                want = outcome(os.pread, fd, n, 0)
+                assert want is not None
+                assert await outcome_async(f.read_at(0, n)) == want, n
+                assert await outcome_async(f.read_many([(0, n)])) == want, n
+            for off in (2 ** 63, -(2 ** 63) - 1, "x", 1.5, None):
+                want = outcome(os.pread, fd, 1, off)
+                assert await outcome_async(f.read_at(off, 1)) == want, off
+                assert await outcome_async(
+                    f.readinto_at(off, bytearray(1))) == want, off
+                want = outcome(os.pwrite, fd, b"x", off)
+                assert await outcome_async(f.write_at(off, b"x")) == want, off
+                assert await outcome_async(
+                    f.write_many([(off, b"x")])) == want, off
+            # the counts: the words of a METH_VARARGS method
+            assert await outcome_async(f.read_at(0, 1, 2)) == (
+                TypeError, "read_at() takes exactly 2 arguments (3 given)")
+            assert await outcome_async(f.write_at()) == (
+                TypeError, "write_at() takes exactly 2 arguments (0 given)")
+            assert await outcome_async(f.write_many([], [])) == (
+                TypeError, "write_many() takes exactly 1 argument (2 given)")
+    finally:
+        os.close(fd)
+
+
 # ---- the buffered writes land first; the position is never touched ----
 
 @pytest.mark.asyncio

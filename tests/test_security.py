@@ -15,7 +15,8 @@ import types
 
 import pytest
 
-from tests.helpers import IS_C, call_async, call_sync
+from tests.helpers import (IS_C, call_async, call_sync, cancel_after,
+                           open_fds, settled_fds)
 from tests.os_helpers import build_tree, make_spec, snapshot
 
 pytestmark = pytest.mark.skipif(
@@ -340,52 +341,23 @@ async def test_rmtree_signature_as_shutil(impl, tmp_path):
     assert os.listdir(d) == []
 
 
-def _in_flight():
-    """This loop's jobs still in the native pool."""
-    if not IS_C:
-        return 0
-    from aiofiles_c import _loop
-    return _loop.completion_for(asyncio.get_running_loop())._inflight
-
-
 @pytest.mark.asyncio
 async def test_rmtree_cancelled_leaks_no_descriptor(impl, tmp_path):
     """Cancelled at every await of the walk in turn: no descriptor is left
     open (the open job's descriptor is closed when nobody receives it)."""
-    def fds():
-        return set(os.listdir("/proc/self/fd"))
-
     # the loop's completion queue (an fd): a call that always uses the
     # pool (a stat of a cached path may be answered on the loop thread)
     await impl.os.listdir(tmp_path)
-    before = fds()
+    before = open_fds()
     for step in range(40):
         root = tmp_path / f"t{step}"
         for rel in ("a/b/c", "a/d", "e"):
             (root / rel).mkdir(parents=True)
             (root / rel / "f").write_bytes(b"x")
-        task = asyncio.ensure_future(impl.os.rmtree(root))
-        for _ in range(step):
-            await asyncio.sleep(0)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        # let every job still in the pool come back (a loaded machine can
-        # take a while): an open among them brings its descriptor back
-        # after the task has ended, and the drain closes it
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        # one snapshot decides once no job of this step is in flight (a
-        # job a worker has only now started could bring a descriptor
-        # back); a real leak stays until the deadline
-        while True:
-            extra = fds() - before
-            if (not extra and not _in_flight()) or loop.time() >= deadline:
-                break
-            await asyncio.sleep(0.005)
-        assert not extra, step
+        await cancel_after(impl.os.rmtree(root), step)
+        # every job still in the pool comes back (an open among them brings
+        # its descriptor back after the task has ended; the drain closes it)
+        assert await settled_fds(before) <= before, step
         shutil.rmtree(root, ignore_errors=True)
 
 
