@@ -78,6 +78,11 @@ class BusyLoops:
         self.procs = []
 
 
+# Idle workers are kept stopped (see WorkerProcess.ask); POSIX only.
+_SIGSTOP: Optional[int] = getattr(signal, "SIGSTOP", None)
+_SIGCONT: Optional[int] = getattr(signal, "SIGCONT", None)
+
+
 class WorkerProcess:
     """One peer's measuring process (see _worker) and its pipe."""
 
@@ -95,18 +100,30 @@ class WorkerProcess:
         self.exit_note = ""
         self.hello = self.ask(dict(config, peer=peer))
 
+    def _signal(self, sig: Optional[int]) -> None:
+        if sig is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
     def ask(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Send one command and wait for its answer. Between its commands
+        the process is stopped (SIGSTOP): threads a peer leaves polling or
+        spinning when idle must not take CPU from the process measuring."""
         if self.exit_note:
             return {"error": self.exit_note}
         stdin: Optional[IO[str]] = self.proc.stdin
         stdout: Optional[IO[str]] = self.proc.stdout
         assert stdin is not None and stdout is not None
+        self._signal(_SIGCONT)
         try:
             stdin.write(json.dumps(msg) + "\n")
             stdin.flush()
             line = stdout.readline()
         except BrokenPipeError:
             line = ""
+        self._signal(_SIGSTOP)
         if not line:
             code = self.proc.wait()
             self.exit_note = f"its process ended (exit code {code})"
@@ -119,6 +136,7 @@ class WorkerProcess:
         stdin close (after its current command)."""
         if now:
             self.proc.kill()
+        self._signal(_SIGCONT)
         if self.proc.stdin is not None:
             try:
                 self.proc.stdin.close()
