@@ -96,17 +96,8 @@ cookie_unpack(PyObject *value, struct cookie *c)
 static int
 as_c_int(PyObject *o, int *out)
 {
-    long v = PyLong_AsLong(o);
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (v < INT_MIN || v > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError,
-                        "Python int too large to convert to C int");
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    *out = afc_long_as_int(o);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
 /* Decode `data` and count the characters (the decoder moves on). */
