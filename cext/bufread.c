@@ -295,7 +295,15 @@ afc_run_read(AsyncOp *op)
         }
         return afc_op_finish(op, afc_take_buffered(f, n < have ? n : have));
     }
-    if (n - have <= AFC_MIN_CAP / 2) {
+    if (have == 0 && f->ra > 0 && n >= f->ra && f->seekable) {
+        /* A random reader (its window is at least what it asks for, see
+         * ra.h): the refill would read exactly these bytes, so they are
+         * read straight into the result, without the copy out of the
+         * buffer; the window moves on as that refill would move it. */
+        Py_ssize_t room = f->cap > 0 ? f->cap : AFC_MIN_CAP;
+        f->ra = n >= room / 2 ? 0 : n * 2;
+    }
+    else if (n - have <= AFC_MIN_CAP / 2) {
         return afc_op_start_fill(op, n);
     }
     op->acc = PyBytes_FromStringAndSize(NULL, n);
