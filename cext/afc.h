@@ -68,11 +68,11 @@ afc_get_state(PyObject *module)
     return (afc_state *)PyModule_GetState(module);
 }
 
-/* awaitable.c: the inline budget shared by the calls one loop iteration
+/* inline.c: the inline budget shared by the calls one loop iteration
  * makes on the spot: 1 while it lasts (a window opens if none is open). */
 int afc_budget_turn(afc_state *st);
 
-/* awaitable.c: before work on the spot that could go to the pool instead
+/* inline.c: before work on the spot that could go to the pool instead
  * (an open, a stat, a whole-file read, a close): what the budget allows. */
 enum afc_spot {
     AFC_SPOT_OK = 0,    /* within the budget: do it here */
@@ -84,7 +84,7 @@ int afc_budget_spot(afc_state *st);
 /* awaitable.c: release the freed Operations kept for reuse. */
 void afc_op_free_all(afc_state *st);
 
-/* awaitable.c: the loop ran the budget's tick: close the window. */
+/* inline.c: the loop ran the budget's tick: close the window. */
 void afc_budget_close(afc_state *st);
 
 /* awaitable.c: calls answered at once return a finished Operation, with a

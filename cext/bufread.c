@@ -66,7 +66,7 @@ afc_run_open(AsyncOp *op)
     afc_job_init(op, AFC_JOB_OPEN);
     if (!PyLong_Check(op->arg) && afc_open_inline(op)) {
         op->phase = P_OPEN;  /* as if the pool's open had come back */
-        return afc_op_run_inner(op);
+        return afc_run_open(op);
     }
     if (PyLong_Check(op->arg)) {
         op->job.fd = op->n;  /* File_open checked the range */

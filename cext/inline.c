@@ -1,12 +1,105 @@
 /* The loop-thread side of fastpath.c: when an open, a stat, a close or a
  * read_bytes may be done here instead of in the pool, and the budget that
- * keeps such work from starving the loop. */
+ * keeps all work done on the spot from starving the loop. */
 #include "op.h"
 #include "fastpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+/* ---- the inline budget ----
+ *
+ * Work done on the loop thread instead of in the pool (cached reads,
+ * opens, stats, awaits resolved by a short spin) holds the loop, so all
+ * of it that one loop iteration does shares one budget, whatever number
+ * of tasks the iteration runs. The first such call opens a window and
+ * asks the loop to call _budget_tick soon: that callback runs on the
+ * loop's next iteration (call_soon queues behind everything this
+ * iteration runs) and closes the window. Past the budget, the first call
+ * is still made here and its task waits an iteration (yield_first); the
+ * calls other tasks make in the same iteration go to the pool (opens,
+ * stats, whole-file reads, closes: afc_budget_spot) or wait an iteration
+ * before they run (file operations: afc_file_start). So one iteration
+ * does one budget of such work, plus one call, whatever the number of
+ * tasks. A window older than AFC_BUDGET_STALE_NS
+ * is closed by the next call anyway (its tick's loop may be gone, or
+ * blocked: the budget is the process's, shared by its loops). */
+#define AFC_BUDGET_STALE_NS (20 * 1000 * 1000)
+
+int
+afc_budget_turn(afc_state *st)
+{
+    int64_t now = afc_now_ns();
+    if (st->spin_streak != 0 && now - st->spin_streak > AFC_BUDGET_STALE_NS) {
+        st->spin_streak = 0;
+        st->budget_tick_pending = 0;
+        st->budget_parked = 0;
+    }
+    if (st->spin_streak == 0) {
+        st->spin_streak = now;
+    }
+    if (!st->budget_tick_pending) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+        PyObject *h = loop != NULL && loop != Py_None
+                          ? PyObject_CallMethodOneArg(loop, st->str_call_soon,
+                                                      st->budget_tick)
+                          : NULL;
+        Py_XDECREF(loop);
+        if (h != NULL) {
+            Py_DECREF(h);
+            st->budget_tick_pending = 1;
+        }
+        else {
+            PyErr_Clear();  /* no loop: the stale rule closes the window */
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    if (st->budget_ns <= 0) {
+        st->budget_ns = AFC_BUDGET_NS;
+    }
+    return now - st->spin_streak <= st->budget_ns;
+}
+
+/* The iteration that opened the window is over when its tick runs. What
+ * it ran past AFC_BUDGET_NS (the other tasks' steps after the budget was
+ * spent, each of which still made one call or parked, and any other
+ * callbacks) comes off the next windows, so that an iteration with many
+ * tasks lasts about AFC_BUDGET_NS too; a quarter of it is always left. */
+void
+afc_budget_close(afc_state *st)
+{
+    int64_t now = afc_now_ns();
+    if (st->spin_streak != 0) {
+        int64_t ran = now - st->spin_streak;
+        int64_t want = AFC_BUDGET_NS - (ran - st->budget_ns);
+        if (want < AFC_BUDGET_NS / 4) {
+            want = AFC_BUDGET_NS / 4;
+        }
+        if (want > AFC_BUDGET_NS) {
+            want = AFC_BUDGET_NS;
+        }
+        st->budget_ns = (st->budget_ns + want) / 2;
+    }
+    st->spin_streak = 0;
+    st->budget_tick_pending = 0;
+    st->budget_parked = 0;
+}
+
+int
+afc_budget_spot(afc_state *st)
+{
+    if (afc_budget_turn(st)) {
+        return AFC_SPOT_OK;
+    }
+    if (!st->budget_parked) {
+        st->budget_parked = 1;
+        return AFC_SPOT_LAST;
+    }
+    return AFC_SPOT_POOL;
+}
 
 /* A read-only open of a cached path on a local file system, done here
  * and left in the job as the pool's open would leave it (fd in res, the
