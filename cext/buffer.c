@@ -547,6 +547,12 @@ afc_file_write_nowait(afc_state *st, PyObject *obj, const char *data,
     Py_ssize_t room = afc_write_capacity(f);
     if (pending_max > room && afc_file_holds_pending(st, obj)) {
         room = pending_max;  /* a regular file: see afc.h */
+#if PY_VERSION_HEX >= 0x030D0000
+        /* io from 3.13 on adds a write to its pending bytes first and
+         * writes them all once they reach pending_max; before, it wrote
+         * the pending ones first when the new ones would not fit. */
+        room += len;
+#endif
     }
     if (f->wlen + len > room) {
         return 0;
