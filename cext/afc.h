@@ -28,8 +28,6 @@ typedef struct {
     PyObject *str_get_loop;
     PyObject *str_wake;              /* "_wake" */
     PyObject *str_wake_late;         /* "_wake_late" */
-    PyObject *str_resume;            /* "_resume" */
-    PyObject *str_resume_late;       /* "_resume_late" */
     PyObject *fs_cq;                 /* completion queue for fs calls ... */
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
@@ -48,6 +46,9 @@ typedef struct {
     int64_t budget_ns;               /* the window's length: AFC_BUDGET_NS
                                         less what the last iterations ran
                                         past it (afc_budget_close) */
+    int pool_now;                    /* past the budget: the call being
+                                        started reads through the pool
+                                        (afc_file_start) */
     int no_inline_reads;             /* set_inline_reads(False): files
                                         opened from now on read through the
                                         pool only (no RWF_NOWAIT) */

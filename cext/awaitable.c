@@ -385,9 +385,6 @@ int
 afc_op_run(AsyncOp *op)
 {
     op->state = S_RUNNING;
-    if (op->phase == P_YIELD) {
-        op->phase = P_NONE;
-    }
     return op->run(op);
 }
 
@@ -518,59 +515,6 @@ afc_op_reuse(PyObject *spare, PyObject *value)
     return Py_NewRef(spare);
 }
 
-/* loop.call_soon(op.<name>). New reference to the handle, or NULL. */
-static PyObject *
-op_call_soon(AsyncOp *op, PyObject *loop, PyObject *name)
-{
-    PyObject *cb = PyObject_GetAttr((PyObject *)op, name);
-    if (cb == NULL) {
-        return NULL;
-    }
-    PyObject *h = PyObject_CallMethodOneArg(loop, op->st->str_call_soon, cb);
-    Py_DECREF(cb);
-    return h;
-}
-
-/* Resume an op that yielded for fairness (loop.call_soon callback). */
-static PyObject *
-Op_resume(AsyncOp *op, PyObject *Py_UNUSED(ignored))
-{
-    if (op->phase != P_YIELD || op->in_pool) {
-        Py_RETURN_NONE;
-    }
-    AsyncFile *f = op->file;
-    Py_INCREF(f);
-    int r = afc_op_run(op);
-    if (r == RUN_DONE) {
-        afc_file_pump(f);
-    }
-    Py_DECREF(f);
-    Py_RETURN_NONE;
-}
-
-/* The yield of a file op (see afc_file_start): _resume runs one loop
- * iteration after this, behind the tasks that timers and I/O woke in
- * this one (as Op_wake_late does for a finished op). */
-static PyObject *
-Op_resume_late(AsyncOp *op, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *loop = PyObject_CallNoArgs(op->st->get_running_loop);
-    if (loop == NULL) {
-        return NULL;
-    }
-    if (loop == Py_None) {  /* not from a loop callback: resume now */
-        Py_DECREF(loop);
-        return Op_resume(op, NULL);
-    }
-    PyObject *h = op_call_soon(op, loop, op->st->str_resume);
-    Py_DECREF(loop);
-    if (h == NULL) {
-        return NULL;
-    }
-    Py_DECREF(h);
-    Py_RETURN_NONE;
-}
-
 /* Enqueue op and run it at once if nothing is ahead of it. Returns a new
  * reference to op. */
 PyObject *
@@ -595,25 +539,23 @@ afc_file_start(AsyncFile *f, AsyncOp *op)
     }
     if (op->kind != K_OPEN && !afc_budget_turn(f->st)) {
         /* Fairness: the iteration's budget of work on the spot is spent
-         * (this file's reads from memory count, with every other call's):
-         * let the loop run an iteration before serving this call. */
-        PyObject *loop = PyObject_CallNoArgs(f->st->get_running_loop);
-        if (loop != NULL && loop != Py_None) {
-            PyObject *h = op_call_soon(op, loop, f->st->str_resume_late);
-            Py_DECREF(loop);
-            if (h != NULL) {
-                Py_DECREF(h);
-                op->state = S_RUNNING;
-                op->phase = P_YIELD;
-                Py_INCREF(op);
-                return (PyObject *)op;
-            }
-            PyErr_Clear();
+         * (this file's reads from memory count, with every other call's).
+         * The first call past it is still served here and its task waits
+         * an iteration after it (yield_first). Calls other tasks make in
+         * the same iteration read through the pool, whose workers run
+         * beside the loop; one that memory answers makes its task wait an
+         * iteration all the same. */
+        afc_state *st = f->st;
+        int first = !st->budget_parked;
+        st->budget_parked = 1;
+        st->pool_now = !first;
+        afc_file_pump(f);
+        st->pool_now = 0;
+        if (op->state == S_DONE) {
+            op->yield_first = 1;
         }
-        else {
-            Py_XDECREF(loop);
-            PyErr_Clear();
-        }
+        Py_INCREF(op);
+        return (PyObject *)op;
     }
     afc_file_pump(f);
     Py_INCREF(op);
@@ -963,21 +905,6 @@ op_abandon(AsyncOp *op, PyObject *exc)
             return 1;
         }
         op->abandoned = 1;
-        if (op->phase == P_YIELD && op->file != NULL &&
-            op->file->qhead == op) {
-            /* Not started yet: drop it and let the rest run. */
-            AsyncFile *f = op->file;
-            Py_INCREF(f);
-            Py_INCREF(op);
-            op->phase = P_NONE;
-            op_unlink(op);
-            op->state = S_CONSUMED;
-            afc_op_release_view(op);
-            Py_CLEAR(op->arg);
-            Py_DECREF(op);
-            afc_file_pump(f);
-            Py_DECREF(f);
-        }
         return 0;
     }
     if (op->kind == K_FS && op->result != NULL) {
@@ -1117,8 +1044,6 @@ static PyMethodDef Op_methods[] = {
     {"send", (PyCFunction)Op_send, METH_O, NULL},
     {"throw", (PyCFunction)(void (*)(void))Op_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)Op_close, METH_NOARGS, NULL},
-    {"_resume", (PyCFunction)Op_resume, METH_NOARGS, NULL},
-    {"_resume_late", (PyCFunction)Op_resume_late, METH_NOARGS, NULL},
     {"_watch", (PyCFunction)Op_watch, METH_NOARGS, NULL},
     {"_wake", (PyCFunction)Op_wake, METH_O, NULL},
     {"_wake_late", (PyCFunction)Op_wake_late, METH_O, NULL},

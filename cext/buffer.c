@@ -3,6 +3,7 @@
  * back, page-cached reads on the loop thread (RWF_NOWAIT), the checks io
  * makes before a method runs, and the text layer's synchronous access. */
 #include "op.h"
+#include "fastpath.h"
 #include "ra.h"
 
 #include <errno.h>
@@ -156,7 +157,7 @@ afc_file_drop_readahead(AsyncFile *f)
 static ssize_t
 try_nowait(AsyncFile *f, char *ptr, size_t len, int64_t off)
 {
-    if (!f->nowait || len == 0) {
+    if (!f->nowait || len == 0 || f->st->pool_now) {
         return -1;
     }
 #ifndef AFC_HAVE_PREADV2
@@ -176,6 +177,7 @@ try_nowait(AsyncFile *f, char *ptr, size_t len, int64_t off)
         }
         return -1;
     }
+    afc_fast_count(AFC_COUNT_READ);
     return r;
 #endif
 }

@@ -481,7 +481,7 @@ run_close(AsyncOp *op)
          * page references, it waits for nothing (see fastpath.c). Linux
          * frees the descriptor even when close reports EINTR. */
         int e = close(f->fd) < 0 && errno != EINTR ? errno : 0;
-        afc_fast_count_close();
+        afc_fast_count(AFC_COUNT_CLOSE);
         op->yield_first = spot == AFC_SPOT_LAST;
         op->phase = P_CLOSE;
         op->job.res = 0;

@@ -54,20 +54,20 @@
 #include <sys/sysmacros.h>
 #endif
 
-static atomic_uint_fast64_t counts[3];  /* relaxed: tests only */
+static atomic_uint_fast64_t counts[AFC_COUNTS];  /* relaxed: tests only */
 
 void
-afc_fast_counts(uint64_t out[3])
+afc_fast_counts(uint64_t out[AFC_COUNTS])
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < AFC_COUNTS; i++) {
         out[i] = atomic_load_explicit(&counts[i], memory_order_relaxed);
     }
 }
 
 void
-afc_fast_count_close(void)
+afc_fast_count(int which)
 {
-    atomic_fetch_add_explicit(&counts[2], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&counts[which], 1, memory_order_relaxed);
 }
 
 int
@@ -335,7 +335,7 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
     int p = cached_lookup(dir_fd, path, nofollow, STATX_BASIC_STATS, &kind,
                           err);
     if (p == -2) {
-        atomic_fetch_add_explicit(&counts[1], 1, memory_order_relaxed);
+        afc_fast_count(AFC_COUNT_STAT);
         return AFC_FAST_DONE;
     }
     if (p < 0) {
@@ -352,7 +352,7 @@ afc_fast_stat(int dir_fd, const char *path, int nofollow, struct stat *st,
     if (r < 0) {
         return AFC_FAST_POOL;
     }
-    atomic_fetch_add_explicit(&counts[1], 1, memory_order_relaxed);
+    afc_fast_count(AFC_COUNT_STAT);
     return AFC_FAST_DONE;
 }
 
@@ -412,7 +412,7 @@ afc_fast_open(int dir_fd, const char *path, int flags, int *fd,
     }
     *pos = 0;  /* a new open file description, not O_APPEND */
     *fd = f;
-    atomic_fetch_add_explicit(&counts[0], 1, memory_order_relaxed);
+    afc_fast_count(AFC_COUNT_OPEN);
     return AFC_FAST_DONE;
 }
 

@@ -50,9 +50,11 @@ int afc_read_whole(const char *path, char **out, size_t *outlen);
 int afc_fast_read_cached(int fd, char *buf, size_t cap, size_t size,
                          size_t *got);
 
-/* Counters for the tests (relaxed): opens, stats, closes done inline. */
-void afc_fast_counts(uint64_t out[3]);
-void afc_fast_count_close(void);
+/* Counters for the tests (relaxed) of what was done on the loop thread. */
+enum { AFC_COUNT_OPEN, AFC_COUNT_STAT, AFC_COUNT_CLOSE, AFC_COUNT_READ,
+       AFC_COUNTS };
+void afc_fast_counts(uint64_t out[AFC_COUNTS]);
+void afc_fast_count(int which);
 
 /* 0 after openat2 or RESOLVE_CACHED turned out to be missing (ENOSYS,
  * EINVAL, E2BIG), and always on a build without openat2. */

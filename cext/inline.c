@@ -19,8 +19,8 @@
  * iteration runs) and closes the window. Past the budget, the first call
  * is still made here and its task waits an iteration (yield_first); the
  * calls other tasks make in the same iteration go to the pool (opens,
- * stats, whole-file reads, closes: afc_budget_spot) or wait an iteration
- * before they run (file operations: afc_file_start). So one iteration
+ * stats, whole-file reads, closes: afc_budget_spot; file reads:
+ * afc_file_start), whose workers run beside the loop. So one iteration
  * does one budget of such work, plus one call, whatever the number of
  * tasks. A window older than AFC_BUDGET_STALE_NS
  * is closed by the next call anyway (its tick's loop may be gone, or
@@ -64,19 +64,21 @@ afc_budget_turn(afc_state *st)
 }
 
 /* The iteration that opened the window is over when its tick runs. What
- * it ran past AFC_BUDGET_NS (the other tasks' steps after the budget was
- * spent, each of which still made one call or parked, and any other
- * callbacks) comes off the next windows, so that an iteration with many
- * tasks lasts about AFC_BUDGET_NS too; a quarter of it is always left. */
+ * it ran past the window (the other tasks' steps after the budget was
+ * spent, each of which still started a call, and any other callbacks)
+ * comes off the next windows twice over: a timer that falls due in one
+ * iteration runs in the next one, and its task resumes in the one after
+ * it, behind the tasks woken meanwhile, so its lateness is about two
+ * iterations and a window. An eighth of AFC_BUDGET_NS is always left. */
 void
 afc_budget_close(afc_state *st)
 {
     int64_t now = afc_now_ns();
     if (st->spin_streak != 0) {
         int64_t ran = now - st->spin_streak;
-        int64_t want = AFC_BUDGET_NS - (ran - st->budget_ns);
-        if (want < AFC_BUDGET_NS / 4) {
-            want = AFC_BUDGET_NS / 4;
+        int64_t want = AFC_BUDGET_NS - 2 * (ran - st->budget_ns);
+        if (want < AFC_BUDGET_NS / 8) {
+            want = AFC_BUDGET_NS / 8;
         }
         if (want > AFC_BUDGET_NS) {
             want = AFC_BUDGET_NS;
@@ -167,6 +169,6 @@ afc_read_file_inline(const char *path, PyObject **data)
         }
     }
     close(fd);  /* read-only regular file, local file system */
-    afc_fast_count_close();
+    afc_fast_count(AFC_COUNT_CLOSE);
     return done;
 }

@@ -81,17 +81,20 @@ mod_budget_spend(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* Tests: (opens, stats, closes) done inline so far, and whether openat2
- * with RESOLVE_CACHED is usable (fastpath.c). */
+/* Tests: (opens, stats, closes) done inline so far, whether openat2 with
+ * RESOLVE_CACHED is usable (fastpath.c), and the page-cache reads of
+ * buffered files done inline. */
 static PyObject *
 mod_fast_counts(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     (void)module;
-    uint64_t c[3];
+    uint64_t c[AFC_COUNTS];
     afc_fast_counts(c);
-    return Py_BuildValue("(KKKO)", (unsigned long long)c[0],
-                         (unsigned long long)c[1], (unsigned long long)c[2],
-                         afc_fast_available() ? Py_True : Py_False);
+    return Py_BuildValue("(KKKOK)", (unsigned long long)c[AFC_COUNT_OPEN],
+                         (unsigned long long)c[AFC_COUNT_STAT],
+                         (unsigned long long)c[AFC_COUNT_CLOSE],
+                         afc_fast_available() ? Py_True : Py_False,
+                         (unsigned long long)c[AFC_COUNT_READ]);
 }
 
 static PyObject *
@@ -144,7 +147,8 @@ static PyMethodDef module_methods[] = {
     {"_budget_spend", mod_budget_spend, METH_NOARGS,
      "Tests: spend this iteration's inline budget."},
     {"_fast_counts", mod_fast_counts, METH_NOARGS,
-     "(opens, stats, closes) done on the loop thread, openat2 usable."},
+     "(opens, stats, closes) done on the loop thread, openat2 usable, "
+     "buffered reads done there."},
     {"set_pool_size", mod_set_pool_size, METH_O,
      "Set the largest number of worker threads."},
     {"pool_size", mod_pool_size, METH_NOARGS,
@@ -265,9 +269,6 @@ module_exec(PyObject *module)
             NULL ||
         (st->str_wake = PyUnicode_InternFromString("_wake")) == NULL ||
         (st->str_wake_late = PyUnicode_InternFromString("_wake_late")) ==
-            NULL ||
-        (st->str_resume = PyUnicode_InternFromString("_resume")) == NULL ||
-        (st->str_resume_late = PyUnicode_InternFromString("_resume_late")) ==
             NULL) {
         return -1;
     }
@@ -343,8 +344,6 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_get_loop);
     Py_CLEAR(st->str_wake);
     Py_CLEAR(st->str_wake_late);
-    Py_CLEAR(st->str_resume);
-    Py_CLEAR(st->str_resume_late);
     Py_CLEAR(st->budget_tick);
     return 0;
 }

@@ -63,7 +63,6 @@ enum op_phase {
     P_TRUNCATE,
     P_CLOSE,
     P_OPEN,
-    P_YIELD,    /* a fairness yield through loop.call_soon */
     P_PREFLUSH, /* appending file: flush before reading */
 };
 

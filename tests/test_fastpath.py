@@ -513,6 +513,38 @@ async def test_past_the_budget_one_call_waits_the_others_use_the_pool(
 
 
 @pytest.mark.asyncio
+async def test_past_the_budget_other_tasks_read_through_the_pool(tmp_path,
+                                                                  fast):
+    """Past the iteration's budget, the first file read from the page cache
+    is still made on the spot (its task waits an iteration after it); the
+    reads other tasks start in that iteration go to the pool, whose workers
+    run beside the loop, and are not made on the spot later either. Each
+    gets its file's bytes."""
+    import aiofiles_c
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"f{i}"
+        p.write_bytes(bytes([65 + i]) * 5000)
+        paths.append(p)
+    await learn(aiofiles_c, paths[0])
+    files = [await aiofiles_c.open(p, "rb") for p in paths]
+    try:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        fast._budget_spend()
+        before = fast._fast_counts()[4]
+        ops = [f.read() for f in files]  # one iteration, no await
+        first = fast._fast_counts()[4]
+        assert first > before  # the first read: on the spot
+        got = [await op for op in ops]
+        assert fast._fast_counts()[4] == first  # the others: the pool's
+        assert got == [p.read_bytes() for p in paths]
+    finally:
+        for f in files:
+            await f.close()
+
+
+@pytest.mark.asyncio
 async def test_text_calls_share_the_iteration_budget(tmp_path, cext):
     """A text file's calls answered from its buffers count against the one
     budget of the loop iteration: when other work has spent it, the text
