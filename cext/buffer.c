@@ -266,7 +266,11 @@ afc_op_start_direct(AsyncOp *op)
             break;
         }
         op->inlined += r;
-        if (r == 0 || r == want) {
+        if (r == 0 || r == want ||
+            (op->until > 0 && op->got + r == op->until)) {
+            /* (a readall that has its file's fstat size: the read that
+             * would see EOF is left out, as bytes appended since are as
+             * if appended after; fold_direct takes it as EOF) */
             return op_complete_inline(op, P_DIRECT, r);
         }
         if (f->raw_mode) {

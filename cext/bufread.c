@@ -215,6 +215,7 @@ afc_run_readall(AsyncOp *op)
         }
         op->got = have;
         op->n = have;  /* remember the buffered part */
+        op->until = est > 0 ? have + est : 0;
         return afc_op_start_direct(op);
     }
     /* P_DIRECT */

@@ -90,6 +90,8 @@ typedef struct AsyncOp {
     Py_ssize_t alloc;         /* size of acc while gathering */
     Py_ssize_t scanned;       /* readline: bytes already searched */
     Py_ssize_t inlined;       /* bytes this op read on the loop thread */
+    Py_ssize_t until;         /* readall: got at the file's fstat size (0:
+                                 unknown); reaching it is reaching EOF */
     int64_t off;
     int whence;
     PyObject *arg;            /* argument object (iterator, path, ...) */
