@@ -136,7 +136,8 @@ _COMMON_MODES = {m: (_raw_mode(m), _raw_flags(_raw_mode(m))) for m in (
 def _binary_open_args(mode: str) -> tuple[Any, ...]:
     """For a binary mode of _COMMON_MODES: its _COMMON_MODES entry, then
     the class, the io.FileIO mode and the readable, writable and appending
-    flags _open_buffered works out for it (default buffering)."""
+    flags _open_buffered works out for it (default buffering): the
+    arguments of _cext.open_call after the path."""
     readable = "r" in mode or "+" in mode
     cls = (_cext.AsyncBufferedReader if readable
            else _cext.AsyncBufferedIOBase)
@@ -274,7 +275,8 @@ def open(
         name = file if type(file) is str else plain_path_str(file)
         if (common is not None and name is not None and name.isascii() and
                 "\0" not in name):
-            return AiofilesContextManager(_open_binary(name, *common))
+            # the C form of _open_flags and _open_buffered for this call
+            return AiofilesContextManager(_cext.open_call(name, *common))
     return AiofilesContextManager(
         _open(file, mode, buffering, encoding, errors, newline, closefd,
               opener, loop, executor)
@@ -292,17 +294,6 @@ def plain_path_str(file: Any) -> str | None:
     if type(file) in _PLAIN_PATHS:
         return str(file)
     return None
-
-
-async def _open_binary(file: str, raw: str, flags: int, cls: Any,
-                       fmode: str, readable: bool, writable: bool,
-                       appending: bool) -> Any:
-    """_open for an ASCII str path with no NUL, a binary mode of
-    _COMMON_MODES and every other argument at its default (most opens):
-    what _open_flags and _open_buffered do for it, in one coroutine."""
-    sys.audit("open", file, raw, flags)
-    f = cls(file, fmode, flags, readable, writable, appending, True, -1)
-    return await f._open(os.fsencode(file))
 
 
 async def _aiofiles_route(tp: Any, file: Any, mode: str, buffering: int,

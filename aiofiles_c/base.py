@@ -9,9 +9,14 @@ from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from functools import partial, wraps
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._backend import NATIVE
 
 _T = TypeVar("_T")
+_OpenCall: Any = None
+if NATIVE:
+    from ._cext import OpenCall as _OpenCall
 
 
 class AsyncBase(metaclass=ABCMeta):
@@ -83,36 +88,76 @@ class AiofilesContextManager(
 
     __slots__ = ("_coro", "_obj")
 
-    def __init__(self, coro: Coroutine[Any, Any, _T]) -> None:
+    def __init__(self, coro: Awaitable[_T]) -> None:
         self._coro = coro
         self._obj: Any = None
 
     def __await__(self) -> Generator[Any, None, _T]:
         if self._obj is None:
-            self._obj = yield from self._coro.__await__()
+            coro: Any = self._coro
+            opened = coro._take() if type(coro) is _OpenCall else None
+            if opened is not None:  # opened by `async with` (__aenter__)
+                self._obj = opened
+            else:
+                self._obj = yield from coro.__await__()
         return self._obj  # type: ignore[no-any-return]
 
-    async def __aenter__(self) -> _T:
+    async def _enter(self) -> _T:
         if self._obj is None:  # as __await__, one generator less
             self._obj = await self._coro
         return self._obj  # type: ignore[no-any-return]
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        obj, self._obj = self._obj, None
-        if obj is None:
-            return
-        if getattr(type(obj), "_exit_in_executor", False):
-            # A wrapped stdlib (or mock) file: its own __exit__, in the
-            # executor, as aiofiles does it.
-            await obj._loop.run_in_executor(
-                obj._executor, obj._file.__exit__, exc_type, exc_val, exc_tb)
-        else:
-            await obj.close()
+    if TYPE_CHECKING:
+        async def __aenter__(self) -> _T: ...
+
+        async def __aexit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc_val: BaseException | None,
+            exc_tb: TracebackType | None,
+        ) -> None: ...
+    else:
+        # Plain methods that return what `async with` awaits: no coroutine
+        # of their own.
+        def __aenter__(self):
+            coro = self._coro
+            if self._obj is None and type(coro) is _OpenCall:
+                # aiofiles_c.open()'s common call: `async with` awaits the
+                # C open itself, which keeps the file for __aexit__.
+                return coro
+            return self._enter()
+
+        def __aexit__(self, exc_type, exc_val, exc_tb):
+            obj, self._obj = self._obj, None
+            if obj is None:
+                if type(self._coro) is _OpenCall:
+                    obj = self._coro._take()  # a native file, or None
+                    if obj is not None:
+                        return obj.close()
+                return _NOTHING
+            if getattr(type(obj), "_exit_in_executor", False):
+                return _exit_in_executor(obj, exc_type, exc_val, exc_tb)
+            return obj.close()
+
+
+class _Nothing:
+    """An awaitable that gives None at once, as often as it is awaited."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+
+_NOTHING = _Nothing()
+
+
+async def _exit_in_executor(obj: Any, exc_type: Any, exc_val: Any,
+                            exc_tb: Any) -> None:
+    """A wrapped stdlib (or mock) file's own __exit__, in the executor, as
+    aiofiles leaves the block; its answer never swallows the exception."""
+    await obj._loop.run_in_executor(
+        obj._executor, obj._file.__exit__, exc_type, exc_val, exc_tb)
 
 
 def wrap(func: Callable[..., _T]) -> Callable[..., Coroutine[Any, Any, _T]]:

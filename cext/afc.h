@@ -16,6 +16,7 @@ typedef struct {
     PyTypeObject *Op_type;           /* the awaitable of every async call */
     PyTypeObject *Completion_type;   /* one per event loop */
     PyTypeObject *Text_type;         /* TextBase: native half of text */
+    PyTypeObject *OpenCall_type;     /* what aiofiles_c.open() awaits */
     PyObject *get_running_loop;      /* asyncio.events._get_running_loop */
     PyObject *cq_factory;            /* aiofiles_c: loop -> Completion */
     PyObject *UnsupportedOperation;  /* io.UnsupportedOperation */
@@ -28,6 +29,9 @@ typedef struct {
     PyObject *str_get_loop;
     PyObject *str_wake;              /* "_wake" */
     PyObject *str_wake_late;         /* "_wake_late" */
+    PyObject *str_open;              /* "_open" */
+    PyObject *str_throw;             /* "throw" */
+    PyObject *str_close;             /* "close" */
     PyObject *fs_cq;                 /* completion queue for fs calls ... */
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
@@ -183,6 +187,11 @@ PyObject *afc_int_arg_py(PyObject *module, PyObject *const *args,
 PyObject *afc_throw_exc(PyObject *const *args, Py_ssize_t nargs);
 /* An am_send result as tp_iternext gives it (StopIteration(value)). */
 PyObject *afc_send_to_next(PySendResult r, PyObject *res);
+
+/* opencall.c: the awaitable of aiofiles_c.open()'s common call. */
+extern PyType_Spec afc_open_call_spec;
+PyObject *afc_open_call(PyObject *module, PyObject *const *args,
+                        Py_ssize_t nargs);
 
 /* posio.c: positional I/O (read_at, write_at, ...) on the binary files.
  * file.c owns the ops and files; posio.c the arguments, the segment

@@ -22,6 +22,23 @@ typedef enum {
 } PySendResult;
 #define AFC_AM_SEND_SLOT(fn)
 
+/* PyIter_Send() as 3.10 has it, for an object with tp_iternext/send. */
+static inline PySendResult
+afc_iter_send(PyObject *it, PyObject *arg, PyObject **presult)
+{
+    PyObject *r = arg == Py_None ? Py_TYPE(it)->tp_iternext(it)
+                                 : PyObject_CallMethod(it, "send", "O", arg);
+    if (r != NULL) {
+        *presult = r;
+        return PYGEN_NEXT;
+    }
+    if (_PyGen_FetchStopIterationValue(presult) == 0) {
+        return PYGEN_RETURN;
+    }
+    *presult = NULL;
+    return PYGEN_ERROR;
+}
+
 static inline PyObject *
 Py_NewRef(PyObject *o)
 {
@@ -39,6 +56,7 @@ Py_XNewRef(PyObject *o)
 #define Py_XNewRef(o) Py_XNewRef((PyObject *)(o))
 #else
 #define AFC_AM_SEND_SLOT(fn) {Py_am_send, (fn)},
+#define afc_iter_send PyIter_Send
 #endif
 
 #if PY_VERSION_HEX < 0x030A0000

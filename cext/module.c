@@ -132,6 +132,9 @@ static PyMethodDef module_methods[] = {
     {"fs", (PyCFunction)(void (*)(void))afc_fs_call,
      METH_VARARGS | METH_KEYWORDS,
      "Start a file-system call in the pool (used by aiofiles_c.os)."},
+    {"open_call", (PyCFunction)(void (*)(void))afc_open_call, METH_FASTCALL,
+     "open_call(file, raw, flags, cls, fmode, readable, writable, "
+     "appending): the awaitable of aiofiles_c.open()'s common call."},
     {"int_arg", (PyCFunction)(void (*)(void))afc_int_arg_py, METH_FASTCALL,
      "Convert an integer argument as io/os do (used by aiofiles_c.os)."},
     {"set_inline_reads", mod_set_inline_reads, METH_O,
@@ -204,6 +207,7 @@ module_exec(PyObject *module)
         add_type(module, &afc_reader_spec, (PyObject *)st->Buffered_type,
                  &st->Reader_type) < 0 ||
         add_type(module, &afc_text_spec, NULL, &st->Text_type) < 0 ||
+        add_type(module, &afc_open_call_spec, NULL, &st->OpenCall_type) < 0 ||
         PyModule_AddStringConstant(module, "backend", AFC_BACKEND_NAME) < 0 ||
         afc_fs_add_constants(module) < 0 ||
         (st->budget_tick = PyObject_GetAttrString(module, "_budget_tick")) ==
@@ -269,7 +273,10 @@ module_exec(PyObject *module)
             NULL ||
         (st->str_wake = PyUnicode_InternFromString("_wake")) == NULL ||
         (st->str_wake_late = PyUnicode_InternFromString("_wake_late")) ==
-            NULL) {
+            NULL ||
+        (st->str_open = PyUnicode_InternFromString("_open")) == NULL ||
+        (st->str_throw = PyUnicode_InternFromString("throw")) == NULL ||
+        (st->str_close = PyUnicode_InternFromString("close")) == NULL) {
         return -1;
     }
     afc_pool_init_once();
@@ -307,6 +314,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->Op_type);
     Py_VISIT(st->Completion_type);
     Py_VISIT(st->Text_type);
+    Py_VISIT(st->OpenCall_type);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->budget_tick);
     Py_VISIT(st->cq_factory);
@@ -329,6 +337,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->Op_type);
     Py_CLEAR(st->Completion_type);
     Py_CLEAR(st->Text_type);
+    Py_CLEAR(st->OpenCall_type);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->cq_factory);
     Py_CLEAR(st->UnsupportedOperation);
@@ -343,6 +352,9 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_call_soon);
     Py_CLEAR(st->str_get_loop);
     Py_CLEAR(st->str_wake);
+    Py_CLEAR(st->str_open);
+    Py_CLEAR(st->str_throw);
+    Py_CLEAR(st->str_close);
     Py_CLEAR(st->str_wake_late);
     Py_CLEAR(st->budget_tick);
     return 0;

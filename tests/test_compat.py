@@ -106,6 +106,55 @@ def test_async_with_gives_the_awaited_object(af, tmp_path):
     run(main())
 
 
+@pytest.mark.parametrize("mode", ["rb", "r", "wb"])
+def test_context_manager_steps_in_any_order(af, tmp_path, mode):
+    """open()'s context manager taken step by step in the orders a program
+    may use: the file awaited inside its own `async with` is the block's;
+    after the block, and after a failed open, awaiting it again raises
+    what re-awaiting a coroutine raises."""
+    p = tmp_path / "f"
+    write_file(p, b"abc")
+
+    async def main():
+        cm = af.open(p, mode)
+        async with cm as f1:
+            assert await cm is f1
+            assert not f1.closed
+        assert f1.closed
+        with pytest.raises(RuntimeError,
+                           match="cannot reuse already awaited coroutine"):
+            await cm
+        cm = af.open(tmp_path / "missing" / "f", mode)
+        with pytest.raises(FileNotFoundError):
+            await cm
+        with pytest.raises(RuntimeError,
+                           match="cannot reuse already awaited coroutine"):
+            async with cm:
+                pass
+
+    run(main())
+
+
+def test_open_does_nothing_until_awaited(af, tmp_path):
+    """Like aiofiles' coroutine, what open() returns opens nothing (makes
+    no file, raises no error) unless it is awaited."""
+    import warnings
+
+    async def main():
+        with warnings.catch_warnings():
+            # aiofiles: "coroutine ... was never awaited"
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for mode in ("wb", "xb", "ab", "w"):
+                cm = af.open(tmp_path / f"new-{mode}", mode)
+                del cm
+            cm = af.open(tmp_path / "missing" / "f", "rb")
+            del cm
+            gc.collect()
+        assert list(tmp_path.iterdir()) == []
+
+    run(main())
+
+
 @pytest.mark.parametrize("mode", ["wb", "w", "r+b"])
 def test_aexit_closes_after_exception(af, tmp_path, mode):
     p = tmp_path / "f"
