@@ -545,6 +545,28 @@ async def test_past_the_budget_other_tasks_read_through_the_pool(tmp_path,
 
 
 @pytest.mark.asyncio
+async def test_read_whole_of_a_cached_file_is_one_read(tmp_path, fast):
+    """read() of a whole cached file after open(): one page-cache read of
+    the size its open saw, none more to see EOF; the bytes are the file's,
+    also when it grew after the open (they come with the read)."""
+    import aiofiles_c
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * 3000)
+    await learn(aiofiles_c, p)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    async with aiofiles_c.open(p, "rb") as f:
+        before = fast._fast_counts()[4]
+        assert await f.read() == b"x" * 3000
+        assert fast._fast_counts()[4] == before + 1
+        assert await f.read() == b""
+    async with aiofiles_c.open(p, "rb") as f:
+        with open(p, "ab") as g:
+            g.write(b"y" * 10)
+        assert await f.read() == b"x" * 3000 + b"y" * 10
+
+
+@pytest.mark.asyncio
 async def test_text_calls_share_the_iteration_budget(tmp_path, cext):
     """A text file's calls answered from its buffers count against the one
     budget of the loop iteration: when other work has spent it, the text
