@@ -751,6 +751,33 @@ class ReadAtConcurrent(Scenario):
         return sum(got)
 
 
+@register
+class Idle(Scenario):
+    """No file work at all: the loop only sleeps while the ticker runs.
+
+    Its lateness is what the machine costs the ticker by itself (the
+    scheduler, on a busy machine), the floor under every other row's."""
+
+    name = "idle"
+    needs = "open"
+    SLEEP = 0.1
+
+    def describe(self) -> str:
+        return (f"no I/O: `asyncio.sleep({self.SLEEP})` on every side; the "
+                "lateness column is the ticker's own floor on this machine")
+
+    def expected(self, n: int) -> int:
+        return n
+
+    async def stdlib(self, n: int) -> int:
+        await asyncio.sleep(self.SLEEP)
+        return n
+
+    async def run(self, peer: Peer, n: int) -> int:
+        await asyncio.sleep(self.SLEEP)
+        return n
+
+
 class Ticker:
     """Async context manager running a 1 ms sleep loop; records the worst lateness.
 
