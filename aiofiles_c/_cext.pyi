@@ -196,6 +196,7 @@ DT_DIR: int
 DT_REG: int
 DT_LNK: int
 def int_arg(kind: str, value: Any, /) -> int: ...
+def _done(value: _T, /) -> Awaitable[_T]: ...
 
 @final
 class OpenCall:

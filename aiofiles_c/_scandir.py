@@ -9,6 +9,7 @@ import stat as _stat
 import threading
 import time
 from types import TracebackType
+from collections.abc import Awaitable
 from typing import Any, Iterator
 
 from . import _cext, _fs
@@ -365,7 +366,23 @@ class Scandir:
     def __aiter__(self) -> "Scandir":
         return self
 
-    async def __anext__(self) -> DirEntry:
+    def __anext__(self) -> Awaitable[DirEntry]:
+        if self._since_yield < _BATCH and self._ready:
+            turn = self._turn
+            if turn is None or turn.done():
+                # In memory and nobody waiting ahead: a finished awaitable
+                # (no coroutine per entry).
+                try:
+                    entry = self._ready.pop()
+                except IndexError:
+                    pass
+                else:
+                    self._since_yield += 1
+                    done: Awaitable[DirEntry] = _cext._done(entry)
+                    return done
+        return self._anext()
+
+    async def _anext(self) -> DirEntry:
         if self._since_yield >= _BATCH:
             # Every _BATCH entries, a look at the clock: let the loop run
             # once its turn has lasted _YIELD_NS (before taking an entry,

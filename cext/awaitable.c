@@ -476,8 +476,8 @@ afc_op_done(afc_state *st, PyObject *value)
         Py_DECREF(value);
         return NULL;
     }
-    /* Not tracked: its value is a str, bytes, int or a list of bytes, which
-     * cannot lead back to it. */
+    /* Not tracked: its value is a str, bytes, int, a list of bytes or a
+     * scandir entry (_cext._done), none of which can lead back to it. */
     op->state = S_DONE;
     op->result = value;
     return (PyObject *)op;

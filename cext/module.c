@@ -68,6 +68,14 @@ mod_yield(PyObject *module, PyObject *Py_UNUSED(ignored))
     return afc_op_yield(afc_get_state(module));
 }
 
+/* _done(value): a finished awaitable that gives value (scandir's async
+ * iteration, for the entries it has at hand). */
+static PyObject *
+mod_done(PyObject *module, PyObject *value)
+{
+    return afc_op_done(afc_get_state(module), Py_NewRef(value));
+}
+
 /* Tests: spend the current budget window (opening one if needed), as
  * ~0.5 ms of work on the spot would. */
 static PyObject *
@@ -145,6 +153,8 @@ static PyMethodDef module_methods[] = {
     {"_budget_tick", mod_budget_tick, METH_NOARGS,
      "Close the inline budget's window (the loop calls it once an "
      "iteration has passed)."},
+    {"_done", mod_done, METH_O,
+     "Awaitable: gives its argument at once."},
     {"_yield", mod_yield, METH_NOARGS,
      "Awaitable: let the loop run, behind the tasks woken meanwhile."},
     {"_budget_spend", mod_budget_spend, METH_NOARGS,
