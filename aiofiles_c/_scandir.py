@@ -279,6 +279,13 @@ class Scandir:
                 self._blob = blob
             else:
                 self._more.append(blob)
+            ahead = len(self._more)
+        if not at_end and ahead == 0:
+            # The pool lists the next batch while the loop makes this one's
+            # entries (close() releases the descriptor once it is back).
+            t = self._fetching = asyncio.get_running_loop().create_task(
+                self._fetch_job())
+            t.add_done_callback(_retrieve)
 
     async def _fetch_rest(self) -> "Scandir":
         while not self._at_end and not self._closed:

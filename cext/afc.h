@@ -35,6 +35,9 @@ typedef struct {
     PyObject *fs_cq;                 /* completion queue for fs calls ... */
     PyObject *fs_cq_loop;            /* ... of this loop (identity only) */
     PyObject *stat_result;           /* os.stat_result */
+    PyObject *entry_type;            /* the DirEntry class whose slots
+                                        scan_entries fills ... */
+    Py_ssize_t entry_off[9];         /* ... at these offsets (fs.c) */
     PyObject *statvfs_result;        /* os.statvfs_result */
     int64_t spin_streak;             /* when the inline budget's window
                                         opened (afc_budget_turn); 0: none */

@@ -67,6 +67,10 @@ Py_XNewRef(PyObject *o)
 #define Py_TPFLAGS_IMMUTABLETYPE (1UL << 8)
 #endif
 
+#ifndef Py_T_OBJECT_EX
+#define Py_T_OBJECT_EX 16  /* structmember.h's T_OBJECT_EX before 3.12 */
+#endif
+
 /* PyType_FromModuleAndSpec(), plus on 3.9 what 3.10 does for us: a
  * single base given as the class itself, and the two flags above. */
 static inline PyObject *

@@ -4,6 +4,8 @@
 #include "op.h"
 #include "fastpath.h"
 
+#include <structmember.h>  /* PyMemberDef (in Python.h from 3.12 on) */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -455,6 +457,50 @@ scan_fields(const char *at)
     return t;
 }
 
+/* The slots of the DirEntry class, in the order of make()'s arguments.
+ * When make is a class whose attributes of these names are all object
+ * slots, scan_entries fills a new instance's slots itself, as its
+ * __init__ would (no Python run per entry). */
+static const char *const entry_slots[9] = {
+    "name", "path", "_dtype", "_ino", "_lstat", "_lerr", "_stat", "_serr",
+    "_dir_fd",
+};
+
+/* 1 if make's slots are known (st->entry_off), 0 if make is to be called,
+ * -1 on error. */
+static int
+entry_layout(afc_state *st, PyObject *make)
+{
+    if (make == st->entry_type) {
+        return 1;
+    }
+    if (!PyType_Check(make) ||
+        ((PyTypeObject *)make)->tp_init == PyBaseObject_Type.tp_init) {
+        return 0;
+    }
+    Py_ssize_t off[9];
+    for (int i = 0; i < 9; i++) {
+        PyObject *d = PyObject_GetAttrString(make, entry_slots[i]);
+        if (d == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)d)->d_member->type ==
+                     Py_T_OBJECT_EX;
+        if (ok) {
+            off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        }
+        Py_DECREF(d);
+        if (!ok) {
+            return 0;
+        }
+    }
+    Py_XSETREF(st->entry_type, Py_NewRef(make));
+    memcpy(st->entry_off, off, sizeof off);
+    return 1;
+}
+
 /* _cext.scan_entries(blob, off, count, joined, as_str, dir_fd, make):
  * up to count entries of a scandir batch from byte off, each made by
  * make(name, path, dtype, ino, lstat, lerr, stat, serr, dir_fd) (the
@@ -463,7 +509,7 @@ scan_fields(const char *at)
 static PyObject *
 scan_entries(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)module;
+    afc_state *st = afc_get_state(module);
     if (nargs != 7 || !PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError,
                         "scan_entries(blob, off, count, joined, as_str, "
@@ -487,6 +533,8 @@ scan_entries(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "scan_entries: bad offset");
         return NULL;
     }
+    int fill = entry_layout(st, make);
+    PyTypeObject *tp = (PyTypeObject *)make;
     PyObject *out = PyList_New(0);
     if (out == NULL) {
         return NULL;
@@ -545,8 +593,18 @@ scan_entries(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             margs[6] = sv;
             margs[7] = PyLong_FromLong(rec.serr);
             margs[8] = dir_fd;
-            if (margs[2] != NULL && margs[3] != NULL && margs[5] != NULL &&
-                margs[7] != NULL) {
+            if (margs[2] == NULL || margs[3] == NULL || margs[5] == NULL ||
+                margs[7] == NULL) {
+                /* entry stays NULL: the MemoryError */
+            }
+            else if (fill) {
+                entry = tp->tp_alloc(tp, 0);
+                for (int i = 0; entry != NULL && i < 9; i++) {
+                    *(PyObject **)((char *)entry + st->entry_off[i]) =
+                        Py_NewRef(margs[i]);
+                }
+            }
+            else {
                 entry = PyObject_Vectorcall(make, margs, 9, NULL);
             }
             Py_XDECREF(margs[2]);

@@ -332,6 +332,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->io_FileIO);
     Py_VISIT(st->fs_cq);
     Py_VISIT(st->stat_result);
+    Py_VISIT(st->entry_type);
     Py_VISIT(st->statvfs_result);
     return 0;
 }
@@ -354,6 +355,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->io_FileIO);
     Py_CLEAR(st->fs_cq);
     Py_CLEAR(st->stat_result);
+    Py_CLEAR(st->entry_type);
     Py_CLEAR(st->statvfs_result);
     Py_CLEAR(st->str_create_future);
     Py_CLEAR(st->str_set_result);
