@@ -57,8 +57,9 @@ afc_run_open(AsyncOp *op)
         if (S_ISREG(j->st.st_mode) && f->seekable) {
             f->nowait = !op->st->no_inline_reads;
             f->size_hint = (int64_t)j->st.st_size;
+            f->local = afc_fast_dev_local(j->st.st_dev) == 1;
             f->fastclose = !op->st->no_inline_reads && !f->writable &&
-                           afc_fast_dev_local(j->st.st_dev) == 1;
+                           f->local;
         }
         Py_INCREF(f);
         return afc_op_finish(op, (PyObject *)f);
@@ -182,6 +183,15 @@ afc_run_readall(AsyncOp *op)
         /* The size open() saw saves an fstat round trip; a stale one
          * costs a resize, not a wrong answer: reading goes on to EOF. */
         op->job.st.st_size = (off_t)f->size_hint;
+        op->job.err = 0;
+        op->job.werr = 0;
+        op->job.wlen = 0;
+        op->phase = P_FSTAT;
+    }
+    else if (op->phase == P_NONE && f->local && f->wlen == 0 &&
+             !op->st->no_inline_reads && fstat(f->fd, &op->job.st) == 0) {
+        /* A local file's fstat copies the in-memory inode: here, not in
+         * the pool (a failure goes there, to be worded as io words it). */
         op->job.err = 0;
         op->job.werr = 0;
         op->job.wlen = 0;

@@ -153,6 +153,9 @@ struct AsyncFile {
                                  readall; -1 once used */
     Py_ssize_t ra;            /* read-ahead window (ra.h): the most the
                                  next refill reads; 0: the whole buffer */
+    int local;                /* regular file on a local file system
+                                 (fastpath.c's table): its fstat never
+                                 waits */
     int fastclose;            /* read-only regular file on a local file
                                  system (fastpath.c): close() here */
     AsyncOp *qhead, *qtail;   /* operations in call order */

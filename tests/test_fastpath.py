@@ -567,6 +567,30 @@ async def test_read_whole_of_a_cached_file_is_one_read(tmp_path, fast):
 
 
 @pytest.mark.asyncio
+async def test_read_whole_again_asks_fstat_on_the_spot(tmp_path, fast):
+    """A second whole read (after a seek back) of a cached file on a local
+    file system takes the file's size from an fstat made on the loop
+    thread: no pool job (a failing submission would show), the file's
+    bytes, grown since, as io reads them."""
+    import errno
+    import aiofiles_c
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * 3000)
+    await learn(aiofiles_c, p)
+    async with aiofiles_c.open(p, "rb") as f:
+        assert await f.read() == b"x" * 3000
+        with open(p, "ab") as g:
+            g.write(b"y" * 5000)
+        await f.seek(0)
+        fast._fail_submits(1, errno.EIO)
+        try:
+            got = await f.read()
+        finally:
+            fast._fail_submits(0, 0)
+        assert got == b"x" * 3000 + b"y" * 5000
+
+
+@pytest.mark.asyncio
 async def test_text_calls_share_the_iteration_budget(tmp_path, cext):
     """A text file's calls answered from its buffers count against the one
     budget of the loop iteration: when other work has spent it, the text
