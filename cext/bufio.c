@@ -369,6 +369,16 @@ run_seek(AsyncOp *op)
         }
         return afc_op_finish(op, PyLong_FromLongLong(target));
     }
+    if (whence == SEEK_END && f->local && f->wlen == 0) {
+        /* A local file's size is in its in-memory inode: the lseek is
+         * made here, with the pool's result and errors. */
+        op->job.res = lseek(f->fd, (off_t)op->off, SEEK_END);
+        op->job.err = op->job.res < 0 ? errno : 0;
+        op->job.werr = 0;
+        op->job.wlen = 0;
+        op->phase = P_SEEK;
+        return run_seek(op);
+    }
     afc_job_init(op, AFC_JOB_SEEK);
     afc_job_add_flush(op);
     op->job.off = op->off;

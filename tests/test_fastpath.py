@@ -591,6 +591,35 @@ async def test_read_whole_again_asks_fstat_on_the_spot(tmp_path, fast):
 
 
 @pytest.mark.asyncio
+async def test_seek_from_the_end_on_the_spot(tmp_path, fast):
+    """seek(n, SEEK_END) of a file on a local file system is made on the
+    loop thread (no pool job: a failing submission would show), with
+    io's results and errors, after the file grew too."""
+    import errno
+    import aiofiles_c
+    p = tmp_path / "f"
+    p.write_bytes(b"abcdef")
+    await learn(aiofiles_c, p)
+    with open(p, "rb") as want:
+        async with aiofiles_c.open(p, "rb") as f:
+            fast._fail_submits(1, errno.EIO)
+            try:
+                assert await f.seek(-2, os.SEEK_END) == want.seek(-2, 2)
+                assert await f.read() == want.read()
+                with open(p, "ab") as g:
+                    g.write(b"gh")
+                assert await f.seek(0, os.SEEK_END) == want.seek(0, 2)
+                assert await f.tell() == want.tell() == 8
+                with pytest.raises(OSError) as got:
+                    await f.seek(-100, os.SEEK_END)
+                with pytest.raises(OSError) as io_err:
+                    want.seek(-100, 2)
+                assert got.value.errno == io_err.value.errno
+            finally:
+                fast._fail_submits(0, 0)
+
+
+@pytest.mark.asyncio
 async def test_text_calls_share_the_iteration_budget(tmp_path, cext):
     """A text file's calls answered from its buffers count against the one
     budget of the loop iteration: when other work has spent it, the text
