@@ -26,6 +26,7 @@ typedef struct {
     PyObject *str_done;
     PyObject *str_blocking;          /* "_asyncio_future_blocking" */
     PyObject *str_call_soon;
+    PyObject *str_call_soon_threadsafe;
     PyObject *str_get_loop;
     PyObject *str_wake;              /* "_wake" */
     PyObject *str_wake_late;         /* "_wake_late" */

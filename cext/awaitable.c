@@ -37,6 +37,25 @@ Op_wake(AsyncOp *op, PyObject *fut)
     return PyObject_CallMethodOneArg(fut, op->st->str_set_result, Py_None);
 }
 
+/* fut's loop.<how>(op.<name>, fut): the ways a parked task is woken.
+ * Returns 0, or -1 with an exception. */
+static int
+op_call_on_loop(AsyncOp *op, PyObject *fut, PyObject *how, PyObject *name)
+{
+    PyObject *loop = PyObject_CallMethodNoArgs(fut, op->st->str_get_loop);
+    if (loop == NULL) {
+        return -1;
+    }
+    PyObject *cb = PyObject_GetAttr((PyObject *)op, name);
+    PyObject *h = cb != NULL
+                      ? PyObject_CallMethodObjArgs(loop, how, cb, fut, NULL)
+                      : NULL;
+    Py_XDECREF(cb);
+    Py_DECREF(loop);
+    Py_XDECREF(h);
+    return h != NULL ? 0 : -1;
+}
+
 /* The wake-up of a task that yielded after the inline budget (see
  * op_yield_park): one loop iteration later than _wake would be. Tasks
  * that timers or I/O woke in the iteration where the budget ran out are
@@ -46,43 +65,24 @@ Op_wake(AsyncOp *op, PyObject *fut)
 static PyObject *
 Op_wake_late(AsyncOp *op, PyObject *fut)
 {
-    PyObject *loop = PyObject_CallMethodNoArgs(fut, op->st->str_get_loop);
-    if (loop == NULL) {
+    if (op_call_on_loop(op, fut, op->st->str_call_soon, op->st->str_wake) <
+        0) {
         return NULL;
     }
-    PyObject *cb = PyObject_GetAttr((PyObject *)op, op->st->str_wake);
-    PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
-                                   loop, op->st->str_call_soon, cb, fut, NULL)
-                             : NULL;
-    Py_XDECREF(cb);
-    Py_DECREF(loop);
-    if (h == NULL) {
-        return NULL;
-    }
-    Py_DECREF(h);
     Py_RETURN_NONE;
 }
 
 static void
 op_wake_remote(AsyncOp *op, PyObject *fut)
 {
-    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
-    PyObject *cb = loop != NULL ? PyObject_GetAttrString((PyObject *)op,
-                                                         "_wake")
-                                : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethod(
-                                   loop, "call_soon_threadsafe", "OO", cb, fut)
-                             : NULL;
-    if (h == NULL) {
+    if (op_call_on_loop(op, fut, op->st->str_call_soon_threadsafe,
+                        op->st->str_wake) < 0) {
         /* A closed loop: nobody is left to resume the task. */
-        if (loop == NULL || !PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        if (!PyErr_ExceptionMatches(PyExc_RuntimeError)) {
             PyErr_WriteUnraisable(fut);
         }
         PyErr_Clear();
     }
-    Py_XDECREF(h);
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
 }
 
 /* Wake the task parked on op->fut, if any. Errors are reported, never
@@ -732,21 +732,12 @@ op_yield_park(AsyncOp *op)
     if (fut == NULL) {
         return NULL;
     }
-    PyObject *loop = PyObject_CallMethodNoArgs(fut, op->st->str_get_loop);
-    PyObject *cb = loop != NULL ? PyObject_GetAttr((PyObject *)op,
-                                                   op->st->str_wake_late)
-                                : NULL;
-    PyObject *h = cb != NULL ? PyObject_CallMethodObjArgs(
-                                   loop, op->st->str_call_soon, cb, fut, NULL)
-                             : NULL;
-    Py_XDECREF(cb);
-    Py_XDECREF(loop);
-    if (h == NULL) {
+    if (op_call_on_loop(op, fut, op->st->str_call_soon,
+                        op->st->str_wake_late) < 0) {
         Py_CLEAR(op->fut);
         Py_DECREF(fut);
         return NULL;
     }
-    Py_DECREF(h);
     return fut;
 }
 

@@ -279,6 +279,8 @@ module_exec(PyObject *module)
              "_asyncio_future_blocking")) == NULL ||
         (st->str_call_soon = PyUnicode_InternFromString("call_soon")) ==
             NULL ||
+        (st->str_call_soon_threadsafe =
+             PyUnicode_InternFromString("call_soon_threadsafe")) == NULL ||
         (st->str_get_loop = PyUnicode_InternFromString("get_loop")) ==
             NULL ||
         (st->str_wake = PyUnicode_InternFromString("_wake")) == NULL ||
@@ -362,6 +364,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_done);
     Py_CLEAR(st->str_blocking);
     Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_call_soon_threadsafe);
     Py_CLEAR(st->str_get_loop);
     Py_CLEAR(st->str_wake);
     Py_CLEAR(st->str_open);
