@@ -107,9 +107,9 @@ typedef struct AsyncOp {
     Py_buffer view;           /* pinned caller buffer (write, readinto) */
     int (*run)(struct AsyncOp *op);  /* starts or continues the op (its
                                  state machine): RUN_DONE or RUN_WAIT. Called
-                                 by the FIFO, after a fairness yield and when
-                                 its job is back (afc_op_job_done); NULL for
-                                 an op never queued (fs.c) */
+                                 by the FIFO and when its job is back
+                                 (afc_op_job_done); NULL for an op never
+                                 queued (fs.c) */
     afc_job job;              /* touched by a worker while in_pool */
 } AsyncOp;
 
