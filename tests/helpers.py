@@ -652,6 +652,32 @@ def in_flight() -> int:
     return _loop.completion_for(asyncio.get_running_loop())._inflight
 
 
+class LoopTurns:
+    """``async with LoopTurns() as turns``: a task that counts the turns
+    the event loop gives it (one per ``asyncio.sleep(0)``, added when it
+    resumes) from the block's start; ``turns.count`` may be read at any
+    time. Leaving the block stops it, after one more turn."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stop = False
+        self._task: asyncio.Future | None = None
+
+    async def _run(self) -> None:
+        while not self._stop:
+            await asyncio.sleep(0)
+            self.count += 1
+
+    async def __aenter__(self) -> "LoopTurns":
+        self._task = asyncio.ensure_future(self._run())
+        await asyncio.sleep(0)  # the task is at its first sleep
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop = True
+        await self._task
+
+
 async def settled_fds(before: set, timeout: float = 10.0) -> set:
     """The open descriptors once every job of this loop is back and none
     beyond ``before`` is open, or at ``timeout``: a job a worker still runs

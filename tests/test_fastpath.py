@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from tests.helpers import HAS_EXTRAS, IS_C, in_flight
+from tests.helpers import HAS_EXTRAS, IS_C, LoopTurns, in_flight
 
 pytestmark = [
     pytest.mark.native,
@@ -347,27 +347,16 @@ async def test_inline_calls_let_the_loop_run(tmp_path, fast):
     p = tmp_path / "f"
     p.write_bytes(b"x")
     await learn(aiofiles_c, p)
-    ticks = 0
-    stop = False
-
-    async def ticker():
-        nonlocal ticks
-        while not stop:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    t = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    before = counts(fast)
-    for _ in range(3000):
-        await aos.stat(p)
-    for _ in range(300):
-        assert await aiofiles_c.read_bytes(p) == b"x"
-    stop = True
-    await t
+    async with LoopTurns() as turns:
+        start = turns.count
+        before = counts(fast)
+        for _ in range(3000):
+            await aos.stat(p)
+        for _ in range(300):
+            assert await aiofiles_c.read_bytes(p) == b"x"
+        turned = turns.count - start
     assert counts(fast)[1] > before[1]
-    assert ticks - start >= 2
+    assert turned >= 2
 
 
 @pytest.mark.asyncio
@@ -813,22 +802,13 @@ async def test_positional_and_other_inline_calls_share_one_budget(
     p = tmp_path / "f"
     p.write_bytes(b"y" * 65536)
     await learn(aiofiles_c, p)
-    ticks = 0
-    stop = False
-
-    async def ticker():
-        nonlocal ticks
-        while not stop:
-            ticks += 1
-            await asyncio.sleep(0)
 
     async def waits_an_iteration(aw):
-        before = ticks
+        before = turns.count
         await aw
-        return ticks != before
+        return turns.count != before
 
-    t = asyncio.ensure_future(ticker())
-    async with aiofiles_c.open(p, "rb") as f:
+    async with LoopTurns() as turns, aiofiles_c.open(p, "rb") as f:
         assert await f.read_at(0, 16) == b"y" * 16
         conclusive = 0
         for _ in range(10):
@@ -874,5 +854,3 @@ async def test_positional_and_other_inline_calls_share_one_budget(
             await asyncio.sleep(0)
             assert not await waits_an_iteration(f.read_at(0, 16))
         assert conclusive > 0
-    stop = True
-    await t

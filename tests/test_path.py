@@ -9,7 +9,6 @@ to each tree's root.
 """
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import pathlib
@@ -22,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import aiofiles_c
 from aiofiles_c import Path
-from tests.helpers import examples
+from tests.helpers import LoopTurns, examples
 
 anyio = pytest.importorskip("anyio")
 
@@ -612,15 +611,7 @@ def test_typing_strict(tmp_path):
 async def test_event_loop_not_blocked_by_glob(tmp_path):
     for i in range(300):
         (tmp_path / f"f{i}.txt").touch()
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0)
-            ticks += 1
-
-    t = asyncio.ensure_future(ticker())
-    got = [p async for p in Path(tmp_path).glob("*.txt")]
-    t.cancel()
+    async with LoopTurns() as turns:
+        got = [p async for p in Path(tmp_path).glob("*.txt")]
+        ticks = turns.count
     assert len(got) == 300 and ticks > 0

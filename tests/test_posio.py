@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 import aiofiles_c
 from aiofiles_c import _cext
-from tests.helpers import examples
+from tests.helpers import LoopTurns, examples
 
 # Positional I/O is the native engine's (the pure-Python backend's files
 # are aiofiles' executor-run objects, which have no read_at).
@@ -489,15 +489,6 @@ async def test_many_readers_let_the_loop_run(tmp_path):
     p = tmp_path / "f"
     p.write_bytes(os.urandom(size))
     rnd = random.Random(11)
-    ticks = 0
-    stop = False
-
-    async def ticker():
-        nonlocal ticks
-        while not stop:
-            await asyncio.sleep(0)
-            ticks += 1
-
     async with aiofiles_c.open(p, "rb") as f:
         await f.read_at(0, 1)
         while await f.read(1 << 20):   # cache it
@@ -508,16 +499,14 @@ async def test_many_readers_let_the_loop_run(tmp_path):
             for o in share:
                 await f.read_at(o, 4096)
 
-        t = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0)
         # The loop thread's CPU time, not the wall clock's: on a loaded
         # machine the thread waits for a CPU between iterations, which
         # says nothing about how much work one iteration does.
-        start = time.thread_time()
-        await asyncio.gather(*[reader(offs[i::64]) for i in range(64)])
-        took = time.thread_time() - start
-        stop = True
-        await t
+        async with LoopTurns() as turns:
+            start = time.thread_time()
+            await asyncio.gather(*[reader(offs[i::64]) for i in range(64)])
+            took = time.thread_time() - start
+        ticks = turns.count
     # Without a shared budget each of the 64 tasks would take a 0.5 ms
     # slice per loop iteration (32 ms of work between two ticks).
     assert ticks >= took / 0.004, (ticks, took)

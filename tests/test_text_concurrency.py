@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tests.helpers import IS_C
+from tests.helpers import IS_C, LoopTurns
 
 pytestmark = pytest.mark.skipif(not IS_C, reason="aiofiles_c internals")
 
@@ -121,27 +121,16 @@ async def test_cancelled_reads_leave_a_working_file(impl, big_text,
 @pytest.mark.asyncio
 async def test_long_runs_let_other_tasks_run(impl, big_text):
     p, lines = big_text
-    ticks = 0
-    done = False
-
-    async def other():
-        nonlocal ticks
-        while not done:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    t = asyncio.create_task(other())
-    await asyncio.sleep(0)
-    start = ticks
-    async with impl.open(p, encoding="utf-8") as f:
-        n = 0
-        async for _ in f:
-            n += 1
-    done = True
-    await t
+    async with LoopTurns() as turns:
+        start = turns.count
+        async with impl.open(p, encoding="utf-8") as f:
+            n = 0
+            async for _ in f:
+                n += 1
+        turned = turns.count - start
     assert n == len(lines)
     # 40k lines take milliseconds; the loop got control many times.
-    assert ticks - start >= 3
+    assert turned >= 3
 
 
 @pytest.mark.asyncio

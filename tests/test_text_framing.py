@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.helpers import IS_C
+from tests.helpers import IS_C, LoopTurns
 
 
 def _write_one_line(path, size, tail="\n"):
@@ -20,24 +20,10 @@ def _write_one_line(path, size, tail="\n"):
 async def _ticking_during(coro):
     """Run coro while a task ticks once per loop iteration: the result and
     how many times the ticker ran meanwhile."""
-    ticks = 0
-    stop = False
-
-    async def ticker():
-        nonlocal ticks
-        while not stop:
-            await asyncio.sleep(0)
-            ticks += 1
-
-    t = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    try:
+    async with LoopTurns() as turns:
+        before = turns.count
         result = await coro
-    finally:
-        stop = True
-        await t
-    return result, ticks - before
+    return result, turns.count - before
 
 
 @pytest.mark.parametrize("call", ["readline", "anext", "read"])
