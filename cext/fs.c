@@ -474,8 +474,7 @@ entry_layout(afc_state *st, PyObject *make)
     if (make == st->entry_type) {
         return 1;
     }
-    if (!PyType_Check(make) ||
-        ((PyTypeObject *)make)->tp_init == PyBaseObject_Type.tp_init) {
+    if (!PyType_Check(make)) {
         return 0;
     }
     Py_ssize_t off[9];
