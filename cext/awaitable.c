@@ -839,9 +839,16 @@ Op_send(AsyncOp *op, PyObject *arg)
     return afc_send_to_next(r, res);
 }
 
+/* A second await while a task is parked on op fails, as on a coroutine:
+ * two tasks parked on one op would leave one of them waiting forever. */
 static PyObject *
 Op_await(AsyncOp *op)
 {
+    if (op->fut != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "coroutine is being awaited already");
+        return NULL;
+    }
     Py_INCREF(op);
     return (PyObject *)op;
 }

@@ -212,9 +212,16 @@ OC_close(OpenCall *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* A second await while one is in progress fails, as on a coroutine
+ * (the first awaiter's later sends do not come through here). */
 static PyObject *
-OC_await(PyObject *self)
+OC_await(OpenCall *self)
 {
+    if (self->state == OC_RUNNING) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "coroutine is being awaited already");
+        return NULL;
+    }
     return Py_NewRef(self);
 }
 

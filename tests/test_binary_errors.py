@@ -723,6 +723,76 @@ async def test_await_open_twice_returns_same_object(impl, tmp_path):
         await f1.close()
 
 
+AWAITED_TWICE = ("coroutine is being awaited already",
+                 "cannot reuse already awaited coroutine")
+
+
+@pytest.mark.asyncio
+async def test_open_awaited_by_two_tasks_at_once(impl, tmp_path):
+    """Two tasks awaiting one open() (in the pool): if it is still in
+    flight when the second comes, one gets the file and the other the
+    RuntimeError of a coroutine awaited twice, else both get the same
+    file; nobody hangs (before, the second one's wait replaced the first
+    one's, which then waited forever)."""
+    p = tmp_path / "f.bin"
+    _write(p)
+    cm = impl.open(p, "rb")
+
+    async def by_await():
+        return await cm
+
+    async def by_with():
+        async with cm as f:
+            return f
+
+    set_inline = getattr(impl, "set_inline_reads", None)
+    if set_inline is not None:
+        set_inline(False)
+    try:
+        got = await asyncio.wait_for(asyncio.gather(
+            by_await(), by_with(), return_exceptions=True), 10)
+    finally:
+        if set_inline is not None:
+            set_inline(True)
+    files = [g for g in got if not isinstance(g, BaseException)]
+    errors = [g for g in got if isinstance(g, BaseException)]
+    if errors:
+        assert len(files) == 1 and len(errors) == 1, got
+        assert (type(errors[0]) is RuntimeError and
+                str(errors[0]) in AWAITED_TWICE)
+    else:
+        assert files[0] is files[1]
+    await files[0].close()
+
+
+@pytest.mark.asyncio
+async def test_read_awaited_by_two_tasks_at_once(impl, tmp_path):
+    """Two tasks awaiting one read() in flight in the pool: one gets the
+    bytes, the other the RuntimeError of a coroutine awaited twice; nobody
+    hangs (before, the second park replaced the first task's future)."""
+    p = tmp_path / "f.bin"
+    _write(p)
+    set_inline = getattr(impl, "set_inline_reads", None)
+    if set_inline is not None:
+        set_inline(False)
+    try:
+        async with impl.open(p, "rb") as f:
+            op = f.read()
+
+            async def waiter():
+                return await op
+
+            got = await asyncio.wait_for(asyncio.gather(
+                waiter(), waiter(), return_exceptions=True), 10)
+    finally:
+        if set_inline is not None:
+            set_inline(True)
+    values = [g for g in got if not isinstance(g, BaseException)]
+    errors = [g for g in got if isinstance(g, BaseException)]
+    assert values == [CONTENT] and len(errors) == 1, got
+    assert type(errors[0]) is RuntimeError and str(errors[0]) in AWAITED_TWICE
+
+
 @pytest.mark.asyncio
 async def test_open_failure_in_async_with(impl, tmp_path):
     with pytest.raises(FileNotFoundError):
